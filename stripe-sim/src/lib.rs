@@ -1,0 +1,1 @@
+//! Offline, stateful Stripe API simulator (placeholder until its own issue lands).
