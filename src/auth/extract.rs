@@ -1,0 +1,61 @@
+//! Typed access to the verified identity. A handler that takes `TenantCtx`
+//! cannot run outside the authenticated scope, and one that takes `AdminCtx`
+//! cannot run for a member.
+
+use std::future::{ready, Ready};
+
+use actix_web::{dev::Payload, FromRequest, HttpMessage, HttpRequest};
+
+use super::Identity;
+use crate::domain::Role;
+use crate::error::ApiError;
+
+/// Any authenticated user of the tenant in the path.
+#[derive(Debug, Clone)]
+pub struct TenantCtx(pub Identity);
+
+/// An authenticated admin of the tenant in the path.
+#[derive(Debug, Clone)]
+pub struct AdminCtx(pub Identity);
+
+impl std::ops::Deref for TenantCtx {
+    type Target = Identity;
+    fn deref(&self) -> &Identity {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for AdminCtx {
+    type Target = Identity;
+    fn deref(&self) -> &Identity {
+        &self.0
+    }
+}
+
+fn identity(req: &HttpRequest) -> Result<Identity, ApiError> {
+    req.extensions()
+        .get::<Identity>()
+        .cloned()
+        .ok_or(ApiError::Unauthorized("a valid bearer token is required"))
+}
+
+impl FromRequest for TenantCtx {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(identity(req).map(TenantCtx))
+    }
+}
+
+impl FromRequest for AdminCtx {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(identity(req).and_then(|identity| match identity.role {
+            Role::Admin => Ok(AdminCtx(identity)),
+            Role::Member => Err(ApiError::Forbidden("this action requires the admin role")),
+        }))
+    }
+}

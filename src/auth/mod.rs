@@ -1,0 +1,13 @@
+//! Authentication and tenant scoping. A request's token is verified once, by the
+//! middleware on the tenant scope; handlers receive a `TenantCtx` or `AdminCtx`
+//! and so cannot be written without naming the tenant they act for.
+
+mod claims;
+mod extract;
+mod middleware;
+mod verifier;
+
+pub use claims::Identity;
+pub use extract::{AdminCtx, TenantCtx};
+pub use middleware::require_tenant_token;
+pub use verifier::{JwtVerifier, MintRequest, TokenError, TokenIssuer};

@@ -1,0 +1,87 @@
+//! One connection type for both backends, chosen at runtime from the URL scheme.
+
+use diesel::connection::SimpleConnection;
+use diesel::pg::PgConnection;
+use diesel::sqlite::SqliteConnection;
+use diesel::{Connection, ConnectionError};
+
+/// A connection to either backend. SQLite is last, as diesel's derive prefers.
+#[derive(diesel::MultiConnection)]
+pub enum DbConnection {
+    Postgresql(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+/// The database flavour behind a `DATABASE_URL`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+impl Backend {
+    pub fn from_url(url: &str) -> Result<Backend, ConnectionError> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Backend::Postgres)
+        } else if url.starts_with("sqlite:") {
+            Ok(Backend::Sqlite)
+        } else {
+            Err(ConnectionError::InvalidConnectionUrl(
+                "DATABASE_URL must start with sqlite:// or postgres://".into(),
+            ))
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Postgres => "postgres",
+            Backend::Sqlite => "sqlite",
+        }
+    }
+}
+
+/// The file path of a `sqlite://PATH` (or `sqlite:PATH`) URL.
+pub fn sqlite_path(url: &str) -> &str {
+    url.strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url)
+}
+
+/// Opens a connection for `url`, tuning SQLite for concurrent service use:
+/// WAL lets readers proceed during a write, `busy_timeout` makes writers queue
+/// instead of failing with SQLITE_BUSY, and `foreign_keys` is off by default.
+pub fn establish(url: &str, sqlite_busy_timeout_ms: u64) -> Result<DbConnection, ConnectionError> {
+    match Backend::from_url(url)? {
+        Backend::Postgres => Ok(DbConnection::Postgresql(PgConnection::establish(url)?)),
+        Backend::Sqlite => {
+            let path = sqlite_path(url);
+            if let Some(parent) = std::path::Path::new(path).parent() {
+                if !parent.as_os_str().is_empty() {
+                    std::fs::create_dir_all(parent).map_err(|e| {
+                        ConnectionError::BadConnection(format!(
+                            "cannot create the directory for the SQLite file: {e}"
+                        ))
+                    })?;
+                }
+            }
+            let mut conn = SqliteConnection::establish(path)?;
+            conn.batch_execute(&format!(
+                "PRAGMA busy_timeout = {sqlite_busy_timeout_ms};
+                 PRAGMA journal_mode = WAL;
+                 PRAGMA synchronous = NORMAL;
+                 PRAGMA foreign_keys = ON;"
+            ))
+            .map_err(|e| ConnectionError::BadConnection(e.to_string()))?;
+            Ok(DbConnection::Sqlite(conn))
+        }
+    }
+}
+
+impl DbConnection {
+    pub fn backend(&self) -> Backend {
+        match self {
+            DbConnection::Postgresql(_) => Backend::Postgres,
+            DbConnection::Sqlite(_) => Backend::Sqlite,
+        }
+    }
+}

@@ -1,0 +1,74 @@
+//! Persistence. The only module that imports diesel: everything above it sees
+//! repositories that take the tenant as a required argument and return
+//! `QueryResult`/`DbError`, never SQL.
+
+mod connection;
+pub mod migrations;
+mod pool;
+pub mod schema;
+pub mod tenants;
+
+pub use connection::{Backend, DbConnection};
+pub use pool::{build_pool, DbPool, PooledConnection};
+
+/// Why a database call failed, as far as callers need to know.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// No connection could be had in time: the database is down or saturated.
+    #[error("database unavailable")]
+    Unavailable(#[source] r2d2::PoolError),
+    /// The connection broke mid-query (server restart, network): also "unavailable".
+    #[error("database connection lost")]
+    ConnectionLost(#[source] diesel::result::Error),
+    #[error("database query failed")]
+    Query(#[source] diesel::result::Error),
+    /// The blocking task panicked or was cancelled.
+    #[error("database task aborted")]
+    Aborted,
+}
+
+impl From<diesel::result::Error> for DbError {
+    fn from(error: diesel::result::Error) -> Self {
+        use diesel::result::{DatabaseErrorKind, Error};
+        match error {
+            Error::DatabaseError(
+                DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+                _,
+            ) => DbError::ConnectionLost(error),
+            other => DbError::Query(other),
+        }
+    }
+}
+
+impl From<r2d2::PoolError> for DbError {
+    fn from(error: r2d2::PoolError) -> Self {
+        DbError::Unavailable(error)
+    }
+}
+
+/// Re-export so that callers name the pool error without importing diesel.
+pub use diesel::r2d2;
+
+/// Checks that a connection can be had and answers a trivial query.
+pub fn ping(pool: &DbPool) -> Result<(), DbError> {
+    use diesel::RunQueryDsl;
+    let mut conn = pool.get()?;
+    diesel::sql_query("SELECT 1").execute(&mut *conn)?;
+    Ok(())
+}
+
+/// Runs blocking diesel work on the blocking thread pool, never on an actix
+/// worker, with a pooled connection that is returned before this resolves.
+pub async fn interact<T, F>(pool: &DbPool, work: F) -> Result<T, DbError>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, DbError> + Send + 'static,
+    T: Send + 'static,
+{
+    let pool = pool.clone();
+    actix_web::web::block(move || {
+        let mut conn = pool.get()?;
+        work(&mut conn)
+    })
+    .await
+    .map_err(|_| DbError::Aborted)?
+}

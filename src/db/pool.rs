@@ -1,0 +1,67 @@
+//! The r2d2 pool. Our own manager (rather than diesel's `ConnectionManager`)
+//! picks the backend from the URL scheme and applies SQLite pragmas per connection.
+
+use diesel::r2d2::{self, ManageConnection, R2D2Connection};
+use secrecy::{ExposeSecret, SecretString};
+
+use super::connection::{establish, DbConnection};
+use crate::settings::DatabaseSettings;
+
+pub type DbPool = r2d2::Pool<DbConnectionManager>;
+pub type PooledConnection = r2d2::PooledConnection<DbConnectionManager>;
+
+pub struct DbConnectionManager {
+    url: SecretString,
+    sqlite_busy_timeout_ms: u64,
+}
+
+impl std::fmt::Debug for DbConnectionManager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DbConnectionManager { url: [REDACTED] }")
+    }
+}
+
+impl ManageConnection for DbConnectionManager {
+    type Connection = DbConnection;
+    type Error = r2d2::Error;
+
+    fn connect(&self) -> Result<DbConnection, r2d2::Error> {
+        establish(self.url.expose_secret(), self.sqlite_busy_timeout_ms)
+            .map_err(r2d2::Error::ConnectionError)
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), r2d2::Error> {
+        conn.ping().map_err(r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut DbConnection) -> bool {
+        std::thread::panicking() || conn.is_broken()
+    }
+}
+
+/// Builds the pool without connecting: the service must start (and answer
+/// `/readyz` with 503) even while the database is down.
+pub fn build_pool(settings: &DatabaseSettings) -> DbPool {
+    let manager = DbConnectionManager {
+        url: settings.url.clone(),
+        sqlite_busy_timeout_ms: settings.sqlite_busy_timeout_ms,
+    };
+    r2d2::Pool::builder()
+        .max_size(settings.pool_size)
+        .min_idle(Some(1))
+        .connection_timeout(settings.connection_timeout())
+        .test_on_check_out(true)
+        .error_handler(Box::new(LogPoolErrors))
+        .build_unchecked(manager)
+}
+
+/// r2d2 logs connection errors through `log` by default; route them to tracing
+/// without the URL (diesel's messages do not include it).
+#[derive(Debug)]
+struct LogPoolErrors;
+
+impl r2d2::HandleError<r2d2::Error> for LogPoolErrors {
+    fn handle_error(&self, error: r2d2::Error) {
+        tracing::warn!(error = %error, "database connection failed");
+    }
+}

@@ -1,0 +1,19 @@
+// Shared by both backends: only plain SQL types (text, bool, timestamps in UTC).
+// Regenerate with `just schema` (diesel print-schema against PostgreSQL).
+
+diesel::table! {
+    tenant_config (tenant_id) {
+        tenant_id -> Text,
+        stripe_customer_id -> Nullable<Text>,
+        billing_email -> Nullable<Text>,
+        billing_name -> Nullable<Text>,
+        plan -> Text,
+        subscription_id -> Nullable<Text>,
+        subscription_status -> Nullable<Text>,
+        subscription_price_id -> Nullable<Text>,
+        current_period_end -> Nullable<Timestamp>,
+        cancel_at_period_end -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}

@@ -1,0 +1,184 @@
+//! The one error type the HTTP layer answers with, rendered as RFC 9457
+//! `application/problem+json`. Internal causes are logged with their source chain
+//! and never shown to the client; validation errors name fields, never values.
+
+use std::fmt::Write as _;
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+/// One invalid field of a request body.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    #[error("unauthorized: {0}")]
+    Unauthorized(&'static str),
+    #[error("forbidden: {0}")]
+    Forbidden(&'static str),
+    #[error("not found")]
+    NotFound,
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("payload too large")]
+    PayloadTooLarge,
+    #[error("validation failed")]
+    Validation(Vec<FieldError>),
+    /// Stripe answered with an error or could not be reached.
+    #[error("stripe request failed")]
+    StripeFailed(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// Stripe did not answer within the retry budget.
+    #[error("stripe request timed out")]
+    StripeTimeout(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("database unavailable")]
+    DatabaseUnavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("internal error")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl ApiError {
+    pub fn internal(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        ApiError::Internal(error.into())
+    }
+
+    pub fn invalid_field(field: &str, message: impl Into<String>) -> Self {
+        ApiError::Validation(vec![FieldError::new(field, message)])
+    }
+
+    fn slug_and_title(&self) -> (&'static str, &'static str) {
+        match self {
+            ApiError::BadRequest(_) => ("bad-request", "Bad request"),
+            ApiError::Unauthorized(_) => ("unauthorized", "Unauthorized"),
+            ApiError::Forbidden(_) => ("forbidden", "Forbidden"),
+            ApiError::NotFound => ("not-found", "Not found"),
+            ApiError::Conflict(_) => ("conflict", "Conflict"),
+            ApiError::PayloadTooLarge => ("payload-too-large", "Payload too large"),
+            ApiError::Validation(_) => ("validation-failed", "Validation failed"),
+            ApiError::StripeFailed(_) => ("stripe-unavailable", "Payment provider error"),
+            ApiError::StripeTimeout(_) => ("stripe-timeout", "Payment provider timeout"),
+            ApiError::DatabaseUnavailable(_) => ("database-unavailable", "Service unavailable"),
+            ApiError::Internal(_) => ("internal", "Internal server error"),
+        }
+    }
+
+    fn detail(&self) -> String {
+        match self {
+            ApiError::BadRequest(detail) | ApiError::Conflict(detail) => detail.clone(),
+            ApiError::Unauthorized(detail) | ApiError::Forbidden(detail) => (*detail).to_owned(),
+            ApiError::NotFound => "no such resource".into(),
+            ApiError::PayloadTooLarge => "the request body exceeds the size limit".into(),
+            ApiError::Validation(_) => "one or more fields are invalid".into(),
+            ApiError::StripeFailed(_) => {
+                "the payment provider failed; nothing was changed, try again".into()
+            }
+            ApiError::StripeTimeout(_) => {
+                "the payment provider did not answer in time; try again".into()
+            }
+            ApiError::DatabaseUnavailable(_) => {
+                "the database is unavailable; try again shortly".into()
+            }
+            ApiError::Internal(_) => "an unexpected error occurred".into(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Problem<'a> {
+    #[serde(rename = "type")]
+    kind: String,
+    title: &'a str,
+    status: u16,
+    detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    errors: Option<&'a [FieldError]>,
+}
+
+/// The source chain, for the log only.
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let _ = write!(text, ": {cause}");
+        source = cause.source();
+    }
+    text
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::StripeFailed(_) => StatusCode::BAD_GATEWAY,
+            ApiError::StripeTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            ApiError::DatabaseUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        if status.is_server_error() {
+            tracing::error!(error = %chain(self), status = status.as_u16(), "request failed");
+        }
+        let (slug, title) = self.slug_and_title();
+        let errors = match self {
+            ApiError::Validation(errors) => Some(errors.as_slice()),
+            _ => None,
+        };
+        let problem = Problem {
+            kind: format!("/problems/{slug}"),
+            title,
+            status: status.as_u16(),
+            detail: self.detail(),
+            errors,
+        };
+        let mut response = HttpResponse::build(status);
+        response.insert_header((
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        ));
+        if status == StatusCode::UNAUTHORIZED {
+            response.insert_header((
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"tenant-billing\""),
+            ));
+        }
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
+        }
+        response.json(problem)
+    }
+}
+
+impl From<crate::db::DbError> for ApiError {
+    fn from(error: crate::db::DbError) -> Self {
+        match error {
+            crate::db::DbError::Unavailable(e) => ApiError::DatabaseUnavailable(Box::new(e)),
+            crate::db::DbError::ConnectionLost(e) => ApiError::DatabaseUnavailable(Box::new(e)),
+            other => ApiError::internal(other),
+        }
+    }
+}

@@ -1,0 +1,27 @@
+use actix_web::{web, HttpResponse};
+use serde_json::json;
+
+use crate::billing::Billing;
+use crate::db;
+
+/// Liveness: the process answers. Never touches the database.
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "status": "ok" }))
+}
+
+/// Readiness: the database answers a query now. A load balancer stops routing
+/// to an instance that says 503 and resumes when the database is back.
+pub async fn readyz(billing: web::Data<Billing>) -> HttpResponse {
+    let pool = billing.pool().clone();
+    let ready = web::block(move || db::ping(&pool)).await;
+    match ready {
+        Ok(Ok(())) => HttpResponse::Ok().json(json!({ "status": "ready", "database": "ok" })),
+        Ok(Err(error)) => {
+            tracing::warn!(error = %error, "readiness check failed");
+            HttpResponse::ServiceUnavailable()
+                .json(json!({ "status": "unavailable", "database": "unreachable" }))
+        }
+        Err(_) => HttpResponse::ServiceUnavailable()
+            .json(json!({ "status": "unavailable", "database": "unreachable" })),
+    }
+}

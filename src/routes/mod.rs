@@ -1,0 +1,22 @@
+//! Thin HTTP handlers: extract, parse into domain types, call billing, map to JSON.
+
+pub mod billing;
+pub mod errors;
+pub mod health;
+
+use actix_web::middleware::from_fn;
+use actix_web::web;
+
+use crate::auth::require_tenant_token;
+
+/// Registers every route. The tenant scope is wrapped by the token middleware,
+/// so no tenant route is reachable without a verified token for that tenant.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(health::healthz))
+        .route("/readyz", web::get().to(health::readyz))
+        .service(
+            web::scope("/v1/tenants/{tenant_id}")
+                .wrap(from_fn(require_tenant_token))
+                .route("/billing", web::get().to(billing::get_billing)),
+        );
+}
