@@ -79,7 +79,15 @@ impl JwtVerifier {
             validation.leeway = settings.leeway_seconds;
             validation.validate_exp = true;
             validation.validate_nbf = true;
-            validation.set_required_spec_claims(&["exp", "sub"]);
+            // jsonwebtoken checks iss/aud only when present: require them when configured.
+            let mut required = vec!["exp", "sub"];
+            if settings.issuer.is_some() {
+                required.push("iss");
+            }
+            if settings.audience.is_some() {
+                required.push("aud");
+            }
+            validation.set_required_spec_claims(&required);
             match &settings.issuer {
                 Some(issuer) => validation.set_issuer(&[issuer]),
                 None => validation.iss = None,

@@ -8,7 +8,7 @@ mod pool;
 pub mod schema;
 pub mod tenants;
 
-pub use connection::{Backend, DbConnection};
+pub use connection::{establish, Backend, DbConnection};
 pub use pool::{build_pool, DbPool, PooledConnection};
 
 /// Why a database call failed, as far as callers need to know.

@@ -1,0 +1,224 @@
+//! `spawn_app`: the real service on port 0 with a fresh database, plus typed
+//! request helpers. Every API test runs once per backend (see `backend_tests!`).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use actix_web::dev::ServerHandle;
+use tempfile::TempDir;
+use tenant_billing::auth::{MintRequest, TokenIssuer};
+use tenant_billing::domain::Role;
+use tenant_billing::settings::Settings;
+use tenant_billing::startup::{Application, BuildOptions};
+
+use crate::pg;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Generates `mod sqlite { … }` and `mod postgres { … }`, each with one
+/// `#[actix_web::test]` per listed `async fn name(backend: Backend)`.
+#[macro_export]
+macro_rules! backend_tests {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[actix_web::test]
+                async fn $name() {
+                    super::$name($crate::helpers::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[actix_web::test]
+                async fn $name() {
+                    super::$name($crate::helpers::Backend::Postgres).await
+                }
+            )*
+        }
+    };
+}
+
+/// A database for one test; a SQLite file lives as long as this value.
+pub struct TestDatabase {
+    pub url: String,
+    pub _dir: Option<TempDir>,
+}
+
+impl TestDatabase {
+    /// A fresh database with every migration applied.
+    pub fn migrated(backend: Backend) -> TestDatabase {
+        match backend {
+            Backend::Sqlite => {
+                let db = TestDatabase::empty(backend);
+                let mut conn = tenant_billing::db::DbConnection::Sqlite(
+                    diesel::Connection::establish(db.sqlite_path().to_str().unwrap()).unwrap(),
+                );
+                tenant_billing::db::migrations::run_pending(&mut conn).unwrap();
+                db
+            }
+            Backend::Postgres => TestDatabase {
+                url: pg::server().migrated_database(),
+                _dir: None,
+            },
+        }
+    }
+
+    /// A fresh database with no tables.
+    pub fn empty(backend: Backend) -> TestDatabase {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temporary directory");
+                let url = format!("sqlite://{}/test.db", dir.path().display());
+                TestDatabase {
+                    url,
+                    _dir: Some(dir),
+                }
+            }
+            Backend::Postgres => TestDatabase {
+                url: pg::server().empty_database(),
+                _dir: None,
+            },
+        }
+    }
+
+    pub fn sqlite_path(&self) -> PathBuf {
+        PathBuf::from(self.url.trim_start_matches("sqlite://"))
+    }
+}
+
+/// Settings for a test app: the `test` layer plus these overrides.
+pub fn test_settings(database_url: &str, overrides: &[(&str, &str)]) -> Settings {
+    let mut vars: HashMap<String, String> = HashMap::from([
+        ("APP_ENV".into(), "test".into()),
+        ("DATABASE_URL".into(), database_url.into()),
+        ("BIND_ADDR".into(), "127.0.0.1:0".into()),
+        ("APP__SERVER__WORKERS".into(), "2".into()),
+        ("APP__DATABASE__CONNECTION_TIMEOUT_MS".into(), "1000".into()),
+    ]);
+    for (key, value) in overrides {
+        vars.insert((*key).into(), (*value).into());
+    }
+    Settings::load_from(&vars, None).expect("test settings are valid")
+}
+
+/// A running service. It runs on its own thread and runtime, like a separate
+/// instance would, and is stopped (releasing its database connections) on drop.
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub settings: Settings,
+    pub database: TestDatabase,
+    handle: ServerHandle,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// Starts the service on a fresh, migrated database of `backend`.
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(TestDatabase::migrated(backend), &[]).await
+}
+
+/// Starts the service on `database` with extra setting overrides.
+pub async fn spawn_app_with(database: TestDatabase, overrides: &[(&str, &str)]) -> TestApp {
+    let settings = test_settings(&database.url, overrides);
+    let (sender, receiver) = std::sync::mpsc::channel();
+    let build_settings = settings.clone();
+    let thread = std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            let app = Application::build(build_settings, BuildOptions { migrate: true })
+                .await
+                .expect("the application builds");
+            sender.send((app.port(), app.handle())).unwrap();
+            app.run_until_stopped().await.expect("the server runs");
+        })
+    });
+    let (port, handle) = receiver.recv().expect("the application started");
+    TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        settings,
+        database,
+        handle,
+        thread: Some(thread),
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let handle = self.handle.clone();
+        // The server lives on another runtime; stop it from a plain thread.
+        let stopper = std::thread::spawn(move || futures_executor_stop(handle));
+        let _ = stopper.join();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn futures_executor_stop(handle: ServerHandle) {
+    actix_web::rt::System::new().block_on(handle.stop(false));
+}
+
+impl TestApp {
+    /// A direct connection to this app's database, for assertions on stored state.
+    pub fn db(&self) -> tenant_billing::db::DbConnection {
+        tenant_billing::db::establish(&self.database.url, 5000)
+            .expect("connect to the test database")
+    }
+
+    /// A valid HS256 token for `tenant` with `role`.
+    pub fn token(&self, tenant: &str, role: Role) -> String {
+        TokenIssuer::from_settings(&self.settings.auth).mint(&MintRequest {
+            tenant,
+            role,
+            sub: "user-1",
+            email: Some("owner@example.com"),
+            ttl_seconds: 600,
+        })
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> reqwest::Response {
+        let mut request = self.client.get(self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.expect("request sent")
+    }
+
+    pub async fn get_billing(&self, tenant: &str, token: &str) -> reqwest::Response {
+        self.get(&format!("/v1/tenants/{tenant}/billing"), Some(token))
+            .await
+    }
+}
+
+/// Asserts a problem+json answer with `status` and returns its body.
+pub async fn assert_problem(response: reqwest::Response, status: u16) -> serde_json::Value {
+    assert_eq!(response.status().as_u16(), status, "unexpected status");
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(content_type, "application/problem+json");
+    let body: serde_json::Value = response.json().await.expect("problem body is JSON");
+    assert_eq!(body["status"], status);
+    assert!(body["type"].is_string() && body["title"].is_string() && body["detail"].is_string());
+    body
+}
+
+/// The path of the built `tenant-billing` binary.
+pub fn binary() -> &'static str {
+    env!("CARGO_BIN_EXE_tenant-billing")
+}

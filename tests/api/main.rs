@@ -1,0 +1,10 @@
+//! One test binary for all API tests: the PostgreSQL cluster is started once
+//! per run and shared, and the crate is linked once.
+
+mod helpers;
+mod pg;
+
+mod auth;
+mod binary;
+mod health;
+mod readiness;

@@ -1,0 +1,46 @@
+//! `/readyz` follows the database: 503 while PostgreSQL is down, 200 once it is
+//! back, with no restart of the service.
+
+use std::time::Duration;
+
+use crate::helpers::{spawn_app_with, TestDatabase};
+use crate::pg::PgCluster;
+
+/// Polls until `/readyz` answers `status`, for at most `limit`.
+async fn await_readiness(app: &crate::helpers::TestApp, status: u16, limit: Duration) -> bool {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if app.get("/readyz", None).await.status().as_u16() == status {
+            return true;
+        }
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[actix_web::test]
+async fn readyz_follows_postgres_down_and_back_up() {
+    // A private cluster: stopping the shared one would break other tests.
+    let cluster = PgCluster::start().unwrap_or_else(|error| panic!("{error}"));
+    let url = cluster.url("postgres");
+    let app = spawn_app_with(
+        TestDatabase { url, _dir: None },
+        &[("APP__DATABASE__CONNECTION_TIMEOUT_MS", "300")],
+    )
+    .await;
+    assert_eq!(app.get("/readyz", None).await.status(), 200);
+
+    cluster.stop_server().unwrap();
+    let down = app.get("/readyz", None).await;
+    assert_eq!(down.status(), 503);
+
+    cluster.start_server().unwrap();
+    assert!(
+        await_readiness(&app, 200, Duration::from_secs(15)).await,
+        "/readyz did not recover after PostgreSQL came back"
+    );
+    // The read path recovers too, not only the probe.
+    assert_eq!(app.get("/healthz", None).await.status(), 200);
+}
