@@ -246,12 +246,14 @@ impl<'a> Params<'a> {
                         Value::Number(n) => n.to_string(),
                         Value::Bool(b) => b.to_string(),
                         Value::Null => String::new(),
-                        _ => return Err(ApiError::invalid(
-                            format!("{key}[{k}]"),
-                            format!(
+                        _ => {
+                            return Err(ApiError::invalid(
+                                format!("{key}[{k}]"),
+                                format!(
                                 "Invalid value for {key}[{k}]: metadata values must be strings."
                             ),
-                        )),
+                            ))
+                        }
                     };
                     if k.len() > 40 {
                         return Err(ApiError::invalid(

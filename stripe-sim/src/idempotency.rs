@@ -104,6 +104,14 @@ impl IdempotencyStore {
         }
     }
 
+    /// Keys whose first request is still running.
+    pub(crate) fn in_flight(&self) -> usize {
+        self.keys
+            .values()
+            .filter(|e| matches!(e.state, State::InFlight))
+            .count()
+    }
+
     pub(crate) fn clear(&mut self) {
         self.keys.clear();
     }

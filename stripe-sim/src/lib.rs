@@ -265,6 +265,12 @@ impl SimHandle {
             .unwrap_or_else(|e| panic!("create_customer_direct: {}", e.message))
     }
 
+    /// Requests with an `Idempotency-Key` that are still running (for tests that need
+    /// a request to be in flight before racing a second one against it).
+    pub fn idempotent_requests_in_flight(&self) -> usize {
+        self.shared().idempotency.lock().in_flight()
+    }
+
     /// Every event kept, newest first (as `GET /v1/events`).
     pub fn events(&self) -> Vec<Value> {
         let store = self.shared().store.lock();
