@@ -1,0 +1,107 @@
+//! Start-up configuration of a simulator instance (library and command line share it).
+
+use std::str::FromStr;
+
+/// Everything a simulator needs to start. `Default` is what tests usually want:
+/// an ephemeral port, no webhook endpoint, no latency, no search lag, no rate limit.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// TCP port on 127.0.0.1; 0 picks a free one (read it back with `SimHandle::port`).
+    pub port: u16,
+    /// Where events are POSTed; `None` keeps them only for `GET /v1/events`.
+    pub webhook_url: Option<String>,
+    /// Shared secret for the `Stripe-Signature` header.
+    pub webhook_secret: String,
+    /// Added to every `/v1` request (async sleep) to imitate network and Stripe latency.
+    pub latency_ms: u64,
+    /// How long (simulator time) a new object stays invisible to `/search`.
+    pub search_lag_ms: u64,
+    /// Requests per second allowed on `/v1` (token bucket); `None` disables the limit.
+    pub rate_limit: Option<u32>,
+    /// Prices (and their products) that exist from the start and after every reset.
+    pub prices: Vec<PriceSeed>,
+    /// First webhook retry waits this long; every further retry doubles it (capped).
+    pub webhook_retry_base_ms: u64,
+}
+
+/// Default webhook secret; only meaningful against this simulator.
+pub const DEFAULT_WEBHOOK_SECRET: &str = "whsec_stripe_sim_development";
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            port: 0,
+            webhook_url: None,
+            webhook_secret: DEFAULT_WEBHOOK_SECRET.to_string(),
+            latency_ms: 0,
+            search_lag_ms: 0,
+            rate_limit: None,
+            prices: Vec::new(),
+            webhook_retry_base_ms: 500,
+        }
+    }
+}
+
+/// A price planted at start-up, written `ID:AMOUNT:CURRENCY:INTERVAL` on the command
+/// line (e.g. `price_pro:2500:usd:month`). `INTERVAL` is `day|week|month|year`, or
+/// `one_time` for a non-recurring price.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PriceSeed {
+    pub id: String,
+    pub unit_amount: i64,
+    pub currency: String,
+    pub interval: String,
+}
+
+impl FromStr for PriceSeed {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let parts: Vec<&str> = s.split(':').collect();
+        let [id, amount, currency, interval] = parts.as_slice() else {
+            return Err(format!("price `{s}` is not ID:AMOUNT:CURRENCY:INTERVAL"));
+        };
+        if id.is_empty() {
+            return Err(format!("price `{s}` has an empty id"));
+        }
+        let unit_amount: i64 = amount
+            .parse()
+            .map_err(|_| format!("price `{s}`: amount `{amount}` is not an integer"))?;
+        if unit_amount < 0 {
+            return Err(format!("price `{s}`: amount must not be negative"));
+        }
+        if currency.len() != 3 || !currency.chars().all(|c| c.is_ascii_alphabetic()) {
+            return Err(format!(
+                "price `{s}`: currency `{currency}` is not a 3-letter code"
+            ));
+        }
+        if !matches!(*interval, "day" | "week" | "month" | "year" | "one_time") {
+            return Err(format!(
+                "price `{s}`: interval `{interval}` is not day|week|month|year|one_time"
+            ));
+        }
+        Ok(PriceSeed {
+            id: id.to_string(),
+            unit_amount,
+            currency: currency.to_ascii_lowercase(),
+            interval: interval.to_string(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_price_seed() {
+        let p: PriceSeed = "price_pro:2500:USD:month".parse().unwrap();
+        assert_eq!(p.id, "price_pro");
+        assert_eq!(p.unit_amount, 2500);
+        assert_eq!(p.currency, "usd");
+        assert_eq!(p.interval, "month");
+        assert!("price_pro:25.00:usd:month".parse::<PriceSeed>().is_err());
+        assert!("price_pro:2500:usd".parse::<PriceSeed>().is_err());
+        assert!("price_pro:2500:usd:fortnight".parse::<PriceSeed>().is_err());
+    }
+}

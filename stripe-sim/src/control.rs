@@ -1,0 +1,150 @@
+//! The control plane under `/_sim/` (no auth, JSON in and out): statistics, faults,
+//! paying checkouts, forcing subscription statuses, the clock, runtime settings and
+//! reset. The library handle calls the same functions directly.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use hyper::http::request::Parts;
+use hyper::{Method, Response};
+use serde_json::{json, Value};
+
+use crate::error::ApiError;
+use crate::faults::Fault;
+use crate::server::{error_response, simple_response, Body};
+use crate::state::Shared;
+
+/// Pays a checkout session (see `Store::complete_session`).
+pub(crate) fn complete_checkout(shared: &Arc<Shared>, id: &str) -> Result<Value, ApiError> {
+    let ctx = shared.ctx(None, None);
+    shared.with_store(|s| s.complete_session(&ctx, id))
+}
+
+pub(crate) fn set_subscription_status(
+    shared: &Arc<Shared>,
+    id: &str,
+    status: &str,
+) -> Result<Value, ApiError> {
+    let ctx = shared.ctx(None, None);
+    shared.with_store(|s| s.set_subscription_status(&ctx, id, status))
+}
+
+pub(crate) fn add_fault(shared: &Shared, fault: Fault) {
+    let mut faults = shared.faults.lock();
+    faults.add(fault);
+    shared
+        .faults_active
+        .store(!faults.is_empty(), Ordering::Relaxed);
+}
+
+pub(crate) fn clear_faults(shared: &Shared) {
+    shared.faults.lock().clear();
+    shared.faults_active.store(false, Ordering::Relaxed);
+}
+
+fn ok_json(v: &Value) -> Response<Body> {
+    simple_response(
+        200,
+        "application/json",
+        serde_json::to_vec(v).unwrap_or_default(),
+    )
+}
+
+fn err(e: ApiError) -> Response<Body> {
+    error_response(&e, "req_sim", None)
+}
+
+fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(json!({}));
+    }
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::invalid("body", format!("Body is not JSON: {e}")))
+}
+
+pub(crate) fn handle(shared: &Arc<Shared>, parts: &Parts, body: &[u8]) -> Response<Body> {
+    match handle_inner(shared, parts, body) {
+        Ok(resp) => resp,
+        Err(e) => err(e),
+    }
+}
+
+fn handle_inner(
+    shared: &Arc<Shared>,
+    parts: &Parts,
+    body: &[u8],
+) -> Result<Response<Body>, ApiError> {
+    let path = parts.uri.path().trim_end_matches('/');
+    let segs: Vec<&str> = path.trim_start_matches("/_sim/").split('/').collect();
+    let m = &parts.method;
+    Ok(match (m, segs.as_slice()) {
+        (&Method::GET, ["health"]) => ok_json(&json!({ "ok": true })),
+        (&Method::GET, ["stats"]) => {
+            ok_json(&serde_json::to_value(shared.stats()).unwrap_or_default())
+        }
+        (&Method::GET, ["faults"]) => ok_json(&json!({ "faults": shared.faults.lock().list() })),
+        (&Method::POST, ["faults"]) => {
+            let v = parse_json(body)?;
+            let fault = Fault::from_json(&v).map_err(|m| ApiError::invalid("body", m))?;
+            add_fault(shared, fault);
+            ok_json(&json!({ "faults": shared.faults.lock().list() }))
+        }
+        (&Method::DELETE, ["faults"]) => {
+            clear_faults(shared);
+            ok_json(&json!({ "faults": [] }))
+        }
+        (&Method::POST, ["checkout", id, "complete"]) => ok_json(&complete_checkout(shared, id)?),
+        (&Method::POST, ["subscriptions", id, "status"]) => {
+            let v = parse_json(body)?;
+            let status = v["status"]
+                .as_str()
+                .ok_or_else(|| ApiError::missing_param("status"))?;
+            ok_json(&set_subscription_status(shared, id, status)?)
+        }
+        (&Method::GET, ["clock"]) => ok_json(&json!({ "now": shared.clock.now() })),
+        (&Method::POST, ["clock", "advance"]) => {
+            let v = parse_json(body)?;
+            let seconds = v["seconds"]
+                .as_i64()
+                .ok_or_else(|| ApiError::missing_param("seconds"))?;
+            if seconds < 0 {
+                return Err(ApiError::invalid(
+                    "seconds",
+                    "The clock only moves forward.",
+                ));
+            }
+            shared.advance_clock(seconds);
+            ok_json(&json!({ "now": shared.clock.now() }))
+        }
+        (&Method::POST, ["reset"]) => {
+            shared.reset();
+            ok_json(&json!({ "ok": true }))
+        }
+        (&Method::POST, ["config"]) => {
+            let v = parse_json(body)?;
+            if let Some(ms) = v.get("latency_ms") {
+                shared
+                    .latency_ms
+                    .store(ms.as_u64().unwrap_or(0), Ordering::Relaxed);
+            }
+            if let Some(ms) = v.get("search_lag_ms") {
+                shared
+                    .search_lag_ms
+                    .store(ms.as_u64().unwrap_or(0), Ordering::Relaxed);
+            }
+            if let Some(url) = v.get("webhook_url") {
+                shared.set_webhook_url(url.as_str().filter(|u| !u.is_empty()).map(str::to_string));
+            }
+            if let Some(rate) = v.get("rate_limit") {
+                shared.set_rate_limit(rate.as_u64().map(|r| r.min(u32::MAX as u64) as u32));
+            }
+            ok_json(&json!({
+                "latency_ms": shared.latency_ms.load(Ordering::Relaxed),
+                "search_lag_ms": shared.search_lag_ms.load(Ordering::Relaxed),
+                "webhook_url": shared.webhook_url(),
+                "rate_limited": shared.rate_limited.load(Ordering::Relaxed),
+            }))
+        }
+        _ => return Err(ApiError::unrecognized_url(m.as_str(), parts.uri.path())),
+    })
+}

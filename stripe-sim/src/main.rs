@@ -1,0 +1,65 @@
+//! `stripe-sim` binary: the simulator on a TCP port, configured from the command line.
+
+use std::io::Write;
+
+use clap::Parser;
+use stripe_sim::{PriceSeed, SimConfig, SimHandle, DEFAULT_WEBHOOK_SECRET};
+
+/// Offline, stateful Stripe API simulator.
+#[derive(Debug, Parser)]
+#[command(name = "stripe-sim", version)]
+struct Args {
+    /// Port on 127.0.0.1 (0 picks a free one).
+    #[arg(long, default_value_t = 12111)]
+    port: u16,
+    /// Endpoint that receives signed webhook deliveries.
+    #[arg(long)]
+    webhook_url: Option<String>,
+    /// Secret for the Stripe-Signature header.
+    #[arg(long, default_value = DEFAULT_WEBHOOK_SECRET)]
+    webhook_secret: String,
+    /// Added latency for every /v1 request.
+    #[arg(long, default_value_t = 0)]
+    latency_ms: u64,
+    /// How long new objects stay invisible to search.
+    #[arg(long, default_value_t = 0)]
+    search_lag_ms: u64,
+    /// Requests per second allowed on /v1 (429 beyond).
+    #[arg(long)]
+    rate_limit: Option<u32>,
+    /// A price present from the start: ID:AMOUNT:CURRENCY:INTERVAL (repeatable).
+    #[arg(long = "price")]
+    prices: Vec<PriceSeed>,
+    /// Base delay of webhook retries (doubles on each retry).
+    #[arg(long, default_value_t = 500)]
+    webhook_retry_base_ms: u64,
+}
+
+fn main() {
+    let args = Args::parse();
+    let config = SimConfig {
+        port: args.port,
+        webhook_url: args.webhook_url,
+        webhook_secret: args.webhook_secret,
+        latency_ms: args.latency_ms,
+        search_lag_ms: args.search_lag_ms,
+        rate_limit: args.rate_limit,
+        prices: args.prices,
+        webhook_retry_base_ms: args.webhook_retry_base_ms,
+    };
+    let sim = match SimHandle::start(config) {
+        Ok(sim) => sim,
+        Err(err) => {
+            eprintln!("stripe-sim: cannot start: {err}");
+            std::process::exit(1);
+        }
+    };
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "listening on {}", sim.base_url());
+    let _ = out.flush();
+    drop(out);
+    // The server runs on its own thread until the process is killed.
+    loop {
+        std::thread::park();
+    }
+}

@@ -1,0 +1,563 @@
+//! JSON shapes of Stripe objects in the API version async-stripe 1.0.0-rc.10 pins
+//! (`2026-09-30.endive`). Every field async-stripe requires is present and typed as it
+//! expects (it fails on any missing required field); optional fields Stripe always
+//! returns are included as `null` so other SDKs see the familiar shape.
+
+use serde_json::{json, Map, Value};
+
+/// The API version every event carries.
+pub const API_VERSION: &str = "2026-09-30.endive";
+
+/// Fields of a new customer, already validated.
+pub(crate) struct CustomerFields {
+    pub email: Option<String>,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub phone: Option<String>,
+    pub metadata: Value,
+}
+
+pub(crate) fn customer(id: &str, created: i64, f: CustomerFields, invoice_prefix: &str) -> Value {
+    json!({
+        "id": id,
+        "object": "customer",
+        "address": null,
+        "balance": 0,
+        "business_name": null,
+        "created": created,
+        "currency": null,
+        "customer_account": null,
+        "default_source": null,
+        "delinquent": false,
+        "description": f.description,
+        "discount": null,
+        "email": f.email,
+        "individual_name": null,
+        "invoice_prefix": invoice_prefix,
+        "invoice_settings": {
+            "custom_fields": null,
+            "default_payment_method": null,
+            "footer": null,
+            "rendering_options": null
+        },
+        "livemode": false,
+        "metadata": f.metadata,
+        "name": f.name,
+        "next_invoice_sequence": 1,
+        "phone": f.phone,
+        "preferred_locales": [],
+        "shipping": null,
+        "tax_exempt": "none",
+        "test_clock": null
+    })
+}
+
+/// What Stripe answers for a deleted object (`DELETE`, and later retrieves).
+pub(crate) fn deleted(id: &str, object: &str) -> Value {
+    json!({ "id": id, "object": object, "deleted": true })
+}
+
+pub(crate) fn product(id: &str, name: &str, created: i64, metadata: Value) -> Value {
+    json!({
+        "id": id,
+        "object": "product",
+        "active": true,
+        "created": created,
+        "default_price": null,
+        "description": null,
+        "images": [],
+        "livemode": false,
+        "marketing_features": [],
+        "metadata": metadata,
+        "name": name,
+        "package_dimensions": null,
+        "shippable": null,
+        "statement_descriptor": null,
+        "tax_code": null,
+        "type": "service",
+        "unit_label": null,
+        "updated": created,
+        "url": null
+    })
+}
+
+/// Fields of a new price, already validated. `interval` is `None` for one-time prices.
+pub(crate) struct PriceFields {
+    pub product: String,
+    pub unit_amount: i64,
+    pub currency: String,
+    pub interval: Option<(String, u64)>,
+    pub metadata: Value,
+    pub nickname: Option<String>,
+    pub lookup_key: Option<String>,
+    pub active: bool,
+}
+
+pub(crate) fn price(id: &str, created: i64, f: PriceFields) -> Value {
+    let recurring = f.interval.as_ref().map(|(interval, count)| {
+        json!({
+            "interval": interval,
+            "interval_count": count,
+            "meter": null,
+            "trial_period_days": null,
+            "usage_type": "licensed"
+        })
+    });
+    json!({
+        "id": id,
+        "object": "price",
+        "active": f.active,
+        "billing_scheme": "per_unit",
+        "created": created,
+        "currency": f.currency,
+        "custom_unit_amount": null,
+        "livemode": false,
+        "lookup_key": f.lookup_key,
+        "metadata": f.metadata,
+        "nickname": f.nickname,
+        "product": f.product,
+        "recurring": recurring,
+        "tax_behavior": "unspecified",
+        "tiers_mode": null,
+        "transform_quantity": null,
+        "type": if f.interval.is_some() { "recurring" } else { "one_time" },
+        "unit_amount": f.unit_amount,
+        "unit_amount_decimal": f.unit_amount.to_string()
+    })
+}
+
+/// The legacy `plan` Stripe still embeds in subscription items, derived from a price.
+pub(crate) fn plan_from_price(price: &Value) -> Value {
+    let recurring = &price["recurring"];
+    json!({
+        "id": price["id"],
+        "object": "plan",
+        "active": price["active"],
+        "amount": price["unit_amount"],
+        "amount_decimal": price["unit_amount_decimal"],
+        "billing_scheme": "per_unit",
+        "created": price["created"],
+        "currency": price["currency"],
+        "interval": recurring.get("interval").cloned().unwrap_or(json!("month")),
+        "interval_count": recurring.get("interval_count").cloned().unwrap_or(json!(1)),
+        "livemode": false,
+        "metadata": price["metadata"],
+        "meter": null,
+        "nickname": price["nickname"],
+        "product": price["product"],
+        "tiers_mode": null,
+        "transform_usage": null,
+        "trial_period_days": null,
+        "usage_type": "licensed"
+    })
+}
+
+/// A subscription item; in current API versions the billing period lives here.
+pub(crate) fn subscription_item(
+    id: &str,
+    subscription: &str,
+    price: &Value,
+    quantity: u64,
+    created: i64,
+    period: (i64, i64),
+) -> Value {
+    json!({
+        "id": id,
+        "object": "subscription_item",
+        "billing_thresholds": null,
+        "created": created,
+        "current_period_end": period.1,
+        "current_period_start": period.0,
+        "discounts": [],
+        "metadata": {},
+        "plan": plan_from_price(price),
+        "price": price,
+        "quantity": quantity,
+        "subscription": subscription,
+        "tax_rates": []
+    })
+}
+
+pub(crate) struct SubscriptionFields {
+    pub customer: String,
+    pub items: Vec<Value>,
+    pub currency: String,
+    pub metadata: Value,
+    pub status: String,
+    pub latest_invoice: Option<String>,
+    pub description: Option<String>,
+}
+
+pub(crate) fn subscription(id: &str, created: i64, f: SubscriptionFields) -> Value {
+    let count = f.items.len();
+    json!({
+        "id": id,
+        "object": "subscription",
+        "application": null,
+        "application_fee_percent": null,
+        "automatic_tax": { "disabled_reason": null, "enabled": false, "liability": null },
+        "billing_cycle_anchor": created,
+        "billing_cycle_anchor_config": null,
+        "billing_mode": { "flexible": { "proration_discounts": "included" }, "type": "flexible", "updated_at": created },
+        "billing_schedules": [],
+        "billing_thresholds": null,
+        "cancel_at": null,
+        "cancel_at_period_end": false,
+        "canceled_at": null,
+        "cancellation_details": { "comment": null, "feedback": null, "reason": null },
+        "collection_method": "charge_automatically",
+        "created": created,
+        "currency": f.currency,
+        "customer": f.customer,
+        "customer_account": null,
+        "days_until_due": null,
+        "default_payment_method": null,
+        "default_source": null,
+        "default_tax_rates": [],
+        "description": f.description,
+        "discounts": [],
+        "ended_at": null,
+        "invoice_settings": { "account_tax_ids": null, "issuer": { "type": "self" } },
+        "items": {
+            "object": "list",
+            "data": f.items,
+            "has_more": false,
+            "total_count": count,
+            "url": format!("/v1/subscription_items?subscription={id}")
+        },
+        "latest_invoice": f.latest_invoice,
+        "livemode": false,
+        "metadata": f.metadata,
+        "next_pending_invoice_item_invoice": null,
+        "on_behalf_of": null,
+        "pause_collection": null,
+        "payment_settings": {
+            "payment_method_options": null,
+            "payment_method_types": null,
+            "save_default_payment_method": "off"
+        },
+        "pending_invoice_item_interval": null,
+        "pending_setup_intent": null,
+        "pending_update": null,
+        "schedule": null,
+        "start_date": created,
+        "status": f.status,
+        "test_clock": null,
+        "transfer_data": null,
+        "trial_end": null,
+        "trial_settings": { "end_behavior": { "missing_payment_method": "create_invoice" } },
+        "trial_start": null
+    })
+}
+
+pub(crate) struct InvoiceFields<'a> {
+    pub customer: &'a Value,
+    pub subscription: &'a Value,
+    pub currency: String,
+    pub lines: Vec<Value>,
+    pub period: (i64, i64),
+    pub paid: bool,
+    pub billing_reason: &'a str,
+    pub number: String,
+}
+
+/// An invoice for one subscription period, either paid or open after a failed attempt.
+pub(crate) fn invoice(id: &str, created: i64, f: InvoiceFields<'_>) -> Value {
+    let total: i64 = f.lines.iter().filter_map(|l| l["amount"].as_i64()).sum();
+    let line_count = f.lines.len();
+    let sub_id = f.subscription["id"].clone();
+    json!({
+        "id": id,
+        "object": "invoice",
+        "account_country": "US",
+        "account_name": "stripe-sim",
+        "account_tax_ids": null,
+        "amount_due": total,
+        "amount_overpaid": 0,
+        "amount_paid": if f.paid { total } else { 0 },
+        "amount_remaining": if f.paid { 0 } else { total },
+        "amount_shipping": 0,
+        "application": null,
+        "attempt_count": 1,
+        "attempted": true,
+        "auto_advance": !f.paid,
+        "automatic_tax": { "disabled_reason": null, "enabled": false, "liability": null, "provider": null, "status": null },
+        "automatically_finalizes_at": null,
+        "billing_reason": f.billing_reason,
+        "collection_method": "charge_automatically",
+        "confirmation_secret": null,
+        "created": created,
+        "currency": f.currency,
+        "custom_fields": null,
+        "customer": f.customer["id"],
+        "customer_account": null,
+        "customer_address": null,
+        "customer_email": f.customer["email"],
+        "customer_name": f.customer["name"],
+        "customer_phone": null,
+        "customer_shipping": null,
+        "customer_tax_exempt": "none",
+        "customer_tax_ids": [],
+        "default_payment_method": null,
+        "default_source": null,
+        "default_tax_rates": [],
+        "description": null,
+        "discounts": [],
+        "due_date": null,
+        "effective_at": created,
+        "ending_balance": 0,
+        "footer": null,
+        "from_invoice": null,
+        "hosted_invoice_url": null,
+        "invoice_pdf": null,
+        "issuer": { "type": "self" },
+        "last_finalization_error": null,
+        "latest_revision": null,
+        "lines": {
+            "object": "list",
+            "data": f.lines,
+            "has_more": false,
+            "total_count": line_count,
+            "url": format!("/v1/invoices/{id}/lines")
+        },
+        "livemode": false,
+        "metadata": {},
+        "next_payment_attempt": if f.paid { Value::Null } else { json!(created + 3 * 86_400) },
+        "number": f.number,
+        "on_behalf_of": null,
+        "parent": {
+            "quote_details": null,
+            "subscription_details": {
+                "metadata": f.subscription["metadata"],
+                "subscription": sub_id,
+                "subscription_proration_date": null
+            },
+            "type": "subscription_details"
+        },
+        "payment_settings": { "default_mandate": null, "payment_method_options": null, "payment_method_types": null },
+        "period_end": f.period.1,
+        "period_start": f.period.0,
+        "post_payment_credit_notes_amount": 0,
+        "pre_payment_credit_notes_amount": 0,
+        "receipt_number": null,
+        "rendering": null,
+        "shipping_cost": null,
+        "shipping_details": null,
+        "starting_balance": 0,
+        "statement_descriptor": null,
+        "status": if f.paid { "paid" } else { "open" },
+        "status_transitions": {
+            "finalized_at": created,
+            "marked_uncollectible_at": null,
+            "paid_at": if f.paid { json!(created) } else { Value::Null },
+            "voided_at": null
+        },
+        "subscription": sub_id,
+        "subtotal": total,
+        "subtotal_excluding_tax": total,
+        "test_clock": null,
+        "threshold_reason": null,
+        "total": total,
+        "total_discount_amounts": [],
+        "total_excluding_tax": total,
+        "total_pretax_credit_amounts": [],
+        "total_taxes": [],
+        "webhooks_delivered_at": created
+    })
+}
+
+pub(crate) fn invoice_line(
+    id: &str,
+    invoice: &str,
+    subscription: &str,
+    item: &Value,
+    period: (i64, i64),
+) -> Value {
+    let price = &item["price"];
+    let qty = item["quantity"].as_i64().unwrap_or(1);
+    let amount = price["unit_amount"].as_i64().unwrap_or(0) * qty;
+    json!({
+        "id": id,
+        "object": "line_item",
+        "amount": amount,
+        "currency": price["currency"],
+        "description": format!("{qty} × subscription"),
+        "discount_amounts": [],
+        "discountable": true,
+        "discounts": [],
+        "invoice": invoice,
+        "livemode": false,
+        "metadata": {},
+        "parent": {
+            "invoice_item_details": null,
+            "subscription_item_details": {
+                "invoice_item": null,
+                "proration": false,
+                "proration_details": { "credited_items": null },
+                "subscription": subscription,
+                "subscription_item": item["id"]
+            },
+            "type": "subscription_item_details"
+        },
+        "period": { "end": period.1, "start": period.0 },
+        "pretax_credit_amounts": [],
+        "pricing": {
+            "price_details": { "price": price["id"], "product": price["product"] },
+            "type": "price_details",
+            "unit_amount_decimal": price["unit_amount_decimal"]
+        },
+        "quantity": qty,
+        "subscription": subscription,
+        "subtotal": amount,
+        "taxes": []
+    })
+}
+
+pub(crate) struct SessionFields {
+    pub mode: String,
+    pub customer: Option<String>,
+    pub customer_email: Option<String>,
+    pub client_reference_id: Option<String>,
+    pub success_url: Option<String>,
+    pub cancel_url: Option<String>,
+    pub metadata: Value,
+    pub currency: Option<String>,
+    pub amount: i64,
+    pub url: String,
+    pub expires_at: i64,
+}
+
+pub(crate) fn checkout_session(id: &str, created: i64, f: SessionFields) -> Value {
+    json!({
+        "id": id,
+        "object": "checkout.session",
+        "adaptive_pricing": null,
+        "after_expiration": null,
+        "allow_promotion_codes": null,
+        "amount_subtotal": f.amount,
+        "amount_total": f.amount,
+        "automatic_tax": { "enabled": false, "liability": null, "provider": null, "status": null },
+        "billing_address_collection": null,
+        "cancel_url": f.cancel_url,
+        "client_reference_id": f.client_reference_id,
+        "client_secret": null,
+        "collected_information": null,
+        "consent": null,
+        "consent_collection": null,
+        "created": created,
+        "currency": f.currency,
+        "currency_conversion": null,
+        "custom_fields": [],
+        "custom_text": { "after_submit": null, "shipping_address": null, "submit": null, "terms_of_service_acceptance": null },
+        "customer": f.customer,
+        "customer_account": null,
+        "customer_creation": if f.customer.is_some() { Value::Null } else { json!("always") },
+        "customer_details": null,
+        "customer_email": f.customer_email,
+        "discounts": [],
+        "expires_at": f.expires_at,
+        "invoice": null,
+        "invoice_creation": null,
+        "livemode": false,
+        "locale": null,
+        "metadata": f.metadata,
+        "mode": f.mode,
+        "origin_context": null,
+        "payment_intent": null,
+        "payment_link": null,
+        "payment_method_collection": "always",
+        "payment_method_configuration_details": null,
+        "payment_method_options": {},
+        "payment_method_types": ["card"],
+        "payment_status": "unpaid",
+        "permissions": null,
+        "phone_number_collection": { "enabled": false },
+        "recovered_from": null,
+        "saved_payment_method_options": null,
+        "setup_intent": null,
+        "shipping_address_collection": null,
+        "shipping_cost": null,
+        "shipping_options": [],
+        "status": "open",
+        "submit_type": null,
+        "subscription": null,
+        "success_url": f.success_url,
+        "total_details": { "amount_discount": 0, "amount_shipping": 0, "amount_tax": 0 },
+        "ui_mode": "hosted",
+        "url": f.url,
+        "wallet_options": null
+    })
+}
+
+pub(crate) fn portal_session(
+    id: &str,
+    created: i64,
+    customer: &str,
+    return_url: Option<String>,
+    configuration: &str,
+    url: String,
+) -> Value {
+    json!({
+        "id": id,
+        "object": "billing_portal.session",
+        "configuration": configuration,
+        "created": created,
+        "customer": customer,
+        "customer_account": null,
+        "flow": null,
+        "livemode": false,
+        "locale": null,
+        "on_behalf_of": null,
+        "return_url": return_url,
+        "url": url
+    })
+}
+
+/// An event wrapping a snapshot of the object it is about.
+pub(crate) fn event(
+    id: &str,
+    created: i64,
+    kind: &str,
+    object: Value,
+    previous_attributes: Option<Value>,
+    pending_webhooks: i64,
+    request: (Option<String>, Option<String>),
+) -> Value {
+    let mut data = Map::new();
+    data.insert("object".into(), object);
+    if let Some(prev) = previous_attributes {
+        data.insert("previous_attributes".into(), prev);
+    }
+    json!({
+        "id": id,
+        "object": "event",
+        "api_version": API_VERSION,
+        "created": created,
+        "data": data,
+        "livemode": false,
+        "pending_webhooks": pending_webhooks,
+        "request": { "id": request.0, "idempotency_key": request.1 },
+        "type": kind
+    })
+}
+
+/// A page of a cursor-paginated list.
+pub(crate) fn list(url: &str, data: Vec<Value>, has_more: bool) -> Value {
+    json!({ "object": "list", "data": data, "has_more": has_more, "url": url })
+}
+
+/// A page of search results; `next_page` feeds the next request's `page`.
+pub(crate) fn search_result(
+    url: &str,
+    data: Vec<Value>,
+    has_more: bool,
+    next_page: Option<String>,
+) -> Value {
+    json!({
+        "object": "search_result",
+        "data": data,
+        "has_more": has_more,
+        "next_page": next_page,
+        "url": url
+    })
+}

@@ -1,0 +1,128 @@
+//! `/v1` routing: which endpoint a method and path name, and its path template (the
+//! key for statistics and fault matching).
+
+use hyper::Method;
+
+macro_rules! endpoints {
+    ($($name:ident => $key:literal),* $(,)?) => {
+        /// Every `/v1` endpoint the simulator answers.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub(crate) enum Endpoint { $($name),* }
+
+        impl Endpoint {
+            pub(crate) const ALL: &'static [Endpoint] = &[$(Endpoint::$name),*];
+
+            /// `"METHOD /v1/template"`, as shown in `GET /_sim/stats`.
+            pub(crate) fn key(self) -> &'static str {
+                match self { $(Endpoint::$name => $key),* }
+            }
+        }
+    };
+}
+
+endpoints! {
+    CustomerCreate => "POST /v1/customers",
+    CustomerList => "GET /v1/customers",
+    CustomerSearch => "GET /v1/customers/search",
+    CustomerRetrieve => "GET /v1/customers/{id}",
+    CustomerUpdate => "POST /v1/customers/{id}",
+    CustomerDelete => "DELETE /v1/customers/{id}",
+    ProductCreate => "POST /v1/products",
+    ProductList => "GET /v1/products",
+    ProductRetrieve => "GET /v1/products/{id}",
+    PriceCreate => "POST /v1/prices",
+    PriceList => "GET /v1/prices",
+    PriceRetrieve => "GET /v1/prices/{id}",
+    PriceUpdate => "POST /v1/prices/{id}",
+    SessionCreate => "POST /v1/checkout/sessions",
+    SessionList => "GET /v1/checkout/sessions",
+    SessionRetrieve => "GET /v1/checkout/sessions/{id}",
+    SessionExpire => "POST /v1/checkout/sessions/{id}/expire",
+    SubscriptionCreate => "POST /v1/subscriptions",
+    SubscriptionList => "GET /v1/subscriptions",
+    SubscriptionRetrieve => "GET /v1/subscriptions/{id}",
+    SubscriptionUpdate => "POST /v1/subscriptions/{id}",
+    SubscriptionCancel => "DELETE /v1/subscriptions/{id}",
+    InvoiceList => "GET /v1/invoices",
+    InvoiceRetrieve => "GET /v1/invoices/{id}",
+    PortalSessionCreate => "POST /v1/billing_portal/sessions",
+    EventList => "GET /v1/events",
+    EventRetrieve => "GET /v1/events/{id}",
+    Unknown => "* /v1/{unknown}",
+}
+
+impl Endpoint {
+    /// The template part of `key()` (for fault matching).
+    pub(crate) fn template(self) -> &'static str {
+        self.key().split_once(' ').map(|(_, t)| t).unwrap_or("")
+    }
+
+    pub(crate) fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Routes a `/v1/...` path; returns the endpoint and the `{id}` segment if any.
+pub(crate) fn route<'p>(method: &Method, path: &'p str) -> (Endpoint, Option<&'p str>) {
+    use Endpoint::*;
+    let Some(rest) = path.strip_prefix("/v1/") else {
+        return (Unknown, None);
+    };
+    let segs: Vec<&str> = rest.trim_end_matches('/').split('/').collect();
+    let m = method.as_str();
+    let ep = match (m, segs.as_slice()) {
+        ("POST", ["customers"]) => CustomerCreate,
+        ("GET", ["customers"]) => CustomerList,
+        ("GET", ["customers", "search"]) => CustomerSearch,
+        ("GET", ["customers", id]) => return (CustomerRetrieve, Some(id)),
+        ("POST", ["customers", id]) => return (CustomerUpdate, Some(id)),
+        ("DELETE", ["customers", id]) => return (CustomerDelete, Some(id)),
+        ("POST", ["products"]) => ProductCreate,
+        ("GET", ["products"]) => ProductList,
+        ("GET", ["products", id]) => return (ProductRetrieve, Some(id)),
+        ("POST", ["prices"]) => PriceCreate,
+        ("GET", ["prices"]) => PriceList,
+        ("GET", ["prices", id]) => return (PriceRetrieve, Some(id)),
+        ("POST", ["prices", id]) => return (PriceUpdate, Some(id)),
+        ("POST", ["checkout", "sessions"]) => SessionCreate,
+        ("GET", ["checkout", "sessions"]) => SessionList,
+        ("GET", ["checkout", "sessions", id]) => return (SessionRetrieve, Some(id)),
+        ("POST", ["checkout", "sessions", id, "expire"]) => return (SessionExpire, Some(id)),
+        ("POST", ["subscriptions"]) => SubscriptionCreate,
+        ("GET", ["subscriptions"]) => SubscriptionList,
+        ("GET", ["subscriptions", id]) => return (SubscriptionRetrieve, Some(id)),
+        ("POST", ["subscriptions", id]) => return (SubscriptionUpdate, Some(id)),
+        ("DELETE", ["subscriptions", id]) => return (SubscriptionCancel, Some(id)),
+        ("GET", ["invoices"]) => InvoiceList,
+        ("GET", ["invoices", id]) => return (InvoiceRetrieve, Some(id)),
+        ("POST", ["billing_portal", "sessions"]) => PortalSessionCreate,
+        ("GET", ["events"]) => EventList,
+        ("GET", ["events", id]) => return (EventRetrieve, Some(id)),
+        _ => Unknown,
+    };
+    (ep, None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_and_templates() {
+        assert_eq!(
+            route(&Method::GET, "/v1/customers/cus_1"),
+            (Endpoint::CustomerRetrieve, Some("cus_1"))
+        );
+        assert_eq!(
+            route(&Method::GET, "/v1/customers/search").0,
+            Endpoint::CustomerSearch
+        );
+        assert_eq!(
+            route(&Method::POST, "/v1/checkout/sessions/cs_1/expire").0,
+            Endpoint::SessionExpire
+        );
+        assert_eq!(route(&Method::PUT, "/v1/customers").0, Endpoint::Unknown);
+        assert_eq!(Endpoint::CustomerRetrieve.template(), "/v1/customers/{id}");
+        assert_eq!(Endpoint::ALL[Endpoint::Unknown.index()], Endpoint::Unknown);
+    }
+}

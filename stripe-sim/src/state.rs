@@ -1,0 +1,178 @@
+//! State shared by the server, the webhook tasks and the library handle: the store,
+//! the runtime-adjustable settings, counters, and the helpers that tie them together
+//! (an operation on the store hands its events to webhook delivery).
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
+use serde::{Deserialize, Serialize};
+
+use crate::clock::Clock;
+use crate::config::{PriceSeed, SimConfig};
+use crate::faults::Faults;
+use crate::idempotency::IdempotencyStore;
+use crate::ratelimit::TokenBucket;
+use crate::routes::Endpoint;
+use crate::store::{Ctx, Store};
+use crate::webhooks::{self, WebhookStats, Webhooks};
+
+/// Request and object counts, as served by `GET /_sim/stats`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stats {
+    /// `/v1` requests by `"METHOD /v1/template"` (only endpoints hit at least once).
+    pub requests: BTreeMap<String, u64>,
+    /// Stored objects by resource (`customers` counts live customers only).
+    pub objects: BTreeMap<String, u64>,
+    /// Webhook delivery counters.
+    #[serde(default)]
+    pub webhooks: WebhookStats,
+}
+
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub clock: Clock,
+    pub store: Mutex<Store>,
+    pub idempotency: Mutex<IdempotencyStore>,
+    pub faults: Mutex<Faults>,
+    /// Lets the hot path skip the fault lock when no fault is configured.
+    pub faults_active: AtomicBool,
+    requests: Vec<AtomicU64>,
+    pub webhooks: Webhooks,
+    pub rate_limiter: Mutex<Option<TokenBucket>>,
+    pub rate_limited: AtomicBool,
+    pub latency_ms: AtomicU64,
+    pub search_lag_ms: AtomicU64,
+    webhook_url: RwLock<Option<String>>,
+    webhook_secret: RwLock<String>,
+    pub webhook_retry_base_ms: u64,
+    pub base_url: String,
+    pub port: u16,
+    seeds: Vec<PriceSeed>,
+    pub runtime: tokio::runtime::Handle,
+}
+
+impl Shared {
+    pub(crate) fn new(config: &SimConfig, port: u16, runtime: tokio::runtime::Handle) -> Shared {
+        let clock = Clock::default();
+        let store = Store::new(&config.prices, clock.now());
+        Shared {
+            clock,
+            store: Mutex::new(store),
+            idempotency: Mutex::new(IdempotencyStore::default()),
+            faults: Mutex::new(Faults::default()),
+            faults_active: AtomicBool::new(false),
+            requests: Endpoint::ALL.iter().map(|_| AtomicU64::new(0)).collect(),
+            webhooks: Webhooks::new(),
+            rate_limiter: Mutex::new(config.rate_limit.map(TokenBucket::new)),
+            rate_limited: AtomicBool::new(config.rate_limit.is_some()),
+            latency_ms: AtomicU64::new(config.latency_ms),
+            search_lag_ms: AtomicU64::new(config.search_lag_ms),
+            webhook_url: RwLock::new(config.webhook_url.clone()),
+            webhook_secret: RwLock::new(config.webhook_secret.clone()),
+            webhook_retry_base_ms: config.webhook_retry_base_ms,
+            base_url: format!("http://127.0.0.1:{port}"),
+            port,
+            seeds: config.prices.clone(),
+            runtime,
+        }
+    }
+
+    pub(crate) fn webhook_url(&self) -> Option<String> {
+        self.webhook_url.read().clone()
+    }
+
+    pub(crate) fn set_webhook_url(&self, url: Option<String>) {
+        *self.webhook_url.write() = url;
+    }
+
+    pub(crate) fn webhook_secret(&self) -> String {
+        self.webhook_secret.read().clone()
+    }
+
+    pub(crate) fn set_webhook_secret(&self, secret: String) {
+        *self.webhook_secret.write() = secret;
+    }
+
+    pub(crate) fn set_rate_limit(&self, per_second: Option<u32>) {
+        *self.rate_limiter.lock() = per_second.map(TokenBucket::new);
+        self.rate_limited
+            .store(per_second.is_some(), Ordering::Relaxed);
+    }
+
+    pub(crate) fn count_request(&self, ep: Endpoint) {
+        self.requests[ep.index()].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Context for one operation at the current simulator time.
+    pub(crate) fn ctx(&self, request_id: Option<String>, idempotency_key: Option<String>) -> Ctx {
+        let now_ms = self.clock.now_ms();
+        Ctx {
+            now: now_ms.div_euclid(1000),
+            now_ms,
+            search_lag_ms: self.search_lag_ms.load(Ordering::Relaxed) as i64,
+            base_url: self.base_url.clone(),
+            webhooks_on: self.webhook_url.read().is_some(),
+            request_id,
+            idempotency_key,
+        }
+    }
+
+    /// Runs `f` on the store, then hands the events it produced to webhook delivery
+    /// (after releasing the lock).
+    pub(crate) fn with_store<R>(self: &Arc<Self>, f: impl FnOnce(&mut Store) -> R) -> R {
+        let (result, events) = {
+            let mut store = self.store.lock();
+            let result = f(&mut store);
+            (result, std::mem::take(&mut store.outbox))
+        };
+        if !events.is_empty() {
+            if let Some(url) = self.webhook_url() {
+                webhooks::enqueue(self, &url, events);
+            }
+        }
+        result
+    }
+
+    pub(crate) fn stats(&self) -> Stats {
+        let requests = Endpoint::ALL
+            .iter()
+            .zip(&self.requests)
+            .map(|(ep, n)| (ep.key().to_string(), n.load(Ordering::Relaxed)))
+            .filter(|(_, n)| *n > 0)
+            .collect();
+        let objects = self
+            .store
+            .lock()
+            .counts()
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+        Stats {
+            requests,
+            objects,
+            webhooks: self.webhooks.stats(),
+        }
+    }
+
+    /// Moves the clock and lets subscriptions whose period ended renew or end.
+    pub(crate) fn advance_clock(self: &Arc<Self>, seconds: i64) {
+        self.clock.advance(seconds);
+        let ctx = self.ctx(None, None);
+        self.with_store(|s| s.roll_subscriptions(&ctx));
+    }
+
+    /// Forgets objects, events, idempotency keys, faults, counters and queued
+    /// webhooks; keeps configuration, seeded prices and the clock.
+    pub(crate) fn reset(&self) {
+        *self.store.lock() = Store::new(&self.seeds, self.clock.now());
+        self.idempotency.lock().clear();
+        self.faults.lock().clear();
+        self.faults_active.store(false, Ordering::Relaxed);
+        for n in &self.requests {
+            n.store(0, Ordering::Relaxed);
+        }
+        self.webhooks.forget_all();
+    }
+}
