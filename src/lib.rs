@@ -11,4 +11,5 @@ pub mod error;
 pub mod routes;
 pub mod settings;
 pub mod startup;
+pub mod stripe;
 pub mod telemetry;

@@ -2,6 +2,7 @@
 //! Tests use the same path with port 0 and read the real port back.
 
 use std::net::TcpListener;
+use std::sync::Arc;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServerHandle, ServiceRequest, ServiceResponse};
@@ -15,7 +16,9 @@ use crate::billing::Billing;
 use crate::db::{self, DbPool};
 use crate::routes;
 use crate::settings::Settings;
+use crate::stripe::StripeGateway;
 use crate::telemetry::TenantRootSpan;
+use secrecy::SecretString;
 
 /// Whether `build` applies pending migrations (`serve --no-migrate` skips them).
 #[derive(Debug, Clone, Copy)]
@@ -33,10 +36,15 @@ pub struct Application {
     port: u16,
     server: Server,
     pool: DbPool,
+    /// The in-process Stripe simulator, when no key is configured (development).
+    simulator: Option<stripe_sim::SimHandle>,
 }
 
 impl Application {
-    pub async fn build(settings: Settings, options: BuildOptions) -> anyhow::Result<Application> {
+    pub async fn build(
+        mut settings: Settings,
+        options: BuildOptions,
+    ) -> anyhow::Result<Application> {
         let pool = db::build_pool(&settings.database);
         if options.migrate {
             let applied = apply_migrations(&pool).await?;
@@ -48,7 +56,12 @@ impl Application {
         let listener = TcpListener::bind(&settings.server.bind_addr)
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.server.bind_addr))?;
         let port = listener.local_addr()?.port();
-        let billing = web::Data::new(Billing::new(pool.clone()));
+        let (gateway, simulator) = connect_stripe(&mut settings)?;
+        if let Some(sim) = &simulator {
+            sim.set_webhook_url(Some(format!("http://127.0.0.1:{port}/v1/stripe/webhook")));
+        }
+        let settings = Arc::new(settings);
+        let billing = web::Data::new(Billing::new(pool.clone(), gateway, settings.clone()));
         let verifier = web::Data::new(verifier);
         let max_body = settings.server.max_body_bytes;
 
@@ -80,7 +93,12 @@ impl Application {
                 .unwrap_or("unknown"),
             "serving"
         );
-        Ok(Application { port, server, pool })
+        Ok(Application {
+            port,
+            server,
+            pool,
+            simulator,
+        })
     }
 
     /// The port actually bound (useful with port 0).
@@ -92,6 +110,11 @@ impl Application {
         &self.pool
     }
 
+    /// The in-process simulator, if this instance started one.
+    pub fn simulator(&self) -> Option<&stripe_sim::SimHandle> {
+        self.simulator.as_ref()
+    }
+
     /// A handle to stop the server gracefully (tests, signal handling).
     pub fn handle(&self) -> ServerHandle {
         self.server.handle()
@@ -101,6 +124,7 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let handle = self.server.handle();
         let server = self.server;
+        let _simulator = self.simulator;
         tokio::select! {
             result = server => result,
             _ = shutdown_signal() => {
@@ -126,6 +150,51 @@ async fn shutdown_signal() {
     {
         let _ = tokio::signal::ctrl_c().await;
     }
+}
+
+/// The Stripe gateway: real Stripe with a key, else the bundled simulator
+/// started in-process and seeded with the configured plans' prices.
+pub fn connect_stripe(
+    settings: &mut Settings,
+) -> anyhow::Result<(StripeGateway, Option<stripe_sim::SimHandle>)> {
+    if let (Some(key), false) = (
+        &settings.stripe.secret_key,
+        settings.stripe.uses_simulator(),
+    ) {
+        let gateway = StripeGateway::new(key, &settings.stripe.api_base, &settings.stripe)?;
+        return Ok((gateway, None));
+    }
+    let prices = settings
+        .plans
+        .values()
+        .filter_map(|plan| {
+            Some(stripe_sim::PriceSeed {
+                id: plan.price_id.clone(),
+                unit_amount: plan.unit_amount?,
+                currency: plan.currency.clone()?,
+                interval: plan.interval.clone()?,
+            })
+        })
+        .collect();
+    let mut config = stripe_sim::SimConfig {
+        prices,
+        ..stripe_sim::SimConfig::default()
+    };
+    if let Some(secret) = settings.stripe.webhook_secrets.first() {
+        config.webhook_secret = secrecy::ExposeSecret::expose_secret(secret).to_owned();
+    }
+    let sim = stripe_sim::SimHandle::start(config)
+        .map_err(|e| anyhow::anyhow!("cannot start the Stripe simulator: {e}"))?;
+    if settings.stripe.webhook_secrets.is_empty() {
+        settings.stripe.webhook_secrets = vec![SecretString::from(sim.webhook_secret())];
+    }
+    tracing::info!(
+        url = %sim.base_url(),
+        "STRIPE_SECRET_KEY is not set: using the in-process Stripe simulator"
+    );
+    let key = SecretString::from("sk_test_in_process_simulator");
+    let gateway = StripeGateway::new(&key, &sim.base_url(), &settings.stripe)?;
+    Ok((gateway, Some(sim)))
 }
 
 /// Applies pending migrations off the async workers; returns the versions applied.

@@ -1,26 +1,93 @@
 //! The billing service: everything a route asks of billing goes through here.
-//! It owns the order of operations between the database and Stripe.
+//! It owns the order of operations between the database and Stripe, and never
+//! holds a transaction or pooled connection across a Stripe call.
 
+mod customer;
+mod profile;
+mod sessions;
 mod state;
 
+pub use customer::{CustomerHints, EnsuredCustomer};
+pub use profile::{ProfileSync, ProfileUpdate};
+pub use sessions::CheckoutRequest;
 pub use state::BillingState;
 
-use crate::db::{self, DbError, DbPool};
-use crate::domain::TenantId;
+use std::sync::Arc;
+
+use crate::db::{self, audit, DbError, DbPool};
+use crate::domain::{Email, TenantId};
+use crate::error::ApiError;
+use crate::settings::Settings;
+use crate::stripe::{StripeFailure, StripeGateway};
+
+/// Who acts, for the audit log and as the last fallback for a customer email.
+#[derive(Debug, Clone, Copy)]
+pub struct Actor<'a> {
+    pub user_id: &'a str,
+    pub request_id: Option<&'a str>,
+    pub email: Option<&'a Email>,
+}
+
+impl Actor<'_> {
+    /// Work the service starts on its own (background provisioning, commands).
+    pub const SYSTEM: Actor<'static> = Actor {
+        user_id: "system",
+        request_id: None,
+        email: None,
+    };
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BillingError {
+    #[error(transparent)]
+    Database(#[from] DbError),
+    #[error(transparent)]
+    Stripe(#[from] StripeFailure),
+    /// Another request is still creating this tenant's customer.
+    #[error("the customer is still being created by another request")]
+    CreationInProgress,
+    /// The tenant already pays for a plan: a second Checkout would double-bill.
+    #[error("an active paid subscription already exists")]
+    AlreadySubscribed,
+}
+
+impl From<BillingError> for ApiError {
+    fn from(error: BillingError) -> Self {
+        match error {
+            BillingError::Database(e) => e.into(),
+            BillingError::Stripe(e) => e.into(),
+            BillingError::CreationInProgress => ApiError::StripeTimeout(Box::new(error)),
+            BillingError::AlreadySubscribed => ApiError::Conflict(
+                "the tenant already has an active paid subscription; use the billing portal to change it"
+                    .into(),
+            ),
+        }
+    }
+}
 
 /// Shared, cheap-to-clone handle on the billing service.
 #[derive(Clone)]
 pub struct Billing {
     pool: DbPool,
+    stripe: StripeGateway,
+    settings: Arc<Settings>,
 }
 
 impl Billing {
-    pub fn new(pool: DbPool) -> Billing {
-        Billing { pool }
+    pub fn new(pool: DbPool, stripe: StripeGateway, settings: Arc<Settings>) -> Billing {
+        Billing {
+            pool,
+            stripe,
+            settings,
+        }
     }
 
     pub fn pool(&self) -> &DbPool {
         &self.pool
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
     }
 
     /// The tenant's billing state; a tenant without a row is on the free plan.
@@ -32,5 +99,37 @@ impl Billing {
             Some(record) => BillingState::from(record),
             None => BillingState::free(tenant),
         })
+    }
+
+    /// Appends an audit entry outside any other transaction. Failing to audit
+    /// is logged, not fatal: the Stripe side effect already happened.
+    async fn audit(
+        &self,
+        tenant: &TenantId,
+        actor: &Actor<'_>,
+        action: &'static str,
+        outcome: &'static str,
+        detail: Option<String>,
+    ) {
+        let tenant = tenant.clone();
+        let actor_id = actor.user_id.to_owned();
+        let request_id = actor.request_id.map(str::to_owned);
+        let written = db::interact(&self.pool, move |conn| {
+            Ok(audit::append(
+                conn,
+                &audit::AuditEntry {
+                    tenant: &tenant,
+                    actor: &actor_id,
+                    request_id: request_id.as_deref(),
+                    action,
+                    outcome,
+                    detail,
+                },
+            )?)
+        })
+        .await;
+        if let Err(error) = written {
+            tracing::error!(error = %error, action, "could not write the audit log");
+        }
     }
 }

@@ -2,6 +2,23 @@
 //! repositories that take the tenant as a required argument and return
 //! `QueryResult`/`DbError`, never SQL.
 
+/// Runs `$body` in a write transaction with `$c` bound to the concrete
+/// connection: PostgreSQL's `transaction`, SQLite's `immediate_transaction`
+/// (which takes the write lock up front, so two writers queue on
+/// `busy_timeout` instead of one failing with SQLITE_BUSY on upgrade). The
+/// body is compiled once per backend, so backend-only diesel features work in it.
+macro_rules! write_transaction {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $conn {
+            $crate::db::DbConnection::Postgresql($c) => {
+                diesel::Connection::transaction($c, |$c| $body)
+            }
+            $crate::db::DbConnection::Sqlite($c) => $c.immediate_transaction(|$c| $body),
+        }
+    };
+}
+
+pub mod audit;
 mod connection;
 pub mod migrations;
 mod pool;

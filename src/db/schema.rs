@@ -15,5 +15,22 @@ diesel::table! {
         cancel_at_period_end -> Bool,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        customer_claim_token -> Nullable<Text>,
+        customer_claim_started_at -> Nullable<Timestamp>,
+        customer_lease_expires_at -> Nullable<Timestamp>,
+        profile_sync_pending -> Bool,
+    }
+}
+
+diesel::table! {
+    audit_log (id) {
+        id -> BigInt,
+        tenant_id -> Text,
+        actor -> Text,
+        request_id -> Nullable<Text>,
+        action -> Text,
+        outcome -> Text,
+        detail -> Nullable<Text>,
+        created_at -> Timestamp,
     }
 }

@@ -24,6 +24,10 @@ pub struct TenantRecord {
     pub cancel_at_period_end: bool,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    pub customer_claim_token: Option<String>,
+    pub customer_claim_started_at: Option<NaiveDateTime>,
+    pub customer_lease_expires_at: Option<NaiveDateTime>,
+    pub profile_sync_pending: bool,
 }
 
 /// The tenant's row, if it has one. A tenant without a row is on the free plan.
@@ -33,4 +37,242 @@ pub fn find(conn: &mut DbConnection, tenant: &TenantId) -> QueryResult<Option<Te
         .select(TenantRecord::as_select())
         .first(conn)
         .optional()
+}
+
+/// What a caller of `claim_customer_creation` must do next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClaimOutcome {
+    /// The tenant already has a customer: use it.
+    Linked(String),
+    /// This caller holds the lease and must create (or recover) the customer
+    /// under the claim's token.
+    Claimed(CustomerClaim),
+    /// Another caller holds an unexpired lease: wait for its result.
+    Busy { lease_expires_at: NaiveDateTime },
+}
+
+/// The right to create a tenant's customer, until `lease_expires_at`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomerClaim {
+    /// Stable across takeovers: the Stripe idempotency key derives from it.
+    pub token: String,
+    /// When the intent began (bounds the list search during recovery).
+    pub started_at: NaiveDateTime,
+    /// True when an earlier holder may already have created the customer.
+    pub recovering: bool,
+}
+
+/// Claims the right to create the tenant's customer, creating its row if needed.
+///
+/// A compare-and-set on the claim columns inside one short write transaction:
+/// at most one caller per tenant holds an unexpired lease, across any number of
+/// service instances. A claim whose lease expired (crashed or failed holder) is
+/// taken over with the same token, so a retried Stripe create replays instead
+/// of duplicating.
+pub fn claim_customer_creation(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    now: NaiveDateTime,
+    lease_until: NaiveDateTime,
+    fresh_token: &str,
+) -> Result<ClaimOutcome, diesel::result::Error> {
+    use tenant_config::dsl as t;
+    write_transaction!(conn, |c| {
+        diesel::insert_into(t::tenant_config)
+            .values((
+                t::tenant_id.eq(tenant.as_str()),
+                t::created_at.eq(now),
+                t::updated_at.eq(now),
+            ))
+            .on_conflict_do_nothing()
+            .execute(c)?;
+        let unlinked = t::tenant_id
+            .eq(tenant.as_str())
+            .and(t::stripe_customer_id.is_null());
+        let fresh = diesel::update(t::tenant_config)
+            .filter(unlinked.and(t::customer_claim_token.is_null()))
+            .set((
+                t::customer_claim_token.eq(fresh_token),
+                t::customer_claim_started_at.eq(now),
+                t::customer_lease_expires_at.eq(lease_until),
+            ))
+            .execute(c)?;
+        if fresh == 1 {
+            return Ok(ClaimOutcome::Claimed(CustomerClaim {
+                token: fresh_token.to_owned(),
+                started_at: now,
+                recovering: false,
+            }));
+        }
+        let taken_over = diesel::update(t::tenant_config)
+            .filter(
+                unlinked.and(t::customer_claim_token.is_not_null()).and(
+                    t::customer_lease_expires_at
+                        .is_null()
+                        .or(t::customer_lease_expires_at.le(now)),
+                ),
+            )
+            .set(t::customer_lease_expires_at.eq(lease_until))
+            .execute(c)?;
+        let row = t::tenant_config
+            .find(tenant.as_str())
+            .select(TenantRecord::as_select())
+            .first(c)?;
+        Ok(match (row.stripe_customer_id, taken_over) {
+            (Some(customer), _) => ClaimOutcome::Linked(customer),
+            (None, 1) => ClaimOutcome::Claimed(CustomerClaim {
+                token: row.customer_claim_token.unwrap_or_default(),
+                started_at: row.customer_claim_started_at.unwrap_or(now),
+                recovering: true,
+            }),
+            (None, _) => ClaimOutcome::Busy {
+                lease_expires_at: row.customer_lease_expires_at.unwrap_or(now),
+            },
+        })
+    })
+}
+
+/// How recording a created customer ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecordOutcome {
+    /// This call linked the customer.
+    Recorded,
+    /// The tenant was already linked (to the returned id): nothing written.
+    AlreadyLinked(String),
+}
+
+/// Links `customer_id` to the tenant only if it has no customer yet, and
+/// clears the claim. Runs `also` in the same transaction (the audit entry).
+pub fn record_customer(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    customer_id: &str,
+    now: NaiveDateTime,
+    also: impl FnOnce(&mut DbConnection, &RecordOutcome) -> QueryResult<()>,
+) -> Result<RecordOutcome, diesel::result::Error> {
+    use tenant_config::dsl as t;
+    conn.transaction(|c| {
+        let updated = diesel::update(t::tenant_config)
+            .filter(
+                t::tenant_id
+                    .eq(tenant.as_str())
+                    .and(t::stripe_customer_id.is_null()),
+            )
+            .set((
+                t::stripe_customer_id.eq(customer_id),
+                t::customer_claim_token.eq(None::<String>),
+                t::customer_claim_started_at.eq(None::<NaiveDateTime>),
+                t::customer_lease_expires_at.eq(None::<NaiveDateTime>),
+                t::updated_at.eq(now),
+            ))
+            .execute(c)?;
+        let outcome = if updated == 1 {
+            RecordOutcome::Recorded
+        } else {
+            let existing = t::tenant_config
+                .find(tenant.as_str())
+                .select(t::stripe_customer_id)
+                .first::<Option<String>>(c)?;
+            match existing {
+                Some(id) => RecordOutcome::AlreadyLinked(id),
+                // The row exists (claims create it) but another id won the race
+                // and was cleared since: impossible today; report it as linked.
+                None => RecordOutcome::AlreadyLinked(customer_id.to_owned()),
+            }
+        };
+        also(c, &outcome)?;
+        Ok(outcome)
+    })
+}
+
+/// Gives the lease up after a failed attempt, keeping the token: the next
+/// caller takes over at once, recovers (the attempt may have succeeded at
+/// Stripe) and reuses the same idempotency key.
+pub fn release_lease(conn: &mut DbConnection, tenant: &TenantId, token: &str) -> QueryResult<()> {
+    use tenant_config::dsl as t;
+    diesel::update(t::tenant_config)
+        .filter(
+            t::tenant_id
+                .eq(tenant.as_str())
+                .and(t::customer_claim_token.eq(token)),
+        )
+        .set(t::customer_lease_expires_at.eq(None::<NaiveDateTime>))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Inserts the tenant's row with `email`/`name` unless it exists; true if inserted.
+/// (`ON CONFLICT DO NOTHING` exists on both backends but not on the enum.)
+fn insert_if_missing(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    email: Option<&str>,
+    name: Option<&str>,
+    now: NaiveDateTime,
+) -> QueryResult<bool> {
+    use tenant_config::dsl as t;
+    let values = (
+        t::tenant_id.eq(tenant.as_str()),
+        t::billing_email.eq(email),
+        t::billing_name.eq(name),
+        t::created_at.eq(now),
+        t::updated_at.eq(now),
+    );
+    let inserted = match conn {
+        DbConnection::Postgresql(c) => diesel::insert_into(t::tenant_config)
+            .values(values)
+            .on_conflict_do_nothing()
+            .execute(c)?,
+        DbConnection::Sqlite(c) => diesel::insert_into(t::tenant_config)
+            .values(values)
+            .on_conflict_do_nothing()
+            .execute(c)?,
+    };
+    Ok(inserted == 1)
+}
+
+/// Sets the billing profile, creating the row if missing, and runs `also` in
+/// the same transaction (audit, outbox). Returns the row and whether this call
+/// created it. The first statement writes, so SQLite takes its write lock
+/// before reading anything.
+pub fn upsert_profile(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    email: &str,
+    name: Option<&str>,
+    now: NaiveDateTime,
+    also: impl FnOnce(&mut DbConnection, &TenantRecord, bool) -> QueryResult<()>,
+) -> Result<(TenantRecord, bool), diesel::result::Error> {
+    use tenant_config::dsl as t;
+    conn.transaction(|c| {
+        let created = insert_if_missing(c, tenant, Some(email), name, now)?;
+        if !created {
+            diesel::update(t::tenant_config.find(tenant.as_str()))
+                .set((
+                    t::billing_email.eq(email),
+                    t::billing_name.eq(name),
+                    t::updated_at.eq(now),
+                ))
+                .execute(c)?;
+        }
+        let row = t::tenant_config
+            .find(tenant.as_str())
+            .select(TenantRecord::as_select())
+            .first(c)?;
+        also(c, &row, created)?;
+        Ok((row, created))
+    })
+}
+
+/// Marks whether the Stripe customer still needs the local profile pushed.
+pub fn set_profile_sync_pending(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    pending: bool,
+) -> QueryResult<()> {
+    use tenant_config::dsl as t;
+    diesel::update(t::tenant_config.find(tenant.as_str()))
+        .set(t::profile_sync_pending.eq(pending))
+        .execute(conn)?;
+    Ok(())
 }

@@ -33,7 +33,7 @@ pub fn payload_error(error: actix_web::error::PayloadError) -> actix_web::Error 
 }
 
 /// serde's data errors quote offending values; keep only the field name.
-fn shape_error(message: &str) -> FieldError {
+pub(crate) fn shape_error(message: &str) -> FieldError {
     let field = message
         .split('`')
         .nth(1)

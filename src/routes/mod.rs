@@ -3,6 +3,7 @@
 pub mod billing;
 pub mod errors;
 pub mod health;
+mod validation;
 
 use actix_web::middleware::from_fn;
 use actix_web::web;
@@ -17,6 +18,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(
             web::scope("/v1/tenants/{tenant_id}")
                 .wrap(from_fn(require_tenant_token))
-                .route("/billing", web::get().to(billing::get_billing)),
+                .route("/billing", web::get().to(billing::get_billing))
+                .route(
+                    "/billing/customer",
+                    web::post().to(billing::ensure_customer),
+                )
+                .route("/billing/profile", web::put().to(billing::put_profile))
+                .route("/billing/checkout", web::post().to(billing::post_checkout))
+                .route("/billing/portal", web::post().to(billing::post_portal)),
         );
 }

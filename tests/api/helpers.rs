@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use actix_web::dev::ServerHandle;
+use stripe_sim::{SimConfig, SimHandle};
 use tempfile::TempDir;
 use tenant_billing::auth::{MintRequest, TokenIssuer};
 use tenant_billing::domain::Role;
@@ -86,6 +87,14 @@ impl TestDatabase {
         }
     }
 
+    /// Another handle on the same database (a second instance); owns nothing.
+    pub fn shared(&self) -> TestDatabase {
+        TestDatabase {
+            url: self.url.clone(),
+            _dir: None,
+        }
+    }
+
     pub fn sqlite_path(&self) -> PathBuf {
         PathBuf::from(self.url.trim_start_matches("sqlite://"))
     }
@@ -110,6 +119,9 @@ pub fn test_settings(database_url: &str, overrides: &[(&str, &str)]) -> Settings
 /// instance would, and is stopped (releasing its database connections) on drop.
 pub struct TestApp {
     pub address: String,
+    /// The Stripe this instance talks to: a simulator owned by the test, so it
+    /// outlives instances and several instances can share it.
+    pub sim: SimHandle,
     pub client: reqwest::Client,
     pub settings: Settings,
     pub database: TestDatabase,
@@ -122,9 +134,48 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
     spawn_app_with(TestDatabase::migrated(backend), &[]).await
 }
 
-/// Starts the service on `database` with extra setting overrides.
+/// A fresh simulator seeded with the configured plans' prices.
+pub fn start_sim() -> SimHandle {
+    let settings = test_settings("sqlite://unused.db", &[]);
+    let prices = settings
+        .plans
+        .values()
+        .map(|plan| stripe_sim::PriceSeed {
+            id: plan.price_id.clone(),
+            unit_amount: plan.unit_amount.unwrap_or(1000),
+            currency: plan.currency.clone().unwrap_or_else(|| "usd".into()),
+            interval: plan.interval.clone().unwrap_or_else(|| "month".into()),
+        })
+        .collect();
+    SimHandle::start(SimConfig {
+        prices,
+        webhook_retry_base_ms: 20,
+        ..SimConfig::default()
+    })
+    .expect("start stripe-sim")
+}
+
+/// Starts the service on `database` with extra setting overrides and its own simulator.
 pub async fn spawn_app_with(database: TestDatabase, overrides: &[(&str, &str)]) -> TestApp {
-    let settings = test_settings(&database.url, overrides);
+    spawn_instance(database, start_sim(), overrides).await
+}
+
+/// Starts one service instance on `database` talking to `sim`: call it twice
+/// with the same database URL and simulator for two instances.
+pub async fn spawn_instance(
+    database: TestDatabase,
+    sim: SimHandle,
+    overrides: &[(&str, &str)],
+) -> TestApp {
+    let base = sim.base_url();
+    let secret = sim.webhook_secret();
+    let mut all: Vec<(&str, &str)> = vec![
+        ("STRIPE_SECRET_KEY", "sk_test_tenant_billing_tests"),
+        ("STRIPE_API_BASE", &base),
+        ("STRIPE_WEBHOOK_SECRET", &secret),
+    ];
+    all.extend_from_slice(overrides);
+    let settings = test_settings(&database.url, &all);
     let (sender, receiver) = std::sync::mpsc::channel();
     let build_settings = settings.clone();
     let thread = std::thread::spawn(move || {
@@ -145,6 +196,7 @@ pub async fn spawn_app_with(database: TestDatabase, overrides: &[(&str, &str)]) 
             .unwrap(),
         settings,
         database,
+        sim,
         handle,
         thread: Some(thread),
     }
@@ -194,6 +246,55 @@ impl TestApp {
             request = request.bearer_auth(token);
         }
         request.send().await.expect("request sent")
+    }
+
+    /// POSTs JSON to a tenant billing route, e.g. `post("acme", "checkout", …)`.
+    pub async fn post(
+        &self,
+        tenant: &str,
+        route: &str,
+        token: &str,
+        body: Option<serde_json::Value>,
+    ) -> reqwest::Response {
+        let mut request = self
+            .client
+            .post(self.url(&format!("/v1/tenants/{tenant}/billing/{route}")))
+            .bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request.send().await.expect("request sent")
+    }
+
+    pub async fn put_profile(
+        &self,
+        tenant: &str,
+        token: &str,
+        body: serde_json::Value,
+    ) -> reqwest::Response {
+        self.client
+            .put(self.url(&format!("/v1/tenants/{tenant}/billing/profile")))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// The tenant's stored row, read directly from the database.
+    pub fn row(&self, tenant: &str) -> Option<tenant_billing::db::tenants::TenantRecord> {
+        let tenant = tenant_billing::domain::TenantId::parse(tenant).unwrap();
+        tenant_billing::db::tenants::find(&mut self.db(), &tenant).unwrap()
+    }
+
+    /// The tenant's audit entries as `action:outcome`, oldest first.
+    pub fn audit(&self, tenant: &str) -> Vec<String> {
+        let tenant = tenant_billing::domain::TenantId::parse(tenant).unwrap();
+        tenant_billing::db::audit::for_tenant(&mut self.db(), &tenant)
+            .unwrap()
+            .into_iter()
+            .map(|e| format!("{}:{}", e.action, e.outcome))
+            .collect()
     }
 
     pub async fn get_billing(&self, tenant: &str, token: &str) -> reqwest::Response {

@@ -6,5 +6,7 @@ mod pg;
 
 mod auth;
 mod binary;
+mod customer;
 mod health;
+mod profile;
 mod readiness;

@@ -1,0 +1,288 @@
+//! Exactly one Stripe customer per tenant.
+//!
+//! 1. Fast path: a read. A linked tenant costs no write and no Stripe call.
+//! 2. Claim: one short write transaction makes this caller the only creator
+//!    for the tenant (a compare-and-set on the claim columns), across any
+//!    number of instances. Others wait, reading, until the link appears or the
+//!    lease lapses.
+//! 3. Create: no transaction or pooled connection is held while Stripe is
+//!    called. The idempotency key derives from the claim's token, which
+//!    survives failures and takeovers, so every retry of the intent replays.
+//! 4. Record: a second short transaction links the id only if still unset.
+//!
+//! A claim found with a lapsed lease means an earlier holder crashed or
+//! failed, maybe after Stripe created the customer: the new holder first lists
+//! customers created since the claim began (the list API is consistent;
+//! search lags) and adopts the tenant's customer if there is one.
+
+use std::time::{Duration, Instant};
+
+use chrono::{NaiveDateTime, Utc};
+use rand::Rng;
+
+use super::{Actor, Billing, BillingError};
+use crate::db::tenants::{self, ClaimOutcome, CustomerClaim, RecordOutcome, TenantRecord};
+use crate::db::{self, audit, DbError};
+use crate::domain::{Email, TenantId};
+use crate::stripe::{CustomerParams, StripeCustomer, StripeFailure};
+
+/// Stripe creation time and our clocks may differ; look a little further back.
+const RECOVERY_LOOKBACK_SECONDS: i64 = 600;
+
+/// Optional values for a new customer; the stored profile and then the
+/// caller's token fill the gaps.
+#[derive(Debug, Clone, Default)]
+pub struct CustomerHints {
+    pub email: Option<Email>,
+    pub name: Option<String>,
+}
+
+/// The tenant's customer and whether this call created (or adopted) it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnsuredCustomer {
+    pub customer_id: String,
+    pub created: bool,
+}
+
+impl Billing {
+    /// Returns the tenant's Stripe customer, creating it exactly once.
+    pub async fn ensure_customer(
+        &self,
+        tenant: &TenantId,
+        hints: &CustomerHints,
+        actor: &Actor<'_>,
+    ) -> Result<EnsuredCustomer, BillingError> {
+        let lease = Duration::from_secs(self.settings.billing.customer_claim_ttl_seconds.max(1));
+        let give_up_at = Instant::now() + lease + self.stripe.policy().worst_case() + lease;
+        loop {
+            let row = self.read_row(tenant).await?;
+            if let Some(customer_id) = row.as_ref().and_then(|r| r.stripe_customer_id.clone()) {
+                return Ok(EnsuredCustomer {
+                    customer_id,
+                    created: false,
+                });
+            }
+            let now = Utc::now().naive_utc();
+            let lease_active = row
+                .as_ref()
+                .and_then(|r| r.customer_lease_expires_at)
+                .is_some_and(|expires| expires > now);
+            if !lease_active {
+                match self.claim(tenant, lease).await? {
+                    ClaimOutcome::Linked(customer_id) => {
+                        return Ok(EnsuredCustomer {
+                            customer_id,
+                            created: false,
+                        })
+                    }
+                    ClaimOutcome::Claimed(claim) => {
+                        return self
+                            .create_under_claim(tenant, claim, row.as_ref(), hints, actor)
+                            .await
+                    }
+                    ClaimOutcome::Busy { .. } => {}
+                }
+            }
+            if Instant::now() >= give_up_at {
+                return Err(BillingError::CreationInProgress);
+            }
+            // Another creator holds the lease: wait for its result.
+            let pause = rand::thread_rng().gen_range(15..40);
+            tokio::time::sleep(Duration::from_millis(pause)).await;
+        }
+    }
+
+    async fn read_row(&self, tenant: &TenantId) -> Result<Option<TenantRecord>, DbError> {
+        let tenant = tenant.clone();
+        db::interact(&self.pool, move |conn| Ok(tenants::find(conn, &tenant)?)).await
+    }
+
+    async fn claim(&self, tenant: &TenantId, lease: Duration) -> Result<ClaimOutcome, DbError> {
+        let tenant = tenant.clone();
+        let fresh_token = uuid::Uuid::new_v4().simple().to_string();
+        db::interact(&self.pool, move |conn| {
+            let now = Utc::now().naive_utc();
+            let lease_until = now + chrono::Duration::from_std(lease).unwrap_or_default();
+            Ok(tenants::claim_customer_creation(
+                conn,
+                &tenant,
+                now,
+                lease_until,
+                &fresh_token,
+            )?)
+        })
+        .await
+    }
+
+    async fn create_under_claim(
+        &self,
+        tenant: &TenantId,
+        claim: CustomerClaim,
+        row: Option<&TenantRecord>,
+        hints: &CustomerHints,
+        actor: &Actor<'_>,
+    ) -> Result<EnsuredCustomer, BillingError> {
+        let params = CustomerParams {
+            tenant_id: tenant.to_string(),
+            email: hints
+                .email
+                .as_ref()
+                .map(|e| e.to_string())
+                .or_else(|| row.and_then(|r| r.billing_email.clone()))
+                .or_else(|| actor.email.map(|e| e.to_string())),
+            name: hints
+                .name
+                .clone()
+                .or_else(|| row.and_then(|r| r.billing_name.clone())),
+        };
+        let result = self.create_or_adopt(tenant, &claim, &params).await;
+        match result {
+            Ok((customer, how)) => self.record(tenant, &customer, how, actor).await,
+            Err(failure) => {
+                self.release(tenant, &claim.token).await;
+                self.audit(
+                    tenant,
+                    actor,
+                    "customer.create",
+                    "failed",
+                    Some(failure.to_string()),
+                )
+                .await;
+                Err(failure.into())
+            }
+        }
+    }
+
+    /// Talks to Stripe only; the database is not touched here.
+    async fn create_or_adopt(
+        &self,
+        tenant: &TenantId,
+        claim: &CustomerClaim,
+        params: &CustomerParams,
+    ) -> Result<(StripeCustomer, &'static str), StripeFailure> {
+        if claim.recovering {
+            if let Some(found) = self.find_existing(tenant, claim.started_at).await? {
+                return Ok((found, "adopted"));
+            }
+        }
+        let key = ["customer", tenant.as_str(), claim.token.as_str()];
+        match self.stripe.create_customer(params, &key).await {
+            Ok(customer) => Ok((customer, "created")),
+            Err(StripeFailure::IdempotencyMismatch) => {
+                // The key was used with other parameters (the profile changed
+                // between attempts), so Stripe did process that first request.
+                if let Some(found) = self.find_existing(tenant, claim.started_at).await? {
+                    return Ok((found, "adopted"));
+                }
+                // It did not create a customer: a fresh key is safe.
+                let retry_token = format!("{}-r", claim.token);
+                let key = ["customer", tenant.as_str(), retry_token.as_str()];
+                let customer = self.stripe.create_customer(params, &key).await?;
+                Ok((customer, "created"))
+            }
+            Err(other) => Err(other),
+        }
+    }
+
+    async fn find_existing(
+        &self,
+        tenant: &TenantId,
+        claim_started_at: NaiveDateTime,
+    ) -> Result<Option<StripeCustomer>, StripeFailure> {
+        let since = claim_started_at.and_utc().timestamp() - RECOVERY_LOOKBACK_SECONDS;
+        let mut found = self
+            .stripe
+            .find_customers_for_tenant(tenant.as_str(), since)
+            .await?;
+        if found.len() > 1 {
+            tracing::error!(
+                tenant_id = %tenant,
+                count = found.len(),
+                "several Stripe customers carry this tenant; adopting the oldest, run `reconcile`"
+            );
+        }
+        Ok(if found.is_empty() {
+            None
+        } else {
+            Some(found.remove(0))
+        })
+    }
+
+    async fn record(
+        &self,
+        tenant: &TenantId,
+        customer: &StripeCustomer,
+        how: &'static str,
+        actor: &Actor<'_>,
+    ) -> Result<EnsuredCustomer, BillingError> {
+        let key = tenant.clone();
+        let customer_id = customer.id.clone();
+        let actor_id = actor.user_id.to_owned();
+        let request_id = actor.request_id.map(str::to_owned);
+        let outcome = db::interact(&self.pool, move |conn| {
+            let now = Utc::now().naive_utc();
+            Ok(tenants::record_customer(
+                conn,
+                &key,
+                &customer_id,
+                now,
+                |conn, outcome| {
+                    let (action, result) = match outcome {
+                        RecordOutcome::Recorded => (format!("customer.{how}"), "ok"),
+                        RecordOutcome::AlreadyLinked(_) => {
+                            (format!("customer.{how}"), "superseded")
+                        }
+                    };
+                    audit::append(
+                        conn,
+                        &audit::AuditEntry {
+                            tenant: &key,
+                            actor: &actor_id,
+                            request_id: request_id.as_deref(),
+                            action: &action,
+                            outcome: result,
+                            detail: Some(
+                                serde_json::json!({ "stripe_customer_id": customer_id })
+                                    .to_string(),
+                            ),
+                        },
+                    )
+                },
+            )?)
+        })
+        .await?;
+        match outcome {
+            RecordOutcome::Recorded => Ok(EnsuredCustomer {
+                customer_id: customer.id.clone(),
+                created: true,
+            }),
+            RecordOutcome::AlreadyLinked(existing) => {
+                if existing != customer.id {
+                    tracing::error!(
+                        tenant_id = %tenant,
+                        linked = %existing,
+                        extra = %customer.id,
+                        "a second Stripe customer exists for this tenant; run `reconcile`"
+                    );
+                }
+                Ok(EnsuredCustomer {
+                    customer_id: existing,
+                    created: false,
+                })
+            }
+        }
+    }
+
+    async fn release(&self, tenant: &TenantId, token: &str) {
+        let tenant = tenant.clone();
+        let token = token.to_owned();
+        let released = db::interact(&self.pool, move |conn| {
+            Ok(tenants::release_lease(conn, &tenant, &token)?)
+        })
+        .await;
+        if let Err(error) = released {
+            // The lease then lapses on its own.
+            tracing::warn!(error = %error, "could not release the customer creation lease");
+        }
+    }
+}

@@ -1,0 +1,122 @@
+//! The Upgrade button (Checkout) and the billing portal.
+
+use super::{Actor, Billing, BillingError, CustomerHints};
+use crate::domain::{PlanCode, RedirectUrl, TenantId};
+use crate::stripe::{CheckoutParams, CheckoutSession};
+
+/// Subscription statuses in which the tenant is (still) paying.
+const PAYING_STATUSES: [&str; 3] = ["active", "trialing", "past_due"];
+
+#[derive(Debug, Clone)]
+pub struct CheckoutRequest {
+    pub plan: PlanCode,
+    pub success_url: Option<RedirectUrl>,
+    pub cancel_url: Option<RedirectUrl>,
+}
+
+impl Billing {
+    /// Opens a Stripe Checkout for `plan`. A first click costs two Stripe
+    /// requests (customer, session), later clicks one.
+    pub async fn start_checkout(
+        &self,
+        tenant: &TenantId,
+        request: &CheckoutRequest,
+        actor: &Actor<'_>,
+    ) -> Result<CheckoutSession, BillingError> {
+        let state = self.state(tenant).await?;
+        let paying = state
+            .subscription_status
+            .as_deref()
+            .is_some_and(|s| PAYING_STATUSES.contains(&s));
+        if paying && state.plan != "free" {
+            return Err(BillingError::AlreadySubscribed);
+        }
+        let customer = self
+            .ensure_customer(tenant, &CustomerHints::default(), actor)
+            .await?;
+        let plan = &self.settings.plans[request.plan.as_str()];
+        let billing = &self.settings.billing;
+        let params = CheckoutParams {
+            tenant_id: tenant.to_string(),
+            customer_id: customer.customer_id,
+            plan: request.plan.to_string(),
+            price_id: plan.price_id.clone(),
+            success_url: request
+                .success_url
+                .as_ref()
+                .map(|u| u.to_string())
+                .unwrap_or_else(|| billing.default_success_url.clone()),
+            cancel_url: request
+                .cancel_url
+                .as_ref()
+                .map(|u| u.to_string())
+                .unwrap_or_else(|| billing.default_cancel_url.clone()),
+        };
+        let intent = uuid::Uuid::new_v4().simple().to_string();
+        let key = ["checkout", tenant.as_str(), intent.as_str()];
+        match self.stripe.create_checkout_session(&params, &key).await {
+            Ok(session) => {
+                let detail =
+                    serde_json::json!({"checkout_session_id": session.id, "plan": params.plan});
+                self.audit(
+                    tenant,
+                    actor,
+                    "checkout.create",
+                    "ok",
+                    Some(detail.to_string()),
+                )
+                .await;
+                Ok(session)
+            }
+            Err(failure) => {
+                self.audit(
+                    tenant,
+                    actor,
+                    "checkout.create",
+                    "failed",
+                    Some(failure.to_string()),
+                )
+                .await;
+                Err(failure.into())
+            }
+        }
+    }
+
+    /// A Stripe billing portal session; returns its URL.
+    pub async fn open_portal(
+        &self,
+        tenant: &TenantId,
+        return_url: Option<&RedirectUrl>,
+        actor: &Actor<'_>,
+    ) -> Result<String, BillingError> {
+        let customer = self
+            .ensure_customer(tenant, &CustomerHints::default(), actor)
+            .await?;
+        let return_url = return_url
+            .map(|u| u.to_string())
+            .unwrap_or_else(|| self.settings.billing.default_return_url.clone());
+        let intent = uuid::Uuid::new_v4().simple().to_string();
+        let key = ["portal", tenant.as_str(), intent.as_str()];
+        match self
+            .stripe
+            .create_portal_session(&customer.customer_id, &return_url, &key)
+            .await
+        {
+            Ok(url) => {
+                self.audit(tenant, actor, "portal.create", "ok", None).await;
+                Ok(url)
+            }
+            Err(failure) => {
+                self.audit(
+                    tenant,
+                    actor,
+                    "portal.create",
+                    "failed",
+                    Some(failure.to_string()),
+                )
+                .await;
+                Err(failure.into())
+            }
+        }
+    }
+}

@@ -1,0 +1,71 @@
+//! Request-body parsing into domain types, with errors that name the field and
+//! never echo the submitted value.
+
+use crate::domain::{Email, PlanCode, RedirectUrl};
+use crate::error::{ApiError, FieldError};
+use crate::settings::Settings;
+
+/// Runs validator rules; its errors carry the value (`params.value`), so only
+/// the field name and our message are kept.
+pub fn validated(body: &impl validator::Validate) -> Result<(), ApiError> {
+    body.validate().map_err(|errors| {
+        let mut fields: Vec<FieldError> = errors
+            .field_errors()
+            .into_iter()
+            .map(|(field, problems)| {
+                let message = problems
+                    .first()
+                    .and_then(|p| p.message.as_ref())
+                    .map(|m| m.to_string())
+                    .unwrap_or_else(|| "is invalid".into());
+                FieldError::new(field.to_string(), message)
+            })
+            .collect();
+        fields.sort_by(|a, b| a.field.cmp(&b.field));
+        ApiError::Validation(fields)
+    })
+}
+
+pub fn parse_email(field: &str, value: &str) -> Result<Email, ApiError> {
+    Email::parse(value).map_err(|e| ApiError::invalid_field(field, e.to_string()))
+}
+
+pub fn parse_plan(value: &str, settings: &Settings) -> Result<PlanCode, FieldError> {
+    PlanCode::parse(value, settings.plans.keys().map(String::as_str))
+        .map_err(|e| FieldError::new("plan", e.to_string()))
+}
+
+pub fn parse_redirect(
+    field: &str,
+    value: Option<&str>,
+    allowed_origins: &[String],
+) -> Result<Option<RedirectUrl>, FieldError> {
+    value
+        .map(|v| RedirectUrl::parse(v, allowed_origins.iter().map(String::as_str)))
+        .transpose()
+        .map_err(|e| FieldError::new(field, e.to_string()))
+}
+
+/// Parses an optional JSON body read as bytes: empty means `T::default()`;
+/// otherwise the same rules as the JSON extractor (content type, syntax, shape).
+pub fn optional_json<T: serde::de::DeserializeOwned + Default>(
+    req: &actix_web::HttpRequest,
+    bytes: &[u8],
+) -> Result<T, ApiError> {
+    use actix_web::HttpMessage;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    if req.content_type() != "application/json" {
+        return Err(ApiError::BadRequest(
+            "the body must be JSON (Content-Type: application/json)".into(),
+        ));
+    }
+    serde_json::from_slice(bytes).map_err(|error| {
+        if error.is_data() {
+            ApiError::Validation(vec![super::errors::shape_error(&error.to_string())])
+        } else {
+            ApiError::BadRequest("the body is not well-formed JSON".into())
+        }
+    })
+}

@@ -1,0 +1,131 @@
+use std::collections::HashMap;
+
+use stripe::StripeRequest;
+
+use stripe_core::customer::{CreateCustomer, ListCustomer, UpdateCustomer};
+
+use super::{idempotency_key, StripeFailure, StripeGateway};
+
+/// What we set on a customer. Metadata always carries `tenant_id`.
+#[derive(Debug, Clone, Default)]
+pub struct CustomerParams {
+    pub tenant_id: String,
+    pub email: Option<String>,
+    pub name: Option<String>,
+}
+
+/// The part of a Stripe customer the service uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StripeCustomer {
+    pub id: String,
+    pub email: Option<String>,
+    pub tenant_id: Option<String>,
+    pub metadata: HashMap<String, String>,
+    pub created: i64,
+}
+
+impl From<stripe_core::Customer> for StripeCustomer {
+    fn from(customer: stripe_core::Customer) -> Self {
+        let metadata = customer.metadata.unwrap_or_default();
+        StripeCustomer {
+            id: customer.id.to_string(),
+            email: customer.email,
+            tenant_id: metadata.get("tenant_id").cloned(),
+            metadata,
+            created: customer.created,
+        }
+    }
+}
+
+impl StripeGateway {
+    /// Creates a customer under `key`; a retry with the same key replays the
+    /// first creation instead of making a second customer.
+    pub async fn create_customer(
+        &self,
+        params: &CustomerParams,
+        key_parts: &[&str],
+    ) -> Result<StripeCustomer, StripeFailure> {
+        let key = idempotency_key(key_parts)?;
+        let mut request = CreateCustomer::new().metadata(HashMap::from([(
+            "tenant_id".to_owned(),
+            params.tenant_id.clone(),
+        )]));
+        if let Some(email) = &params.email {
+            request = request.email(email.clone());
+        }
+        if let Some(name) = &params.name {
+            request = request.name(name.clone());
+        }
+        self.policy
+            .run("create_customer", || {
+                request
+                    .customize()
+                    .request_strategy(stripe::RequestStrategy::Idempotent(key.clone()))
+                    .send(&self.client)
+            })
+            .await
+            .map(StripeCustomer::from)
+    }
+
+    /// Sets email and name on an existing customer (idempotent by nature).
+    pub async fn update_customer(
+        &self,
+        customer_id: &str,
+        params: &CustomerParams,
+        key_parts: &[&str],
+    ) -> Result<StripeCustomer, StripeFailure> {
+        let key = idempotency_key(key_parts)?;
+        let mut request = UpdateCustomer::new(customer_id);
+        if let Some(email) = &params.email {
+            request = request.email(email.clone());
+        }
+        if let Some(name) = &params.name {
+            request = request.name(name.clone());
+        }
+        self.policy
+            .run("update_customer", || {
+                request
+                    .customize()
+                    .request_strategy(stripe::RequestStrategy::Idempotent(key.clone()))
+                    .send(&self.client)
+            })
+            .await
+            .map(StripeCustomer::from)
+    }
+
+    /// Customers created at or after `since` (unix seconds) whose
+    /// `metadata.tenant_id` is `tenant_id`, oldest first. Uses the list API,
+    /// which is strongly consistent, never search (which lags).
+    pub async fn find_customers_for_tenant(
+        &self,
+        tenant_id: &str,
+        since: i64,
+    ) -> Result<Vec<StripeCustomer>, StripeFailure> {
+        let mut found = Vec::new();
+        let mut starting_after: Option<String> = None;
+        loop {
+            let mut request = ListCustomer::new()
+                .created(stripe_types::RangeQueryTs::gte(since))
+                .limit(100);
+            if let Some(cursor) = &starting_after {
+                request = request.starting_after(cursor.clone());
+            }
+            let page = self
+                .policy
+                .run("list_customers", || request.send(&self.client))
+                .await?;
+            starting_after = page.data.last().map(|c| c.id.to_string());
+            found.extend(
+                page.data
+                    .into_iter()
+                    .map(StripeCustomer::from)
+                    .filter(|c| c.tenant_id.as_deref() == Some(tenant_id)),
+            );
+            if !page.has_more || starting_after.is_none() {
+                break;
+            }
+        }
+        found.sort_by_key(|c| (c.created, c.id.clone()));
+        Ok(found)
+    }
+}

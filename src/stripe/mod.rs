@@ -1,0 +1,74 @@
+//! The only module that imports async-stripe. It owns retries and idempotency:
+//! callers state an intent with a stable key, and get back plain values or a
+//! `StripeFailure` that says whether the outcome is unknown (timeout) or known.
+
+mod customers;
+mod error;
+mod retry;
+mod sessions;
+
+pub use customers::{CustomerParams, StripeCustomer};
+pub use error::StripeFailure;
+pub use retry::RetryPolicy;
+pub use sessions::{CheckoutParams, CheckoutSession};
+
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::settings::StripeSettings;
+
+/// A configured Stripe client plus our retry policy.
+#[derive(Clone)]
+pub struct StripeGateway {
+    client: stripe::Client,
+    policy: RetryPolicy,
+}
+
+impl StripeGateway {
+    /// `api_base` is Stripe's or the simulator's base URL.
+    pub fn new(
+        secret_key: &SecretString,
+        api_base: &str,
+        settings: &StripeSettings,
+    ) -> Result<StripeGateway, StripeFailure> {
+        // async-stripe appends paths to the base; a base with a path must end in '/'.
+        let base = if api_base.trim_end_matches('/').contains("://")
+            && api_base
+                .split("://")
+                .nth(1)
+                .is_some_and(|rest| rest.contains('/'))
+            && !api_base.ends_with('/')
+        {
+            format!("{api_base}/")
+        } else {
+            api_base.to_owned()
+        };
+        let client = stripe::ClientBuilder::new(secret_key.expose_secret())
+            .url(base)
+            .build()
+            .map_err(|e| {
+                StripeFailure::Protocol(format!("invalid Stripe client configuration: {e}"))
+            })?;
+        Ok(StripeGateway {
+            client,
+            policy: RetryPolicy {
+                max_attempts: settings.max_attempts.max(1),
+                attempt_timeout: Duration::from_millis(settings.request_timeout_ms),
+                base_delay: Duration::from_millis(settings.retry_base_delay_ms),
+                max_delay: Duration::from_millis(settings.retry_max_delay_ms),
+            },
+        })
+    }
+
+    pub fn policy(&self) -> &RetryPolicy {
+        &self.policy
+    }
+}
+
+/// Builds an idempotency key (Stripe allows up to 255 characters).
+pub(crate) fn idempotency_key(parts: &[&str]) -> Result<stripe::IdempotencyKey, StripeFailure> {
+    let key = format!("tenant-billing:{}", parts.join(":"));
+    stripe::IdempotencyKey::new(&key)
+        .map_err(|e| StripeFailure::Protocol(format!("invalid idempotency key: {e}")))
+}

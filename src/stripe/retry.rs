@@ -1,0 +1,108 @@
+//! Our own retry loop: async-stripe's `Idempotent` strategy sends exactly once,
+//! so retries that keep the same key have to live here.
+
+use std::future::Future;
+use std::time::Duration;
+
+use rand::Rng;
+
+use super::StripeFailure;
+
+/// A bounded budget: at most `max_attempts`, each cut off after
+/// `attempt_timeout`, with full-jitter exponential backoff in between.
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    pub max_attempts: u32,
+    pub attempt_timeout: Duration,
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+}
+
+impl RetryPolicy {
+    /// The longest one intent can take, retries included (lease sizing uses it).
+    pub fn worst_case(&self) -> Duration {
+        let waits: Duration = (0..self.max_attempts.saturating_sub(1))
+            .map(|n| self.backoff_cap(n))
+            .sum();
+        self.attempt_timeout * self.max_attempts + waits
+    }
+
+    fn backoff_cap(&self, attempt: u32) -> Duration {
+        let exponential = self.base_delay.saturating_mul(1u32 << attempt.min(16));
+        exponential.min(self.max_delay)
+    }
+
+    fn backoff(&self, attempt: u32) -> Duration {
+        let cap = self.backoff_cap(attempt).as_millis() as u64;
+        // Full jitter: spreads the retries of many instances apart.
+        Duration::from_millis(rand::thread_rng().gen_range(cap / 2..=cap.max(1)))
+    }
+
+    /// Runs `attempt` until it succeeds, fails for good, or the budget is spent.
+    pub async fn run<T, F, Fut>(
+        &self,
+        operation: &'static str,
+        mut attempt: F,
+    ) -> Result<T, StripeFailure>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, stripe::StripeError>>,
+    {
+        let mut last = StripeFailure::Timeout;
+        for n in 0..self.max_attempts {
+            if n > 0 {
+                tokio::time::sleep(self.backoff(n - 1)).await;
+            }
+            let outcome = tokio::time::timeout(self.attempt_timeout, attempt()).await;
+            let failure = match outcome {
+                Ok(Ok(value)) => return Ok(value),
+                Ok(Err(error)) => classify(error),
+                Err(_elapsed) => Retry(StripeFailure::Timeout),
+            };
+            match failure {
+                Retry(failure) => {
+                    tracing::warn!(operation, attempt = n + 1, error = %failure, "stripe attempt failed; will retry");
+                    last = failure;
+                }
+                Stop(failure) => {
+                    tracing::warn!(operation, attempt = n + 1, error = %failure, "stripe request failed");
+                    return Err(failure);
+                }
+            }
+        }
+        tracing::warn!(operation, attempts = self.max_attempts, error = %last, "stripe retry budget spent");
+        Err(last)
+    }
+}
+
+enum Verdict {
+    Retry(StripeFailure),
+    Stop(StripeFailure),
+}
+use Verdict::{Retry, Stop};
+
+/// Stripe's documented transient statuses are retried; async-stripe does not
+/// expose response headers, so `Stripe-Should-Retry` is honoured only through
+/// the status it accompanies (409/429/5xx).
+fn classify(error: stripe::StripeError) -> Verdict {
+    match error {
+        stripe::StripeError::Stripe(api_error, status) => {
+            let is_idempotency = matches!(api_error.type_, stripe::ApiErrorsType::IdempotencyError);
+            match status {
+                409 | 424 | 429 | 500..=599 => {
+                    Retry(StripeFailure::Unavailable(format!("status {status}")))
+                }
+                400 if is_idempotency => Stop(StripeFailure::IdempotencyMismatch),
+                _ => Stop(StripeFailure::Rejected {
+                    status,
+                    code: api_error.code.map(|c| c.as_str().to_owned()),
+                    param: api_error.param.clone(),
+                }),
+            }
+        }
+        stripe::StripeError::Timeout => Retry(StripeFailure::Timeout),
+        stripe::StripeError::ClientError(message) => Retry(StripeFailure::Unavailable(message)),
+        stripe::StripeError::JSONDeserialize(message) => Stop(StripeFailure::Protocol(message)),
+        stripe::StripeError::ConfigError(message) => Stop(StripeFailure::Protocol(message)),
+    }
+}
