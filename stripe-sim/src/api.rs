@@ -13,15 +13,32 @@ use crate::routes::Endpoint;
 use crate::state::Shared;
 use crate::store::{Ctx, Store};
 
-fn render(store: &Store, v: &Value, expand: &[String]) -> Bytes {
-    let bytes = if expand.is_empty() {
-        serde_json::to_vec(v)
+/// A result either already serialized under the lock (borrowed objects: no clone)
+/// or an owned object serialized after the lock is released.
+enum Out {
+    Bytes(Bytes),
+    Owned(Value),
+}
+
+fn borrowed(store: &Store, v: &Value, expand: &[String]) -> Out {
+    if expand.is_empty() {
+        Out::Bytes(to_bytes(v))
     } else {
         let mut copy = v.clone();
         store.expand(&mut copy, expand);
-        serde_json::to_vec(&copy)
-    };
-    Bytes::from(bytes.unwrap_or_default())
+        Out::Owned(copy)
+    }
+}
+
+fn owned(store: &Store, mut v: Value, expand: &[String]) -> Out {
+    if !expand.is_empty() {
+        store.expand(&mut v, expand);
+    }
+    Out::Owned(v)
+}
+
+fn to_bytes(v: &Value) -> Bytes {
+    Bytes::from(serde_json::to_vec(v).unwrap_or_default())
 }
 
 /// Executes one `/v1` request. `id` is the `{id}` path segment for endpoints that have one.
@@ -36,76 +53,104 @@ pub(crate) fn handle(
     let p = Params(params);
     let expand = p.expand();
     let id = id.unwrap_or_default();
-    shared.with_store(|s| {
+    let out = shared.with_store(|s| {
         let out = match ep {
             CustomerCreate => {
                 let v = s.create_customer(ctx, p)?;
-                render(s, &v, &expand)
+                owned(s, v, &expand)
             }
-            CustomerList => render(s, &s.list_customers(p)?, &expand),
-            CustomerSearch => render(s, &s.search_customers(ctx, p)?, &expand),
-            CustomerRetrieve => render(s, s.retrieve_customer(id)?.as_ref(), &expand),
+            CustomerList => {
+                let v = s.list_customers(p)?;
+                owned(s, v, &expand)
+            }
+            CustomerSearch => {
+                let v = s.search_customers(ctx, p)?;
+                owned(s, v, &expand)
+            }
+            CustomerRetrieve => borrowed(s, s.retrieve_customer(id)?.as_ref(), &expand),
             CustomerUpdate => {
                 let v = s.update_customer(ctx, id, p)?;
-                render(s, &v, &expand)
+                owned(s, v, &expand)
             }
             CustomerDelete => {
                 let v = s.delete_customer(ctx, id)?;
-                render(s, &v, &expand)
+                owned(s, v, &expand)
             }
             ProductCreate => {
                 let v = s.create_product(ctx, p)?;
-                render(s, &v, &expand)
+                owned(s, v, &expand)
             }
-            ProductList => render(s, &s.list_products(p)?, &expand),
-            ProductRetrieve => render(s, s.retrieve_product(id)?, &expand),
+            ProductList => {
+                let v = s.list_products(p)?;
+                owned(s, v, &expand)
+            }
+            ProductRetrieve => borrowed(s, s.retrieve_product(id)?, &expand),
             PriceCreate => {
                 let v = s.create_price(ctx, p)?;
-                render(s, &v, &expand)
+                owned(s, v, &expand)
             }
-            PriceList => render(s, &s.list_prices(p)?, &expand),
-            PriceRetrieve => render(s, s.retrieve_price(id)?, &expand),
+            PriceList => {
+                let v = s.list_prices(p)?;
+                owned(s, v, &expand)
+            }
+            PriceRetrieve => borrowed(s, s.retrieve_price(id)?, &expand),
             PriceUpdate => {
                 let v = s.update_price(ctx, id, p)?;
-                render(s, &v, &expand)
+                owned(s, v, &expand)
             }
             SessionCreate => {
                 let v = s.create_session(ctx, p)?;
-                render(s, &v, &expand)
+                owned(s, v, &expand)
             }
-            SessionList => render(s, &s.list_sessions(p)?, &expand),
+            SessionList => {
+                let v = s.list_sessions(p)?;
+                owned(s, v, &expand)
+            }
             SessionRetrieve => {
                 let v = s.retrieve_session(ctx, id)?.clone();
-                render(s, &v, &expand)
+                owned(s, v, &expand)
             }
             SessionExpire => {
                 let v = s.expire_session(ctx, id)?;
-                render(s, &v, &expand)
+                owned(s, v, &expand)
             }
             SubscriptionCreate => {
                 let v = s.create_subscription(ctx, p)?;
-                render(s, &v, &expand)
+                owned(s, v, &expand)
             }
-            SubscriptionList => render(s, &s.list_subscriptions(p)?, &expand),
-            SubscriptionRetrieve => render(s, s.retrieve_subscription(id)?, &expand),
+            SubscriptionList => {
+                let v = s.list_subscriptions(p)?;
+                owned(s, v, &expand)
+            }
+            SubscriptionRetrieve => borrowed(s, s.retrieve_subscription(id)?, &expand),
             SubscriptionUpdate => {
                 let v = s.update_subscription(ctx, id, p)?;
-                render(s, &v, &expand)
+                owned(s, v, &expand)
             }
             SubscriptionCancel => {
                 let v = s.cancel_subscription(ctx, id, "cancellation_requested")?;
-                render(s, &v, &expand)
+                owned(s, v, &expand)
             }
-            InvoiceList => render(s, &s.list_invoices(p)?, &expand),
-            InvoiceRetrieve => render(s, s.retrieve_invoice(id)?, &expand),
+            InvoiceList => {
+                let v = s.list_invoices(p)?;
+                owned(s, v, &expand)
+            }
+            InvoiceRetrieve => borrowed(s, s.retrieve_invoice(id)?, &expand),
             PortalSessionCreate => {
                 let v = s.create_portal_session(ctx, p)?;
-                render(s, &v, &expand)
+                owned(s, v, &expand)
             }
-            EventList => render(s, &s.list_events(p)?, &expand),
-            EventRetrieve => render(s, s.retrieve_event(id)?, &expand),
+            EventList => {
+                let v = s.list_events(p)?;
+                owned(s, v, &expand)
+            }
+            EventRetrieve => borrowed(s, s.retrieve_event(id)?, &expand),
             Unknown => return Err(ApiError::unrecognized_url("?", "?")),
         };
         Ok(out)
+    })?;
+    Ok(match out {
+        Out::Bytes(b) => b,
+        Out::Owned(v) => to_bytes(&v),
     })
 }

@@ -500,3 +500,48 @@ async fn hosted_checkout_page_pays_and_redirects() {
         .await;
     assert_eq!(again.status, 400);
 }
+
+#[tokio::test]
+async fn email_filter_follows_updates_and_deletes() {
+    let sim = common::start_sim();
+    let raw = Raw::new(&sim);
+    let a = sim.create_customer_direct(json!({"email": "same@x.example"}));
+    let b = sim.create_customer_direct(json!({"email": "same@x.example"}));
+    let ids = |r: &serde_json::Value| -> Vec<String> {
+        r["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let (a, b) = (
+        a["id"].as_str().unwrap().to_string(),
+        b["id"].as_str().unwrap().to_string(),
+    );
+    assert_eq!(
+        ids(&raw.get("/v1/customers?email=same@x.example").await.json),
+        [b.clone(), a.clone()]
+    );
+    raw.post(&format!("/v1/customers/{b}"), "email=moved@x.example", None)
+        .await;
+    assert_eq!(
+        ids(&raw.get("/v1/customers?email=same@x.example").await.json),
+        vec![a.clone()]
+    );
+    assert_eq!(
+        ids(&raw.get("/v1/customers?email=moved@x.example").await.json),
+        vec![b.clone()]
+    );
+    raw.delete(&format!("/v1/customers/{a}")).await;
+    assert!(ids(&raw.get("/v1/customers?email=same@x.example").await.json).is_empty());
+    // created[gt] stops at older customers.
+    sim.advance_clock(10);
+    let t = sim.now();
+    let c = sim.create_customer_direct(json!({"email": "new@x.example"}));
+    let recent = raw
+        .get(&format!("/v1/customers?created[gte]={t}"))
+        .await
+        .json;
+    assert_eq!(ids(&recent), [c["id"].as_str().unwrap().to_string()]);
+}

@@ -4,7 +4,7 @@ use std::borrow::Cow;
 
 use serde_json::{Map, Value};
 
-use super::{created_filter, paginate, search, Ctx, Store};
+use super::{created_filter, paginate, paginate_entries, search, Ctx, Store};
 use crate::error::ApiError;
 use crate::form::Params;
 use crate::{ids, objects};
@@ -36,6 +36,12 @@ impl Store {
         let prefix = ids::new_id("", 8).to_ascii_uppercase();
         let obj = objects::customer(&id, ctx.now, fields, &prefix);
         self.emit(ctx, "customer.created", &obj, None);
+        if let Some(email) = obj["email"].as_str() {
+            self.customers_by_email
+                .entry(email.to_string())
+                .or_default()
+                .push(id.clone());
+        }
         self.customers
             .insert(id, obj.clone(), ctx.now_ms + ctx.search_lag_ms);
         Ok(obj)
@@ -86,6 +92,15 @@ impl Store {
             previous.insert("metadata".into(), old_meta);
         }
         let obj = cust.clone();
+        if let Some(old) = previous.get("email") {
+            self.unindex_email(old.as_str(), id);
+            if let Some(new) = obj["email"].as_str() {
+                self.customers_by_email
+                    .entry(new.to_string())
+                    .or_default()
+                    .push(id.to_string());
+            }
+        }
         if !previous.is_empty() {
             self.emit(ctx, "customer.updated", &obj, Some(Value::Object(previous)));
         }
@@ -98,6 +113,7 @@ impl Store {
             .customers
             .remove(id)
             .ok_or_else(|| ApiError::no_such("customer", id))?;
+        self.unindex_email(obj["email"].as_str(), id);
         let subs: Vec<String> = self
             .subscriptions
             .iter_newest()
@@ -112,15 +128,39 @@ impl Store {
         Ok(objects::deleted(id, "customer"))
     }
 
+    fn unindex_email(&mut self, email: Option<&str>, id: &str) {
+        if let Some(email) = email {
+            if let Some(ids) = self.customers_by_email.get_mut(email) {
+                ids.retain(|x| x != id);
+                if ids.is_empty() {
+                    self.customers_by_email.remove(email);
+                }
+            }
+        }
+    }
+
+    /// Newest first; `email` goes through the index, `created[gt|gte]` stops the scan early.
     pub fn list_customers(&self, p: Params<'_>) -> Result<Value, ApiError> {
-        let email = p.str("email")?;
         let created = created_filter(p)?;
-        paginate(&self.customers, p, "/v1/customers", "customer", |c| {
-            email
-                .as_ref()
-                .is_none_or(|e| c["email"].as_str() == Some(e.as_str()))
-                && created(c)
-        })
+        match p.str("email")? {
+            Some(email) => {
+                let ids = self
+                    .customers_by_email
+                    .get(&email)
+                    .map(Vec::as_slice)
+                    .unwrap_or_default();
+                let entries = ids.iter().rev().filter_map(|id| self.customers.entry(id));
+                paginate_entries(
+                    &self.customers,
+                    entries,
+                    p,
+                    "/v1/customers",
+                    "customer",
+                    created,
+                )
+            }
+            None => paginate(&self.customers, p, "/v1/customers", "customer", created),
+        }
     }
 
     pub fn search_customers(&self, ctx: &Ctx, p: Params<'_>) -> Result<Value, ApiError> {

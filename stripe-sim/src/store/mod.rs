@@ -23,7 +23,7 @@ use crate::{ids, objects};
 pub(crate) use checkout::SessionExtra;
 
 /// Events kept for `GET /v1/events`; older ones are forgotten (Stripe keeps 30 days).
-const MAX_EVENTS: usize = 50_000;
+const MAX_EVENTS: usize = 20_000;
 
 /// Per-operation context: the simulator's notion of "now" and of the request.
 #[derive(Debug, Clone)]
@@ -125,6 +125,20 @@ pub(crate) fn paginate(
     resource: &str,
     keep: impl Fn(&Value) -> bool,
 ) -> Result<Value, ApiError> {
+    paginate_entries(table, table.iter_newest(), params, url, resource, keep)
+}
+
+/// Like [`paginate`] over a subset of `table` (e.g. from an index), newest first.
+/// Stops scanning at the first entry older than a `created[gt|gte]` bound: tables
+/// are in creation order and simulator time never goes back.
+pub(crate) fn paginate_entries<'t>(
+    table: &'t Table,
+    entries: impl Iterator<Item = &'t Entry>,
+    params: Params<'_>,
+    url: &str,
+    resource: &str,
+    keep: impl Fn(&Value) -> bool,
+) -> Result<Value, ApiError> {
     let limit = params.limit()?;
     let cursor = |key: &str| -> Result<Option<u64>, ApiError> {
         match params.str(key)? {
@@ -144,10 +158,13 @@ pub(crate) fn paginate(
             "You may only specify one of these parameters: ending_before, starting_after.",
         ));
     }
-    let matching = table.iter_newest().filter(|e| keep(&e.obj));
+    let oldest = created_lower_bound(params);
+    let matching = entries
+        .take_while(|e| oldest.is_none_or(|min| e.obj["created"].as_i64().is_none_or(|c| c >= min)))
+        .filter(|e| keep(&e.obj));
     let (data, has_more) = if let Some(before) = before {
         // The `limit` objects just newer than the cursor, still newest first.
-        let newer: Vec<&Entry> = matching.filter(|e| e.seq > before).collect();
+        let newer: Vec<&Entry> = matching.take_while(|e| e.seq > before).collect();
         let skip = newer.len().saturating_sub(limit);
         (
             newer[skip..].iter().map(|e| e.obj.clone()).collect(),
@@ -166,6 +183,19 @@ pub(crate) fn paginate(
         (page, has_more)
     };
     Ok(objects::list(url, data, has_more))
+}
+
+/// The smallest `created` a `created[gt|gte]` (or exact) filter admits.
+fn created_lower_bound(params: Params<'_>) -> Option<i64> {
+    let c = params.child("created");
+    match params.get("created")? {
+        Value::Object(_) => {
+            let gt = c.int("gt").ok().flatten().map(|v| v + 1);
+            let gte = c.int("gte").ok().flatten();
+            gt.into_iter().chain(gte).max()
+        }
+        _ => params.int("created").ok().flatten(),
+    }
 }
 
 /// `created` filter: an exact timestamp or `created[gt|gte|lt|lte]`.
@@ -207,6 +237,9 @@ pub(crate) fn created_filter(params: Params<'_>) -> Result<impl Fn(&Value) -> bo
 pub(crate) struct Store {
     pub customers: Table,
     pub deleted_customers: HashSet<String>,
+    /// Live customer ids by email, oldest first (the `email` list filter is common
+    /// and must not scan every customer).
+    pub customers_by_email: HashMap<String, Vec<String>>,
     pub products: Table,
     pub prices: Table,
     pub sessions: Table,
