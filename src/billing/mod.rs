@@ -6,11 +6,13 @@ mod customer;
 mod profile;
 mod sessions;
 mod state;
+mod webhooks;
 
 pub use customer::{CustomerHints, EnsuredCustomer};
 pub use profile::{ProfileSync, ProfileUpdate};
 pub use sessions::CheckoutRequest;
 pub use state::BillingState;
+pub use webhooks::{WebhookFailure, WebhookRejection};
 
 use std::sync::Arc;
 

@@ -19,6 +19,22 @@ diesel::table! {
         customer_claim_started_at -> Nullable<Timestamp>,
         customer_lease_expires_at -> Nullable<Timestamp>,
         profile_sync_pending -> Bool,
+        subscription_state_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    stripe_events (event_id) {
+        event_id -> Text,
+        event_type -> Text,
+        stripe_created_at -> Timestamp,
+        tenant_id -> Nullable<Text>,
+        status -> Text,
+        attempts -> Integer,
+        last_error -> Nullable<Text>,
+        payload -> Text,
+        received_at -> Timestamp,
+        processed_at -> Nullable<Timestamp>,
     }
 }
 

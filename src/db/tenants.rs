@@ -28,6 +28,7 @@ pub struct TenantRecord {
     pub customer_claim_started_at: Option<NaiveDateTime>,
     pub customer_lease_expires_at: Option<NaiveDateTime>,
     pub profile_sync_pending: bool,
+    pub subscription_state_at: Option<NaiveDateTime>,
 }
 
 /// The tenant's row, if it has one. A tenant without a row is on the free plan.

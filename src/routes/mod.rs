@@ -4,6 +4,7 @@ pub mod billing;
 pub mod errors;
 pub mod health;
 mod validation;
+pub mod webhook;
 
 use actix_web::middleware::from_fn;
 use actix_web::web;
@@ -15,6 +16,7 @@ use crate::auth::require_tenant_token;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
+        .route("/v1/stripe/webhook", web::post().to(webhook::receive))
         .service(
             web::scope("/v1/tenants/{tenant_id}")
                 .wrap(from_fn(require_tenant_token))

@@ -6,11 +6,13 @@ mod customers;
 mod error;
 mod retry;
 mod sessions;
+mod subscriptions;
 
 pub use customers::{CustomerParams, StripeCustomer};
 pub use error::StripeFailure;
 pub use retry::RetryPolicy;
 pub use sessions::{CheckoutParams, CheckoutSession};
+pub use subscriptions::StripeSubscription;
 
 use std::time::Duration;
 

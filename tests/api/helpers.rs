@@ -188,6 +188,7 @@ pub async fn spawn_instance(
         })
     });
     let (port, handle) = receiver.recv().expect("the application started");
+    sim.set_webhook_url(Some(format!("http://127.0.0.1:{port}/v1/stripe/webhook")));
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
         client: reqwest::Client::builder()
@@ -285,6 +286,11 @@ impl TestApp {
     pub fn row(&self, tenant: &str) -> Option<tenant_billing::db::tenants::TenantRecord> {
         let tenant = tenant_billing::domain::TenantId::parse(tenant).unwrap();
         tenant_billing::db::tenants::find(&mut self.db(), &tenant).unwrap()
+    }
+
+    /// The webhook ledger as `(event type, status)`, oldest first.
+    pub fn ledger(&self) -> Vec<tenant_billing::db::events::LedgerRow> {
+        tenant_billing::db::events::list(&mut self.db()).unwrap()
     }
 
     /// The tenant's audit entries as `action:outcome`, oldest first.

@@ -10,3 +10,4 @@ mod customer;
 mod health;
 mod profile;
 mod readiness;
+mod webhooks;

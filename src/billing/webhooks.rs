@@ -1,0 +1,236 @@
+//! Stripe webhooks: verified, deduplicated and order-proof.
+//!
+//! Webhooks arrive late, twice and out of order. So: the signature is checked
+//! against every configured secret (rotation); the subscription is re-read
+//! from Stripe rather than trusted from the payload; the event's ledger row
+//! and its effect commit together; and state only moves forward in Stripe's
+//! time (the tenant's watermark). The tenant is always the one that owns the
+//! customer in `tenant_config`; ids named in metadata are cross-checked,
+//! never trusted.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use secrecy::ExposeSecret;
+use stripe_webhook::{Event, EventObject, Webhook, WebhookError};
+
+use super::{Billing, BillingError};
+use crate::db::events::{self, Effect, EventOutcome, LedgerEvent, SubscriptionState};
+use crate::db::{self};
+use crate::stripe::StripeSubscription;
+
+/// Why a delivery was refused (400): nothing is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum WebhookRejection {
+    #[error("missing Stripe-Signature header")]
+    MissingSignature,
+    #[error("malformed Stripe-Signature header")]
+    MalformedSignature,
+    #[error("signature does not match any configured secret")]
+    BadSignature,
+    #[error("signature timestamp is outside the 300 s tolerance")]
+    Stale,
+    #[error("the payload is not a Stripe event")]
+    Unparseable,
+}
+
+/// Why a verified delivery could not be processed now (500: Stripe retries).
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookFailure {
+    #[error(transparent)]
+    Rejected(#[from] WebhookRejection),
+    #[error("processing failed")]
+    Processing(#[source] BillingError),
+}
+
+impl Billing {
+    /// Handles one delivery; `now` is injectable so tests can check tolerance.
+    pub async fn handle_webhook(
+        &self,
+        payload: &str,
+        signature: Option<&str>,
+        now: i64,
+    ) -> Result<EventOutcome, WebhookFailure> {
+        let event = self.verify(payload, signature, now)?;
+        let event_id = event.id.to_string();
+        let event_type = event.type_.as_str().to_owned();
+        let created = timestamp(event.created).unwrap_or_else(|| Utc::now().naive_utc());
+        let ledger_id = event_id.clone();
+        let handled = db::interact(&self.pool, move |conn| {
+            Ok(events::already_handled(conn, &ledger_id)?)
+        })
+        .await
+        .map_err(|e| WebhookFailure::Processing(e.into()))?;
+        if handled {
+            tracing::info!(event_id, event_type, "duplicate webhook delivery");
+            return Ok(EventOutcome::Duplicate);
+        }
+
+        let effect = match self.effect_of(event).await {
+            Ok(effect) => effect,
+            Err(error) => {
+                let message = error.to_string();
+                let payload = payload.to_owned();
+                let (id, kind) = (event_id.clone(), event_type.clone());
+                let recorded = db::interact(&self.pool, move |conn| {
+                    let ledger = LedgerEvent {
+                        event_id: &id,
+                        event_type: &kind,
+                        created,
+                        payload: &payload,
+                    };
+                    Ok(events::record_failure(
+                        conn,
+                        &ledger,
+                        &message,
+                        Utc::now().naive_utc(),
+                    )?)
+                })
+                .await;
+                if let Err(db_error) = recorded {
+                    tracing::error!(error = %db_error, event_id, "could not record a failed event");
+                }
+                tracing::warn!(event_id, event_type, error = %error, "webhook processing failed; Stripe will redeliver");
+                return Err(WebhookFailure::Processing(error));
+            }
+        };
+
+        let payload = payload.to_owned();
+        let (id, kind) = (event_id.clone(), event_type.clone());
+        let (outcome, tenant) = db::interact(&self.pool, move |conn| {
+            let ledger = LedgerEvent {
+                event_id: &id,
+                event_type: &kind,
+                created,
+                payload: &payload,
+            };
+            Ok(events::record_and_apply(
+                conn,
+                &ledger,
+                &effect,
+                Utc::now().naive_utc(),
+            )?)
+        })
+        .await
+        .map_err(|e| WebhookFailure::Processing(e.into()))?;
+        match outcome {
+            EventOutcome::Unmatched => {
+                tracing::warn!(
+                    event_id,
+                    event_type,
+                    "webhook for a customer no tenant owns; recorded, not applied"
+                )
+            }
+            EventOutcome::Rejected => {
+                tracing::warn!(event_id, event_type, tenant_id = ?tenant, "webhook names a tenant that does not own the customer; not applied")
+            }
+            _ => {
+                tracing::info!(event_id, event_type, tenant_id = ?tenant, outcome = ?outcome, "webhook processed")
+            }
+        }
+        Ok(outcome)
+    }
+
+    fn verify(
+        &self,
+        payload: &str,
+        signature: Option<&str>,
+        now: i64,
+    ) -> Result<Event, WebhookRejection> {
+        let signature = signature.ok_or(WebhookRejection::MissingSignature)?;
+        let mut rejection = WebhookRejection::BadSignature;
+        for secret in &self.settings.stripe.webhook_secrets {
+            match Webhook::construct_event_with_timestamp(
+                payload,
+                signature,
+                secret.expose_secret(),
+                now,
+            ) {
+                Ok(event) => return Ok(event),
+                // The signature matched this secret but something else is wrong:
+                // that is the answer, whatever the other secrets say.
+                Err(WebhookError::BadTimestamp(_)) => return Err(WebhookRejection::Stale),
+                Err(WebhookError::BadParse(_)) => return Err(WebhookRejection::Unparseable),
+                Err(WebhookError::BadHeader(_)) => rejection = WebhookRejection::MalformedSignature,
+                Err(WebhookError::BadSignature | WebhookError::BadKey) => {}
+            }
+        }
+        Err(rejection)
+    }
+
+    /// What the event asks of our state, read from Stripe where it matters.
+    async fn effect_of(&self, event: Event) -> Result<Effect, BillingError> {
+        let (subscription_id, mut claimed) = match event.data.object {
+            EventObject::CheckoutSessionCompleted(session) => {
+                let Some(subscription) = session.subscription else {
+                    return Ok(Effect::Ignore);
+                };
+                let claimed = [
+                    session.client_reference_id,
+                    session.metadata.and_then(|m| m.get("tenant_id").cloned()),
+                ];
+                (
+                    subscription.id().to_string(),
+                    claimed.into_iter().flatten().collect(),
+                )
+            }
+            EventObject::CustomerSubscriptionCreated(subscription)
+            | EventObject::CustomerSubscriptionUpdated(subscription)
+            | EventObject::CustomerSubscriptionDeleted(subscription) => {
+                (subscription.id.to_string(), Vec::new())
+            }
+            EventObject::InvoicePaid(invoice) | EventObject::InvoicePaymentFailed(invoice) => {
+                let invoice = *invoice;
+                let from_parent = invoice
+                    .parent
+                    .and_then(|p| p.subscription_details)
+                    .map(|d| d.subscription.id().to_string());
+                let subscription = invoice
+                    .subscription
+                    .map(|s| s.id().to_string())
+                    .or(from_parent);
+                match subscription {
+                    Some(id) => (id, Vec::new()),
+                    None => return Ok(Effect::Ignore),
+                }
+            }
+            EventObject::CustomerDeleted(customer) => {
+                return Ok(Effect::CustomerDeleted {
+                    customer_id: customer.id.to_string(),
+                })
+            }
+            _ => return Ok(Effect::Ignore),
+        };
+        let subscription = self.stripe.retrieve_subscription(&subscription_id).await?;
+        claimed.extend(subscription.metadata.get("tenant_id").cloned());
+        Ok(Effect::Subscription {
+            state: self.subscription_state(subscription),
+            claimed_tenants: claimed,
+        })
+    }
+
+    fn subscription_state(&self, subscription: StripeSubscription) -> SubscriptionState {
+        let paying = events::PAYING_STATUSES.contains(&subscription.status.as_str());
+        let plan = match (&subscription.price_id, paying) {
+            (Some(price), true) => match self.settings.plan_for_price(price) {
+                Some(plan) => plan.to_owned(),
+                None => {
+                    tracing::warn!(price_id = %price, "subscription on a price no plan configures; treating as free");
+                    "free".to_owned()
+                }
+            },
+            _ => "free".to_owned(),
+        };
+        SubscriptionState {
+            subscription_id: subscription.id,
+            customer_id: subscription.customer_id,
+            status: subscription.status,
+            price_id: subscription.price_id,
+            plan,
+            current_period_end: subscription.current_period_end.and_then(timestamp),
+            cancel_at_period_end: subscription.cancel_at_period_end,
+        }
+    }
+}
+
+fn timestamp(seconds: i64) -> Option<NaiveDateTime> {
+    DateTime::from_timestamp(seconds, 0).map(|t| t.naive_utc())
+}
