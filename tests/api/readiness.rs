@@ -32,9 +32,14 @@ async fn readyz_follows_postgres_down_and_back_up() {
     .await;
     assert_eq!(app.get("/readyz", None).await.status(), 200);
 
+    let token = app.token("acme", tenant_billing::domain::Role::Member);
+    assert_eq!(app.get_billing("acme", &token).await.status(), 200);
+
     cluster.stop_server().unwrap();
     let down = app.get("/readyz", None).await;
     assert_eq!(down.status(), 503);
+    // A tenant route says the same, as problem+json, rather than a 500.
+    crate::helpers::assert_problem(app.get_billing("acme", &token).await, 503).await;
 
     cluster.start_server().unwrap();
     assert!(
@@ -42,5 +47,5 @@ async fn readyz_follows_postgres_down_and_back_up() {
         "/readyz did not recover after PostgreSQL came back"
     );
     // The read path recovers too, not only the probe.
-    assert_eq!(app.get("/healthz", None).await.status(), 200);
+    assert_eq!(app.get_billing("acme", &token).await.status(), 200);
 }
