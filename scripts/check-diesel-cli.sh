@@ -119,6 +119,13 @@ app() {
 stop_server() {
     if [[ -n "$SERVER_PID" ]]; then
         kill "$SERVER_PID" 2>/dev/null || true
+        # Graceful shutdown takes a moment; do not leave a server behind.
+        local _
+        for _ in $(seq 1 50); do
+            kill -0 "$SERVER_PID" 2>/dev/null || break
+            sleep 0.2
+        done
+        kill -9 "$SERVER_PID" 2>/dev/null || true
         wait "$SERVER_PID" 2>/dev/null || true
         SERVER_PID=""
     fi
@@ -208,7 +215,10 @@ EOF
     port="$(free_port)"
     log_file="$WORK_DIR/serve-$backend.log"
     log "[$backend] tenant-billing serve on 127.0.0.1:$port"
-    app "$url" BIND_ADDR="127.0.0.1:$port" "$BIN" serve >"$log_file" 2>&1 &
+    # Not through app(): a backgrounded function is a subshell whose PID is not the
+    # server's. env execs the binary, so $! is the server itself.
+    env DATABASE_URL="$url" JWT_SECRET="$JWT_SECRET_FOR_CHECK" APP__TELEMETRY__LEVEL=warn \
+        BIND_ADDR="127.0.0.1:$port" "$BIN" serve >"$log_file" 2>&1 &
     SERVER_PID=$!
 
     status=""

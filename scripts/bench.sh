@@ -1,0 +1,378 @@
+#!/usr/bin/env bash
+# bench.sh: HTTP throughput and latency of the release build, per database backend
+# (the script behind `just bench`).
+#
+# Why: the tenant-scoped read (GET /v1/tenants/{t}/billing: JWT check, a pooled
+# connection, one primary-key SELECT, JSON) should reach at least half of the
+# throughput of GET /healthz (no auth, no database). This measures both on
+# SQLite (a temporary file) and PostgreSQL (a throwaway cluster from
+# scripts/pg-throwaway.sh) and prints, per backend and endpoint, requests/s,
+# p50, p99 and the ratio to /healthz, with PASS/FAIL for the target. It is a
+# report: it exits 0 whatever the ratio, and 1 only if a request failed
+# (non-2xx, socket error) or the service could not be started.
+#
+# It installs a load generator when none is present (idempotent): wrk from apt,
+# else `cargo install oha --locked`. BENCH_TOOL=wrk|oha forces one.
+#
+# Usage: scripts/bench.sh
+#   BENCH_SECONDS=10       measured seconds per endpoint (default 10)
+#   BENCH_WARMUP_SECONDS=1 unmeasured warm-up per endpoint (default 1; 0 skips)
+#   BENCH_THREADS=2 BENCH_CONNECTIONS=64
+#   BENCH_BACKENDS="sqlite postgres"
+# The load generator and the server share the machine, so compare ratios
+# between runs rather than absolute numbers between machines.
+#
+# Adding an endpoint: one more `bench_endpoint NAME METHOD PATH [HEADER]` line in
+# bench_backend (NAME goes in the table; list it in TARGET_ENDPOINTS to hold it to
+# the half-of-/healthz target).
+set -euo pipefail
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$REPO_ROOT"
+
+BENCH_SECONDS="${BENCH_SECONDS:-10}"
+BENCH_WARMUP_SECONDS="${BENCH_WARMUP_SECONDS:-1}"
+BENCH_THREADS="${BENCH_THREADS:-2}"
+BENCH_CONNECTIONS="${BENCH_CONNECTIONS:-64}"
+BENCH_BACKENDS="${BENCH_BACKENDS:-sqlite postgres}"
+# Endpoints held to "at least TARGET_RATIO of /healthz's requests/s".
+TARGET_ENDPOINTS="billing"
+TARGET_RATIO="0.5"
+BASELINE_ENDPOINT="healthz"
+JWT_SECRET_FOR_BENCH="bench-secret-0123456789abcdef0123456789"
+
+WORK_DIR=""
+SERVER_PID=""
+PG_STARTED=0
+TOOL=""
+ERRORS=0
+# Current backend and base URL, read by bench_endpoint.
+BACKEND=""
+BASE_URL=""
+# One row per measurement: "backend|endpoint|rps|p50_ms|p99_ms|errors".
+declare -a ROWS=()
+
+log() { echo "bench: $*" >&2; }
+die() {
+    echo "bench: error: $*" >&2
+    exit 1
+}
+
+cleanup() {
+    local status=$?
+    stop_server
+    if [[ "$PG_STARTED" == 1 ]]; then
+        PG_STATE_FILE="$WORK_DIR/pg.state" "$REPO_ROOT/scripts/pg-throwaway.sh" stop 2>/dev/null || true
+    fi
+    if [[ -n "$WORK_DIR" ]]; then
+        rm -rf -- "$WORK_DIR"
+    fi
+    exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+as_root() {
+    if [[ "$(id -u)" == 0 ]]; then
+        "$@"
+    elif command -v sudo >/dev/null 2>&1; then
+        sudo "$@"
+    else
+        return 1
+    fi
+}
+
+APT_UPDATED=0
+apt_install() {
+    command -v apt-get >/dev/null 2>&1 || return 1
+    if [[ "$APT_UPDATED" == 0 ]]; then
+        as_root apt-get update -qq || return 1
+        APT_UPDATED=1
+    fi
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+ensure_curl() {
+    command -v curl >/dev/null 2>&1 && return 0
+    log "installing curl"
+    apt_install curl || die "curl is required and could not be installed"
+}
+
+# Picks the load generator: wrk (apt) first, oha (cargo) as the fallback.
+ensure_load_generator() {
+    local cargo_bin="${CARGO_HOME:-$HOME/.cargo}/bin"
+    case "${BENCH_TOOL:-}" in
+        "" | wrk)
+            if command -v wrk >/dev/null 2>&1; then
+                TOOL=wrk
+                return 0
+            fi
+            log "wrk not found; installing it with apt-get"
+            if apt_install wrk && command -v wrk >/dev/null 2>&1; then
+                TOOL=wrk
+                return 0
+            fi
+            [[ -z "${BENCH_TOOL:-}" ]] || die "BENCH_TOOL=wrk but wrk could not be installed"
+            log "wrk could not be installed; falling back to oha"
+            ;;
+        oha) ;;
+        *) die "BENCH_TOOL must be wrk or oha" ;;
+    esac
+    if command -v oha >/dev/null 2>&1; then
+        OHA="$(command -v oha)"
+    elif [[ -x "$cargo_bin/oha" ]]; then
+        OHA="$cargo_bin/oha"
+    else
+        log "installing oha (cargo install oha --locked; a few minutes)"
+        cargo install oha --locked >&2 || die "could not install oha"
+        OHA="$cargo_bin/oha"
+    fi
+    TOOL=oha
+}
+
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+free_port() {
+    local port _
+    for _ in $(seq 1 100); do
+        port=$((20000 + RANDOM % 40000))
+        if ! port_in_use "$port"; then
+            echo "$port"
+            return 0
+        fi
+    done
+    die "no free TCP port found"
+}
+
+app() {
+    local url="$1"
+    shift
+    env DATABASE_URL="$url" JWT_SECRET="$JWT_SECRET_FOR_BENCH" APP__TELEMETRY__LEVEL=warn "$@"
+}
+
+stop_server() {
+    if [[ -n "$SERVER_PID" ]]; then
+        kill "$SERVER_PID" 2>/dev/null || true
+        # Graceful shutdown takes a moment; do not leave a server behind.
+        local _
+        for _ in $(seq 1 50); do
+            kill -0 "$SERVER_PID" 2>/dev/null || break
+            sleep 0.2
+        done
+        kill -9 "$SERVER_PID" 2>/dev/null || true
+        wait "$SERVER_PID" 2>/dev/null || true
+        SERVER_PID=""
+    fi
+}
+
+# wrk prints latencies as 812.00us, 1.23ms or 1.01s: normalise to milliseconds.
+to_ms() {
+    awk -v v="$1" 'BEGIN {
+        n = v + 0
+        if (v ~ /us$/) n = n / 1000
+        else if (v ~ /ms$/) n = n
+        else if (v ~ /m$/) n = n * 60000
+        else if (v ~ /s$/) n = n * 1000
+        printf "%.3f", n
+    }'
+}
+
+# Parses `wrk --latency` output on stdin; prints "rps p50_ms p99_ms errors".
+parse_wrk() {
+    local out rps p50 p99 non2xx socket
+    out="$(cat)"
+    rps="$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")"
+    p50="$(awk '$1 == "50%" {print $2}' <<<"$out")"
+    p99="$(awk '$1 == "99%" {print $2}' <<<"$out")"
+    non2xx="$(awk '/Non-2xx or 3xx responses:/ {print $NF}' <<<"$out")"
+    # "Socket errors: connect 0, read 0, write 0, timeout 0"
+    socket="$(awk -F'[ ,]+' '/Socket errors:/ {s = 0; for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+$/) s += $i; print s}' <<<"$out")"
+    [[ -n "$rps" && -n "$p50" && -n "$p99" ]] || return 1
+    echo "$rps $(to_ms "$p50") $(to_ms "$p99") $((${non2xx:-0} + ${socket:-0}))"
+}
+
+# Parses oha's text summary on stdin (times in seconds, forced with -u s);
+# prints "rps p50_ms p99_ms errors". Requests cut off by the deadline are not errors.
+parse_oha() {
+    local out rps p50 p99 non2xx errs
+    out="$(cat)"
+    rps="$(awk '/Requests\/sec:/ {print $2; exit}' <<<"$out")"
+    p50="$(awk '$1 == "50.00%" && $2 == "in" {print $3 * 1000; exit}' <<<"$out")"
+    p99="$(awk '$1 == "99.00%" && $2 == "in" {print $3 * 1000; exit}' <<<"$out")"
+    non2xx="$(awk '/^Status code distribution:/ {f = 1; next} f && /^ *\[[0-9]+\]/ {c = $1; gsub(/[][]/, "", c); if (c !~ /^2/) s += $2} f && /^$/ {f = 0} END {print s + 0}' <<<"$out")"
+    errs="$(awk '/^Error distribution:/ {f = 1; next} f && /^ *\[[0-9]+\]/ {if ($0 !~ /deadline/) {c = $1; gsub(/[][]/, "", c); s += c}} f && /^$/ {f = 0} END {print s + 0}' <<<"$out")"
+    [[ -n "$rps" && -n "$p50" && -n "$p99" ]] || return 1
+    printf '%s %.3f %.3f %d\n' "$rps" "$p50" "$p99" $((non2xx + errs))
+}
+
+# Runs the load generator for $1 seconds; prints its raw output.
+drive() {
+    local seconds="$1" method="$2" url="$3" header="${4:-}"
+    local -a args=()
+    if [[ "$TOOL" == wrk ]]; then
+        args=(-t "$BENCH_THREADS" -c "$BENCH_CONNECTIONS" -d "${seconds}s" --latency --timeout 5s)
+        [[ -z "$header" ]] || args+=(-H "$header")
+        if [[ "$method" != GET ]]; then
+            printf 'wrk.method = "%s"\n' "$method" >"$WORK_DIR/method.lua"
+            args+=(-s "$WORK_DIR/method.lua")
+        fi
+        wrk "${args[@]}" "$url"
+    else
+        args=(-z "${seconds}s" -c "$BENCH_CONNECTIONS" -m "$method" --no-tui -u s)
+        [[ -z "$header" ]] || args+=(-H "$header")
+        "$OHA" "${args[@]}" "$url"
+    fi
+}
+
+# bench_endpoint NAME METHOD PATH [HEADER]: warms up, measures, records one row
+# for the current BACKEND.
+bench_endpoint() {
+    local name="$1" method="$2" path="$3" header="${4:-}" raw parsed status
+    local -a curl_header=()
+    [[ -z "$header" ]] || curl_header=(-H "$header")
+    status="$(curl -s -o /dev/null -w '%{http_code}' -X "$method" "${curl_header[@]}" "$BASE_URL$path" || true)"
+    if [[ "$status" != 2* ]]; then
+        log "[$BACKEND] $name: $method $path answered ${status:-nothing} before the run; skipping it"
+        ROWS+=("$BACKEND|$name|0|0|0|1")
+        ERRORS=$((ERRORS + 1))
+        return 0
+    fi
+    if [[ "$BENCH_WARMUP_SECONDS" != 0 ]]; then
+        drive "$BENCH_WARMUP_SECONDS" "$method" "$BASE_URL$path" "$header" >/dev/null 2>&1 || true
+    fi
+    log "[$BACKEND] $name: $method $path for ${BENCH_SECONDS}s ($TOOL, $BENCH_THREADS threads, $BENCH_CONNECTIONS connections)"
+    raw="$WORK_DIR/$BACKEND-$name.out"
+    if ! drive "$BENCH_SECONDS" "$method" "$BASE_URL$path" "$header" >"$raw" 2>&1; then
+        log "[$BACKEND] $name: the load generator failed:"
+        sed 's/^/    /' "$raw" >&2
+        ROWS+=("$BACKEND|$name|0|0|0|1")
+        ERRORS=$((ERRORS + 1))
+        return 0
+    fi
+    if ! parsed="$("parse_$TOOL" <"$raw")"; then
+        log "[$BACKEND] $name: could not parse the load generator's output:"
+        sed 's/^/    /' "$raw" >&2
+        ROWS+=("$BACKEND|$name|0|0|0|1")
+        ERRORS=$((ERRORS + 1))
+        return 0
+    fi
+    local rps p50 p99 errors
+    read -r rps p50 p99 errors <<<"$parsed"
+    if [[ "$errors" != 0 ]]; then
+        log "[$BACKEND] $name: $errors requests failed (non-2xx or socket errors); raw output:"
+        sed 's/^/    /' "$raw" >&2
+        ERRORS=$((ERRORS + 1))
+    fi
+    ROWS+=("$BACKEND|$name|$rps|$p50|$p99|$errors")
+}
+
+# Starts the release server for DATABASE_URL $1 and benchmarks every endpoint.
+bench_backend() {
+    local url="$1" port status token log_file
+    log "[$BACKEND] migrate"
+    app "$url" "$BIN" migrate >&2 || die "[$BACKEND] tenant-billing migrate failed"
+
+    port="$(free_port)"
+    log_file="$WORK_DIR/serve-$BACKEND.log"
+    # Not through app(): a backgrounded function is a subshell whose PID is not the
+    # server's. env execs the binary, so $! is the server itself.
+    env DATABASE_URL="$url" JWT_SECRET="$JWT_SECRET_FOR_BENCH" APP__TELEMETRY__LEVEL=warn \
+        BIND_ADDR="127.0.0.1:$port" "$BIN" serve >"$log_file" 2>&1 &
+    SERVER_PID=$!
+    BASE_URL="http://127.0.0.1:$port"
+    status=""
+    for _ in $(seq 1 150); do
+        if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+            sed 's/^/    /' "$log_file" >&2
+            SERVER_PID=""
+            die "[$BACKEND] tenant-billing serve exited early (log above)"
+        fi
+        status="$(curl -s -o /dev/null -w '%{http_code}' "$BASE_URL/readyz" || true)"
+        [[ "$status" == 200 ]] && break
+        sleep 0.2
+    done
+    [[ "$status" == 200 ]] || die "[$BACKEND] /readyz answered '${status:-nothing}' after 30 s (log: $log_file)"
+    token="$(app "$url" "$BIN" token --tenant acme --role member)" || die "[$BACKEND] tenant-billing token failed"
+
+    # ---- endpoints: add more here ------------------------------------------
+    bench_endpoint healthz GET /healthz
+    bench_endpoint billing GET /v1/tenants/acme/billing "Authorization: Bearer $token"
+    # -------------------------------------------------------------------------
+
+    stop_server
+    if grep -qiE '\b(ERROR|panicked)\b' "$log_file"; then
+        log "[$BACKEND] the server logged errors:"
+        grep -iE '\b(ERROR|panicked)\b' "$log_file" | head -n 20 | sed 's/^/    /' >&2
+    fi
+}
+
+print_report() {
+    local row backend name rps p50 p99 errors base ratio verdict
+    echo
+    echo "tenant-billing bench: ${BENCH_SECONDS}s per endpoint, $TOOL, $BENCH_THREADS threads, $BENCH_CONNECTIONS connections, $(nproc 2>/dev/null || echo '?') cores, release build"
+    printf '%-9s %-10s %12s %10s %10s %7s %9s  %s\n' backend endpoint "requests/s" "p50 ms" "p99 ms" errors "/healthz" "target"
+    for row in "${ROWS[@]}"; do
+        IFS='|' read -r backend name rps p50 p99 errors <<<"$row"
+        base=""
+        local r
+        for r in "${ROWS[@]}"; do
+            IFS='|' read -r b n x _ <<<"$r"
+            if [[ "$b" == "$backend" && "$n" == "$BASELINE_ENDPOINT" ]]; then
+                base="$x"
+            fi
+        done
+        ratio="$(awk -v a="$rps" -v b="${base:-0}" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')"
+        verdict=""
+        if [[ " $TARGET_ENDPOINTS " == *" $name "* ]]; then
+            if [[ "$errors" != 0 ]]; then
+                verdict="FAIL (errors)"
+            elif awk -v r="$ratio" -v t="$TARGET_RATIO" 'BEGIN { exit !(r != "-" && r + 0 >= t + 0) }'; then
+                verdict="PASS (>= $TARGET_RATIO)"
+            else
+                verdict="FAIL (< $TARGET_RATIO)"
+            fi
+        fi
+        printf '%-9s %-10s %12.0f %10.2f %10.2f %7s %9s  %s\n' "$backend" "$name" "$rps" "$p50" "$p99" "$errors" "$ratio" "$verdict"
+    done
+}
+
+main() {
+    command -v cargo >/dev/null 2>&1 || die "cargo is not installed (https://rustup.rs)"
+    ensure_curl
+    ensure_load_generator
+
+    log "building the release binary (cargo build --release)"
+    cargo build --release --bin tenant-billing >&2 || die "cargo build --release failed"
+    local target_dir
+    target_dir="$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
+    BIN="${target_dir:-$REPO_ROOT/target}/release/tenant-billing"
+    [[ -x "$BIN" ]] || die "built binary not found at $BIN"
+
+    WORK_DIR="$(mktemp -d "${TMPDIR:-/tmp}/tenant-billing-bench.XXXXXX")"
+
+    local out
+    for BACKEND in $BENCH_BACKENDS; do
+        case "$BACKEND" in
+            sqlite)
+                bench_backend "sqlite://$WORK_DIR/bench.sqlite"
+                ;;
+            postgres)
+                out="$(PG_STATE_FILE="$WORK_DIR/pg.state" "$REPO_ROOT/scripts/pg-throwaway.sh" start)" ||
+                    die "could not start a throwaway PostgreSQL"
+                PG_STARTED=1
+                bench_backend "${out#DATABASE_URL=}"
+                PG_STATE_FILE="$WORK_DIR/pg.state" "$REPO_ROOT/scripts/pg-throwaway.sh" stop 2>/dev/null || true
+                PG_STARTED=0
+                ;;
+            *) die "unknown backend $BACKEND (sqlite, postgres)" ;;
+        esac
+    done
+
+    print_report
+    if [[ $ERRORS -gt 0 ]]; then
+        echo "bench: $ERRORS measurement(s) had failed requests; see above" >&2
+        exit 1
+    fi
+}
+
+main "$@"
