@@ -178,6 +178,9 @@ impl From<crate::db::DbError> for ApiError {
         match error {
             crate::db::DbError::Unavailable(e) => ApiError::DatabaseUnavailable(Box::new(e)),
             crate::db::DbError::ConnectionLost(e) => ApiError::DatabaseUnavailable(Box::new(e)),
+            crate::db::DbError::Saturated => {
+                ApiError::DatabaseUnavailable(Box::new(crate::db::DbError::Saturated))
+            }
             other => ApiError::internal(other),
         }
     }

@@ -40,6 +40,9 @@ pub enum DbError {
     ConnectionLost(#[source] diesel::result::Error),
     #[error("database query failed")]
     Query(#[source] diesel::result::Error),
+    /// Every connection stayed busy for the whole connection timeout.
+    #[error("database saturated")]
+    Saturated,
     /// The blocking task panicked or was cancelled.
     #[error("database task aborted")]
     Aborted,
@@ -67,25 +70,37 @@ impl From<r2d2::PoolError> for DbError {
 /// Re-export so that callers name the pool error without importing diesel.
 pub use diesel::r2d2;
 
-/// Checks that a connection can be had and answers a trivial query.
-pub fn ping(pool: &DbPool) -> Result<(), DbError> {
+/// Checks that the connection answers a trivial query.
+pub fn ping(conn: &mut DbConnection) -> Result<(), DbError> {
     use diesel::RunQueryDsl;
-    let mut conn = pool.get()?;
-    diesel::sql_query("SELECT 1").execute(&mut *conn)?;
+    diesel::sql_query("SELECT 1").execute(conn)?;
     Ok(())
 }
 
 /// Runs blocking diesel work on the blocking thread pool, never on an actix
 /// worker, with a pooled connection that is returned before this resolves.
+/// Admission is gated by the pool's semaphore (see `DbPool`).
 pub async fn interact<T, F>(pool: &DbPool, work: F) -> Result<T, DbError>
 where
     F: FnOnce(&mut DbConnection) -> Result<T, DbError> + Send + 'static,
     T: Send + 'static,
 {
+    let timeout = pool.connection_timeout();
+    let _permit = tokio::time::timeout(timeout, pool.permits().acquire())
+        .await
+        .map_err(|_| DbError::Saturated)?
+        .map_err(|_| DbError::Aborted)?;
     let pool = pool.clone();
     actix_web::web::block(move || {
         let mut conn = pool.get()?;
-        work(&mut conn)
+        match work(&mut conn) {
+            // Whatever the driver called it, a query that left the
+            // connection broken means the database went away: 503, not 500.
+            Err(DbError::Query(error)) if diesel::r2d2::R2D2Connection::is_broken(&mut *conn) => {
+                Err(DbError::ConnectionLost(error))
+            }
+            other => other,
+        }
     })
     .await
     .map_err(|_| DbError::Aborted)?

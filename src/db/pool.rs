@@ -1,14 +1,43 @@
 //! The r2d2 pool. Our own manager (rather than diesel's `ConnectionManager`)
 //! picks the backend from the URL scheme and applies SQLite pragmas per connection.
 
+use std::sync::Arc;
+
 use diesel::r2d2::{self, ManageConnection, R2D2Connection};
 use secrecy::{ExposeSecret, SecretString};
+use tokio::sync::Semaphore;
 
 use super::connection::{establish, DbConnection};
 use crate::settings::DatabaseSettings;
 
-pub type DbPool = r2d2::Pool<DbConnectionManager>;
 pub type PooledConnection = r2d2::PooledConnection<DbConnectionManager>;
+
+/// The r2d2 pool plus a fair, async admission gate sized to it.
+///
+/// Without the gate, every request under load parks a blocking-pool thread
+/// on r2d2's (unfair) condition variable: on a small machine the context
+/// switches cost more than the queries, and unlucky waiters starve (seconds
+/// of tail latency). With it, at most `pool_size` blocking tasks exist at a
+/// time and the rest wait their turn, in order, without a thread.
+#[derive(Clone)]
+pub struct DbPool {
+    inner: r2d2::Pool<DbConnectionManager>,
+    permits: Arc<Semaphore>,
+}
+
+impl std::ops::Deref for DbPool {
+    type Target = r2d2::Pool<DbConnectionManager>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.inner
+    }
+}
+
+impl DbPool {
+    pub(crate) fn permits(&self) -> &Semaphore {
+        &self.permits
+    }
+}
 
 pub struct DbConnectionManager {
     url: SecretString,
@@ -46,13 +75,20 @@ pub fn build_pool(settings: &DatabaseSettings) -> DbPool {
         url: settings.url.clone(),
         sqlite_busy_timeout_ms: settings.sqlite_busy_timeout_ms,
     };
-    r2d2::Pool::builder()
+    let inner = r2d2::Pool::builder()
         .max_size(settings.pool_size)
         .min_idle(Some(1))
         .connection_timeout(settings.connection_timeout())
+        // A `SELECT 1` per checkout costs a round trip on PostgreSQL (~13% of
+        // the read path's throughput, measured), but without it the first
+        // request on each stale connection after a database restart fails.
         .test_on_check_out(true)
         .error_handler(Box::new(LogPoolErrors))
-        .build_unchecked(manager)
+        .build_unchecked(manager);
+    DbPool {
+        inner,
+        permits: Arc::new(Semaphore::new(settings.pool_size as usize)),
+    }
 }
 
 /// r2d2 logs connection errors through `log` by default; route them to tracing

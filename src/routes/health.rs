@@ -12,16 +12,12 @@ pub async fn healthz() -> HttpResponse {
 /// Readiness: the database answers a query now. A load balancer stops routing
 /// to an instance that says 503 and resumes when the database is back.
 pub async fn readyz(billing: web::Data<Billing>) -> HttpResponse {
-    let pool = billing.pool().clone();
-    let ready = web::block(move || db::ping(&pool)).await;
-    match ready {
-        Ok(Ok(())) => HttpResponse::Ok().json(json!({ "status": "ready", "database": "ok" })),
-        Ok(Err(error)) => {
+    match db::interact(billing.pool(), db::ping).await {
+        Ok(()) => HttpResponse::Ok().json(json!({ "status": "ready", "database": "ok" })),
+        Err(error) => {
             tracing::warn!(error = %error, "readiness check failed");
             HttpResponse::ServiceUnavailable()
                 .json(json!({ "status": "unavailable", "database": "unreachable" }))
         }
-        Err(_) => HttpResponse::ServiceUnavailable()
-            .json(json!({ "status": "unavailable", "database": "unreachable" })),
     }
 }

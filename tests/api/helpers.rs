@@ -176,6 +176,8 @@ pub async fn spawn_instance(
     ];
     all.extend_from_slice(overrides);
     let settings = test_settings(&database.url, &all);
+    // Logs (warn and above by default; RUST_LOG overrides) help when a test fails.
+    tenant_billing::telemetry::init(&settings.telemetry);
     let (sender, receiver) = std::sync::mpsc::channel();
     let build_settings = settings.clone();
     let thread = std::thread::spawn(move || {

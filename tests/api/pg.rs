@@ -199,11 +199,13 @@ impl PgCluster {
         )
     }
 
-    /// Stops the server at once, as a crash or an outage would.
+    /// Stops the server: clients see refused connections, as in an outage.
+    /// `fast`, not `immediate`: with `synchronous_commit=off` an immediate stop
+    /// loses the last commits (it lost the migrations just applied).
     pub fn stop_server(&self) -> Result<(), String> {
         self.run_pg(
             "pg_ctl",
-            &["-D", &self.data_dir(), "-m", "immediate", "-w", "stop"],
+            &["-D", &self.data_dir(), "-m", "fast", "-w", "stop"],
         )
     }
 

@@ -47,5 +47,7 @@ async fn readyz_follows_postgres_down_and_back_up() {
         "/readyz did not recover after PostgreSQL came back"
     );
     // The read path recovers too, not only the probe.
-    assert_eq!(app.get_billing("acme", &token).await.status(), 200);
+    let response = app.get_billing("acme", &token).await;
+    let status = response.status();
+    assert_eq!(status, 200, "{}", response.text().await.unwrap());
 }
