@@ -39,10 +39,9 @@ BENCH_BACKENDS="${BENCH_BACKENDS:-sqlite postgres}"
 TARGET_ENDPOINTS="billing"
 TARGET_RATIO="0.5"
 BASELINE_ENDPOINT="healthz"
-JWT_SECRET_FOR_BENCH="bench-secret-0123456789abcdef0123456789"
+SCRIPT_JWT_SECRET="bench-secret-0123456789abcdef0123456789"
 
 WORK_DIR=""
-SERVER_PID=""
 PG_STARTED=0
 TOOL=""
 ERRORS=0
@@ -57,30 +56,12 @@ die() {
     echo "bench: error: $*" >&2
     exit 1
 }
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-cleanup() {
-    local status=$?
-    stop_server
-    if [[ "$PG_STARTED" == 1 ]]; then
-        PG_STATE_FILE="$WORK_DIR/pg.state" "$REPO_ROOT/scripts/pg-throwaway.sh" stop 2>/dev/null || true
-    fi
-    if [[ -n "$WORK_DIR" ]]; then
-        rm -rf -- "$WORK_DIR"
-    fi
-    exit "$status"
-}
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-as_root() {
-    if [[ "$(id -u)" == 0 ]]; then
-        "$@"
-    elif command -v sudo >/dev/null 2>&1; then
-        sudo "$@"
-    else
-        return 1
-    fi
-}
 
 APT_UPDATED=0
 apt_install() {
@@ -130,40 +111,9 @@ ensure_load_generator() {
     TOOL=oha
 }
 
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-free_port() {
-    local port _
-    for _ in $(seq 1 100); do
-        port=$((20000 + RANDOM % 40000))
-        if ! port_in_use "$port"; then
-            echo "$port"
-            return 0
-        fi
-    done
-    die "no free TCP port found"
-}
 
-app() {
-    local url="$1"
-    shift
-    env DATABASE_URL="$url" JWT_SECRET="$JWT_SECRET_FOR_BENCH" APP__TELEMETRY__LEVEL=warn "$@"
-}
 
-stop_server() {
-    if [[ -n "$SERVER_PID" ]]; then
-        kill "$SERVER_PID" 2>/dev/null || true
-        # Graceful shutdown takes a moment; do not leave a server behind.
-        local _
-        for _ in $(seq 1 50); do
-            kill -0 "$SERVER_PID" 2>/dev/null || break
-            sleep 0.2
-        done
-        kill -9 "$SERVER_PID" 2>/dev/null || true
-        wait "$SERVER_PID" 2>/dev/null || true
-        SERVER_PID=""
-    fi
-}
 
 # wrk prints latencies as 812.00us, 1.23ms or 1.01s: normalise to milliseconds.
 to_ms() {
@@ -268,7 +218,7 @@ bench_endpoint() {
 
 # Starts the release server for DATABASE_URL $1 and benchmarks every endpoint.
 bench_backend() {
-    local url="$1" port status token log_file
+    local url="$1" port status token admin log_file
     log "[$BACKEND] migrate"
     app "$url" "$BIN" migrate >&2 || die "[$BACKEND] tenant-billing migrate failed"
 
@@ -276,7 +226,7 @@ bench_backend() {
     log_file="$WORK_DIR/serve-$BACKEND.log"
     # Not through app(): a backgrounded function is a subshell whose PID is not the
     # server's. env execs the binary, so $! is the server itself.
-    env DATABASE_URL="$url" JWT_SECRET="$JWT_SECRET_FOR_BENCH" APP__TELEMETRY__LEVEL=warn \
+    env DATABASE_URL="$url" JWT_SECRET="$SCRIPT_JWT_SECRET" APP__TELEMETRY__LEVEL=warn \
         BIND_ADDR="127.0.0.1:$port" "$BIN" serve >"$log_file" 2>&1 &
     SERVER_PID=$!
     BASE_URL="http://127.0.0.1:$port"
@@ -293,6 +243,12 @@ bench_backend() {
     done
     [[ "$status" == 200 ]] || die "[$BACKEND] /readyz answered '${status:-nothing}' after 30 s (log: $log_file)"
     token="$(app "$url" "$BIN" token --tenant acme --role member)" || die "[$BACKEND] tenant-billing token failed"
+    # Link the tenant to a Stripe customer first (the in-process simulator), so
+    # the read measured is the one a paying tenant makes.
+    admin="$(app "$url" "$BIN" token --tenant acme --role admin)" || die "[$BACKEND] tenant-billing token failed"
+    status="$(curl -s -o /dev/null -w '%{http_code}' -X POST -H "Authorization: Bearer $admin" \
+        "$BASE_URL/v1/tenants/acme/billing/customer")"
+    [[ "$status" == 201 || "$status" == 200 ]] || die "[$BACKEND] linking the tenant answered $status"
 
     # ---- endpoints: add more here ------------------------------------------
     bench_endpoint healthz GET /healthz

@@ -29,9 +29,8 @@ REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO_ROOT"
 
 BACKENDS="${CHECK_BACKENDS:-sqlite postgres}"
-JWT_SECRET_FOR_CHECK="check-diesel-cli-secret-0123456789abcdef"
+SCRIPT_JWT_SECRET="check-diesel-cli-secret-0123456789abcdef"
 WORK_DIR=""
-SERVER_PID=""
 PG_STARTED=0
 
 log() { echo "check-diesel-cli: $*" >&2; }
@@ -39,30 +38,12 @@ die() {
     echo "check-diesel-cli: error: $*" >&2
     exit 1
 }
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-cleanup() {
-    local status=$?
-    stop_server
-    if [[ "$PG_STARTED" == 1 ]]; then
-        PG_STATE_FILE="$WORK_DIR/pg.state" "$REPO_ROOT/scripts/pg-throwaway.sh" stop || true
-    fi
-    if [[ -n "$WORK_DIR" ]]; then
-        rm -rf -- "$WORK_DIR"
-    fi
-    exit "$status"
-}
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-as_root() {
-    if [[ "$(id -u)" == 0 ]]; then
-        "$@"
-    elif command -v sudo >/dev/null 2>&1; then
-        sudo "$@"
-    else
-        die "need root (or sudo) to run: $*"
-    fi
-}
 
 APT_UPDATED=0
 ensure_apt_packages() {
@@ -95,41 +76,9 @@ ensure_diesel() {
     "$DIESEL" --version >&2 || die "the diesel CLI at $DIESEL does not run"
 }
 
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-free_port() {
-    local port _
-    for _ in $(seq 1 100); do
-        port=$((20000 + RANDOM % 40000))
-        if ! port_in_use "$port"; then
-            echo "$port"
-            return 0
-        fi
-    done
-    die "no free TCP port found"
-}
 
-# Environment for every tenant-billing invocation against database URL $1.
-app() {
-    local url="$1"
-    shift
-    env DATABASE_URL="$url" JWT_SECRET="$JWT_SECRET_FOR_CHECK" APP__TELEMETRY__LEVEL=warn "$@"
-}
 
-stop_server() {
-    if [[ -n "$SERVER_PID" ]]; then
-        kill "$SERVER_PID" 2>/dev/null || true
-        # Graceful shutdown takes a moment; do not leave a server behind.
-        local _
-        for _ in $(seq 1 50); do
-            kill -0 "$SERVER_PID" 2>/dev/null || break
-            sleep 0.2
-        done
-        kill -9 "$SERVER_PID" 2>/dev/null || true
-        wait "$SERVER_PID" 2>/dev/null || true
-        SERVER_PID=""
-    fi
-}
 
 # Runs the diesel CLI from the repository root with a private config (see header).
 diesel_cli() {
@@ -217,7 +166,7 @@ EOF
     log "[$backend] tenant-billing serve on 127.0.0.1:$port"
     # Not through app(): a backgrounded function is a subshell whose PID is not the
     # server's. env execs the binary, so $! is the server itself.
-    env DATABASE_URL="$url" JWT_SECRET="$JWT_SECRET_FOR_CHECK" APP__TELEMETRY__LEVEL=warn \
+    env DATABASE_URL="$url" JWT_SECRET="$SCRIPT_JWT_SECRET" APP__TELEMETRY__LEVEL=warn \
         BIND_ADDR="127.0.0.1:$port" "$BIN" serve >"$log_file" 2>&1 &
     SERVER_PID=$!
 

@@ -33,6 +33,8 @@ die() {
     echo "pg-throwaway: $*" >&2
     exit 1
 }
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 usage() {
     echo "usage: $0 start|stop|url|status" >&2
@@ -71,22 +73,7 @@ as_owner() {
     fi
 }
 
-port_in_use() {
-    # A successful connect means something listens there.
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
 
-free_port() {
-    local port _
-    for _ in $(seq 1 100); do
-        port=$((20000 + RANDOM % 40000))
-        if ! port_in_use "$port"; then
-            echo "$port"
-            return 0
-        fi
-    done
-    die "could not find a free TCP port on 127.0.0.1"
-}
 
 # Reads the state file into ROOT, PORT and BIN_DIR; fails if there is none.
 load_state() {

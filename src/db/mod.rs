@@ -85,11 +85,14 @@ where
     F: FnOnce(&mut DbConnection) -> Result<T, DbError> + Send + 'static,
     T: Send + 'static,
 {
-    let timeout = pool.connection_timeout();
-    let _permit = tokio::time::timeout(timeout, pool.permits().acquire())
-        .await
-        .map_err(|_| DbError::Saturated)?
-        .map_err(|_| DbError::Aborted)?;
+    // A free permit is taken without arming a timer (the common case).
+    let _permit = match pool.permits().try_acquire() {
+        Ok(permit) => permit,
+        Err(_) => tokio::time::timeout(pool.connection_timeout(), pool.permits().acquire())
+            .await
+            .map_err(|_| DbError::Saturated)?
+            .map_err(|_| DbError::Aborted)?,
+    };
     let pool = pool.clone();
     actix_web::web::block(move || {
         let mut conn = pool.get()?;

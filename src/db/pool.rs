@@ -60,7 +60,11 @@ impl ManageConnection for DbConnectionManager {
     }
 
     fn is_valid(&self, conn: &mut DbConnection) -> Result<(), r2d2::Error> {
-        conn.ping().map_err(r2d2::Error::QueryError)
+        match conn {
+            // A file connection cannot go stale; skip the per-checkout query.
+            DbConnection::Sqlite(_) => Ok(()),
+            DbConnection::Postgresql(_) => conn.ping().map_err(r2d2::Error::QueryError),
+        }
     }
 
     fn has_broken(&self, conn: &mut DbConnection) -> bool {
