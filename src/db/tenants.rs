@@ -32,12 +32,22 @@ pub struct TenantRecord {
 }
 
 /// The tenant's row, if it has one. A tenant without a row is on the free plan.
+///
+/// The hottest query: run on the concrete connection, where diesel caches the
+/// prepared statement by type instead of re-serialising the SQL per call as
+/// it must through the multi-backend enum.
 pub fn find(conn: &mut DbConnection, tenant: &TenantId) -> QueryResult<Option<TenantRecord>> {
-    tenant_config::table
-        .find(tenant.as_str())
-        .select(TenantRecord::as_select())
-        .first(conn)
-        .optional()
+    let query = tenant_config::table.find(tenant.as_str());
+    match conn {
+        DbConnection::Postgresql(c) => query
+            .select(TenantRecord::as_select())
+            .first(c)
+            .optional(),
+        DbConnection::Sqlite(c) => query
+            .select(TenantRecord::as_select())
+            .first(c)
+            .optional(),
+    }
 }
 
 /// What a caller of `claim_customer_creation` must do next.
