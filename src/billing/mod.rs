@@ -2,12 +2,16 @@
 //! It owns the order of operations between the database and Stripe, and never
 //! holds a transaction or pooled connection across a Stripe call.
 
+mod backfill;
 mod customer;
+mod jobs;
 mod profile;
 mod sessions;
 mod state;
 
+pub use backfill::{BackfillOutcome, BackfillTotals};
 pub use customer::{CustomerHints, EnsuredCustomer};
+pub use jobs::{JobCounters, JobHub, JobWorkers};
 pub use profile::{ProfileSync, ProfileUpdate};
 pub use sessions::CheckoutRequest;
 pub use state::BillingState;
@@ -71,6 +75,7 @@ pub struct Billing {
     pool: DbPool,
     stripe: StripeGateway,
     settings: Arc<Settings>,
+    jobs: Arc<JobHub>,
 }
 
 impl Billing {
@@ -79,7 +84,13 @@ impl Billing {
             pool,
             stripe,
             settings,
+            jobs: Arc::default(),
         }
+    }
+
+    /// This instance's job counters (also logged as they change).
+    pub fn job_counters(&self) -> &JobCounters {
+        &self.jobs.counters
     }
 
     pub fn pool(&self) -> &DbPool {

@@ -20,6 +20,7 @@ macro_rules! write_transaction {
 
 pub mod audit;
 mod connection;
+pub mod jobs;
 pub mod migrations;
 mod pool;
 pub mod schema;

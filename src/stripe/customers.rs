@@ -101,12 +101,25 @@ impl StripeGateway {
         tenant_id: &str,
         since: i64,
     ) -> Result<Vec<StripeCustomer>, StripeFailure> {
+        let mut found = self.list_customers(Some(since)).await?;
+        found.retain(|c| c.tenant_id.as_deref() == Some(tenant_id));
+        Ok(found)
+    }
+
+    /// Every customer (created at or after `since`, when given), oldest first,
+    /// paging through the list API 100 at a time. `reconcile` needs the whole
+    /// account; search is never used because it lags behind writes.
+    pub async fn list_customers(
+        &self,
+        since: Option<i64>,
+    ) -> Result<Vec<StripeCustomer>, StripeFailure> {
         let mut found = Vec::new();
         let mut starting_after: Option<String> = None;
         loop {
-            let mut request = ListCustomer::new()
-                .created(stripe_types::RangeQueryTs::gte(since))
-                .limit(100);
+            let mut request = ListCustomer::new().limit(100);
+            if let Some(since) = since {
+                request = request.created(stripe_types::RangeQueryTs::gte(since));
+            }
             if let Some(cursor) = &starting_after {
                 request = request.starting_after(cursor.clone());
             }
@@ -115,12 +128,7 @@ impl StripeGateway {
                 .run("list_customers", || request.send(&self.client))
                 .await?;
             starting_after = page.data.last().map(|c| c.id.to_string());
-            found.extend(
-                page.data
-                    .into_iter()
-                    .map(StripeCustomer::from)
-                    .filter(|c| c.tenant_id.as_deref() == Some(tenant_id)),
-            );
+            found.extend(page.data.into_iter().map(StripeCustomer::from));
             if !page.has_more || starting_after.is_none() {
                 break;
             }

@@ -5,8 +5,11 @@ mod helpers;
 mod pg;
 
 mod auth;
+mod backfill;
 mod binary;
+mod child;
 mod customer;
 mod health;
+mod jobs;
 mod profile;
 mod readiness;
