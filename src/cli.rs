@@ -25,6 +25,8 @@ pub enum Command {
     Token(TokenArgs),
     /// Ensure a Stripe customer for every tenant that lacks one (resumable, safe to re-run).
     BackfillCustomers(BackfillArgs),
+    /// List Stripe customers whose metadata.tenant_id disagrees with the database.
+    Reconcile(ReconcileArgs),
     /// Inspect and re-drive the outbox jobs (customer provisioning, profile syncs).
     #[command(subcommand)]
     Jobs(JobsCommand),
@@ -42,6 +44,14 @@ pub struct BackfillArgs {
     /// Only list the tenants that would get a customer; call no Stripe API.
     #[arg(long)]
     pub dry_run: bool,
+}
+
+/// `reconcile`: a read-only report unless `--fix`.
+#[derive(Debug, Args)]
+pub struct ReconcileArgs {
+    /// Link unlinked tenants and flag duplicates (metadata tb_duplicate_of); never deletes.
+    #[arg(long)]
+    pub fix: bool,
 }
 
 /// `jobs …`: the outbox as operators see it.

@@ -6,6 +6,7 @@ mod backfill;
 mod customer;
 mod jobs;
 mod profile;
+mod reconcile;
 mod sessions;
 mod state;
 
@@ -13,6 +14,7 @@ pub use backfill::{BackfillOutcome, BackfillTotals};
 pub use customer::{CustomerHints, EnsuredCustomer};
 pub use jobs::{JobCounters, JobHub, JobWorkers};
 pub use profile::{ProfileSync, ProfileUpdate};
+pub use reconcile::{classify, Finding, FixSummary, ReconcileReport, DUPLICATE_OF};
 pub use sessions::CheckoutRequest;
 pub use state::BillingState;
 

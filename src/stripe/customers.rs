@@ -136,4 +136,27 @@ impl StripeGateway {
         found.sort_by_key(|c| (c.created, c.id.clone()));
         Ok(found)
     }
+
+    /// Sets one metadata key on a customer (others are kept: Stripe merges).
+    /// `reconcile --fix` flags duplicates this way instead of deleting them.
+    pub async fn set_customer_metadata(
+        &self,
+        customer_id: &str,
+        key: &str,
+        value: &str,
+        key_parts: &[&str],
+    ) -> Result<StripeCustomer, StripeFailure> {
+        let idempotency = idempotency_key(key_parts)?;
+        let request = UpdateCustomer::new(customer_id)
+            .metadata(HashMap::from([(key.to_owned(), value.to_owned())]));
+        self.policy
+            .run("update_customer_metadata", || {
+                request
+                    .customize()
+                    .request_strategy(stripe::RequestStrategy::Idempotent(idempotency.clone()))
+                    .send(&self.client)
+            })
+            .await
+            .map(StripeCustomer::from)
+    }
 }

@@ -13,3 +13,4 @@ mod health;
 mod jobs;
 mod profile;
 mod readiness;
+mod reconcile;
