@@ -75,7 +75,12 @@ impl ChildService {
         let service = ChildService {
             process,
             base: format!("http://127.0.0.1:{port}"),
-            client: reqwest::Client::new(),
+            // A fresh connection per request: no keep-alive race with the
+            // server closing an idle connection as a request goes out.
+            client: reqwest::Client::builder()
+                .pool_max_idle_per_host(0)
+                .build()
+                .unwrap(),
         };
         let deadline = Instant::now() + Duration::from_secs(30);
         while service
