@@ -23,6 +23,64 @@ pub enum Command {
     Migrate,
     /// Print an HS256 JWT signed with the configured secret (development and tests).
     Token(TokenArgs),
+    /// Ensure a Stripe customer for every tenant that lacks one (resumable, safe to re-run).
+    BackfillCustomers(BackfillArgs),
+    /// List Stripe customers whose metadata.tenant_id disagrees with the database.
+    Reconcile(ReconcileArgs),
+    /// Inspect and re-drive the outbox jobs (customer provisioning, profile syncs).
+    #[command(subcommand)]
+    Jobs(JobsCommand),
+}
+
+/// `backfill-customers`: paced so a bulk run never trips Stripe's rate limit.
+#[derive(Debug, Args)]
+pub struct BackfillArgs {
+    /// Stripe requests per second, never exceeded even in a burst.
+    #[arg(long, default_value_t = 20.0, value_name = "REQ_PER_S")]
+    pub rate: f64,
+    /// Tenants handled at once.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub concurrency: u16,
+    /// Only list the tenants that would get a customer; call no Stripe API.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// `reconcile`: a read-only report unless `--fix`.
+#[derive(Debug, Args)]
+pub struct ReconcileArgs {
+    /// Link unlinked tenants and flag duplicates (metadata tb_duplicate_of); never deletes.
+    #[arg(long)]
+    pub fix: bool,
+}
+
+/// `jobs …`: the outbox as operators see it.
+#[derive(Debug, Subcommand)]
+pub enum JobsCommand {
+    /// Queue dead jobs again with a fresh retry horizon.
+    Redrive(RedriveArgs),
+    /// Show recent jobs, newest first.
+    List(JobsListArgs),
+}
+
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct RedriveArgs {
+    /// The dead job to re-drive.
+    #[arg(long)]
+    pub id: Option<i64>,
+    /// Re-drive every dead job.
+    #[arg(long)]
+    pub all_dead: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct JobsListArgs {
+    /// Only jobs in this state.
+    #[arg(long, value_parser = ["queued", "running", "succeeded", "dead"])]
+    pub state: Option<String>,
+    #[arg(long, default_value_t = 50)]
+    pub limit: i64,
 }
 
 #[derive(Debug, Args, Default)]

@@ -12,7 +12,7 @@ use actix_web::{web, App, HttpMessage, HttpServer};
 use tracing_actix_web::{RequestId, TracingLogger};
 
 use crate::auth::JwtVerifier;
-use crate::billing::Billing;
+use crate::billing::{Billing, JobWorkers};
 use crate::db::{self, DbPool};
 use crate::routes;
 use crate::settings::Settings;
@@ -38,7 +38,13 @@ pub struct Application {
     pool: DbPool,
     /// The in-process Stripe simulator, when no key is configured (development).
     simulator: Option<stripe_sim::SimHandle>,
+    /// Outbox workers (`[jobs] enabled`), stopped with the server.
+    workers: Option<JobWorkers>,
 }
+
+/// How long a stopping instance lets running jobs finish before dropping them
+/// (a dropped job's lease lapses and another instance takes it over).
+const JOBS_SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl Application {
     pub async fn build(
@@ -62,6 +68,10 @@ impl Application {
         }
         let settings = Arc::new(settings);
         let billing = web::Data::new(Billing::new(pool.clone(), gateway, settings.clone()));
+        let workers = settings
+            .jobs
+            .enabled
+            .then(|| billing.get_ref().start_workers());
         let verifier = web::Data::new(verifier);
         let max_body = settings.server.max_body_bytes;
 
@@ -98,6 +108,7 @@ impl Application {
             server,
             pool,
             simulator,
+            workers,
         })
     }
 
@@ -125,14 +136,18 @@ impl Application {
         let handle = self.server.handle();
         let server = self.server;
         let _simulator = self.simulator;
-        tokio::select! {
+        let result = tokio::select! {
             result = server => result,
             _ = shutdown_signal() => {
                 tracing::info!("shutting down");
                 handle.stop(true).await;
                 Ok(())
             }
+        };
+        if let Some(workers) = self.workers {
+            workers.shutdown(JOBS_SHUTDOWN_GRACE).await;
         }
+        result
     }
 }
 

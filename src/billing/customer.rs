@@ -42,6 +42,10 @@ pub struct CustomerHints {
 pub struct EnsuredCustomer {
     pub customer_id: String,
     pub created: bool,
+    /// With `created`: the customer already existed at Stripe (an earlier
+    /// attempt made it before crashing) and was adopted rather than created.
+    /// Bulk commands report the two apart.
+    pub adopted: bool,
 }
 
 impl Billing {
@@ -60,6 +64,7 @@ impl Billing {
                 return Ok(EnsuredCustomer {
                     customer_id,
                     created: false,
+                    adopted: false,
                 });
             }
             let now = Utc::now().naive_utc();
@@ -73,6 +78,7 @@ impl Billing {
                         return Ok(EnsuredCustomer {
                             customer_id,
                             created: false,
+                            adopted: false,
                         })
                     }
                     ClaimOutcome::Claimed(claim) => {
@@ -92,7 +98,10 @@ impl Billing {
         }
     }
 
-    async fn read_row(&self, tenant: &TenantId) -> Result<Option<TenantRecord>, DbError> {
+    pub(super) async fn read_row(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<Option<TenantRecord>, DbError> {
         let tenant = tenant.clone();
         db::interact(&self.pool, move |conn| Ok(tenants::find(conn, &tenant)?)).await
     }
@@ -255,6 +264,7 @@ impl Billing {
             RecordOutcome::Recorded => Ok(EnsuredCustomer {
                 customer_id: customer.id.clone(),
                 created: true,
+                adopted: how == "adopted",
             }),
             RecordOutcome::AlreadyLinked(existing) => {
                 if existing != customer.id {
@@ -268,6 +278,7 @@ impl Billing {
                 Ok(EnsuredCustomer {
                     customer_id: existing,
                     created: false,
+                    adopted: false,
                 })
             }
         }

@@ -2,14 +2,20 @@
 //! It owns the order of operations between the database and Stripe, and never
 //! holds a transaction or pooled connection across a Stripe call.
 
+mod backfill;
 mod customer;
+mod jobs;
 mod profile;
+mod reconcile;
 mod sessions;
 mod state;
 mod webhooks;
 
+pub use backfill::{BackfillOutcome, BackfillTotals};
 pub use customer::{CustomerHints, EnsuredCustomer};
+pub use jobs::{JobCounters, JobHub, JobWorkers};
 pub use profile::{ProfileSync, ProfileUpdate};
+pub use reconcile::{classify, Finding, FixSummary, ReconcileReport, DUPLICATE_OF};
 pub use sessions::CheckoutRequest;
 pub use state::BillingState;
 pub use webhooks::{WebhookFailure, WebhookRejection};
@@ -73,6 +79,7 @@ pub struct Billing {
     pool: DbPool,
     stripe: StripeGateway,
     settings: Arc<Settings>,
+    jobs: Arc<JobHub>,
 }
 
 impl Billing {
@@ -81,7 +88,13 @@ impl Billing {
             pool,
             stripe,
             settings,
+            jobs: Arc::default(),
         }
+    }
+
+    /// This instance's job counters (also logged as they change).
+    pub fn job_counters(&self) -> &JobCounters {
+        &self.jobs.counters
     }
 
     pub fn pool(&self) -> &DbPool {

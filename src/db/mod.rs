@@ -21,6 +21,7 @@ macro_rules! write_transaction {
 pub mod audit;
 mod connection;
 pub mod events;
+pub mod jobs;
 pub mod migrations;
 mod pool;
 pub mod schema;

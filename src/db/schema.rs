@@ -16,6 +16,25 @@ diesel::table! {
 }
 
 diesel::table! {
+    jobs (id) {
+        id -> Int8,
+        kind -> Text,
+        #[max_length = 64]
+        tenant_id -> Varchar,
+        state -> Text,
+        attempts -> Int4,
+        run_again -> Bool,
+        run_after -> Timestamp,
+        queued_at -> Timestamp,
+        locked_until -> Nullable<Timestamp>,
+        locked_by -> Nullable<Text>,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     stripe_events (event_id) {
         event_id -> Text,
         event_type -> Text,
@@ -54,4 +73,4 @@ diesel::table! {
     }
 }
 
-diesel::allow_tables_to_appear_in_same_query!(audit_log, stripe_events, tenant_config,);
+diesel::allow_tables_to_appear_in_same_query!(audit_log, jobs, stripe_events, tenant_config,);

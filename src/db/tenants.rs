@@ -275,6 +275,41 @@ pub fn upsert_profile(
     })
 }
 
+/// Clears `profile_sync_pending` only if the row is still at `version`
+/// (`updated_at` when the pushed profile was read); false means the profile
+/// changed meanwhile and must be pushed again.
+pub fn clear_profile_sync_pending(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    version: NaiveDateTime,
+) -> QueryResult<bool> {
+    use tenant_config::dsl as t;
+    let cleared = diesel::update(
+        t::tenant_config.filter(
+            t::tenant_id
+                .eq(tenant.as_str())
+                .and(t::updated_at.eq(version)),
+        ),
+    )
+    .set(t::profile_sync_pending.eq(false))
+    .execute(conn)?;
+    Ok(cleared == 1)
+}
+
+/// Every tenant row, in tenant order (operator commands: backfill, reconcile).
+/// `unlinked_only` keeps the tenants without a Stripe customer.
+pub fn list_all(conn: &mut DbConnection, unlinked_only: bool) -> QueryResult<Vec<TenantRecord>> {
+    use tenant_config::dsl as t;
+    let mut query = t::tenant_config.into_boxed();
+    if unlinked_only {
+        query = query.filter(t::stripe_customer_id.is_null());
+    }
+    query
+        .order(t::tenant_id.asc())
+        .select(TenantRecord::as_select())
+        .load(conn)
+}
+
 /// Marks whether the Stripe customer still needs the local profile pushed.
 pub fn set_profile_sync_pending(
     conn: &mut DbConnection,

@@ -101,12 +101,25 @@ impl StripeGateway {
         tenant_id: &str,
         since: i64,
     ) -> Result<Vec<StripeCustomer>, StripeFailure> {
+        let mut found = self.list_customers(Some(since)).await?;
+        found.retain(|c| c.tenant_id.as_deref() == Some(tenant_id));
+        Ok(found)
+    }
+
+    /// Every customer (created at or after `since`, when given), oldest first,
+    /// paging through the list API 100 at a time. `reconcile` needs the whole
+    /// account; search is never used because it lags behind writes.
+    pub async fn list_customers(
+        &self,
+        since: Option<i64>,
+    ) -> Result<Vec<StripeCustomer>, StripeFailure> {
         let mut found = Vec::new();
         let mut starting_after: Option<String> = None;
         loop {
-            let mut request = ListCustomer::new()
-                .created(stripe_types::RangeQueryTs::gte(since))
-                .limit(100);
+            let mut request = ListCustomer::new().limit(100);
+            if let Some(since) = since {
+                request = request.created(stripe_types::RangeQueryTs::gte(since));
+            }
             if let Some(cursor) = &starting_after {
                 request = request.starting_after(cursor.clone());
             }
@@ -115,17 +128,35 @@ impl StripeGateway {
                 .run("list_customers", || request.send(&self.client))
                 .await?;
             starting_after = page.data.last().map(|c| c.id.to_string());
-            found.extend(
-                page.data
-                    .into_iter()
-                    .map(StripeCustomer::from)
-                    .filter(|c| c.tenant_id.as_deref() == Some(tenant_id)),
-            );
+            found.extend(page.data.into_iter().map(StripeCustomer::from));
             if !page.has_more || starting_after.is_none() {
                 break;
             }
         }
         found.sort_by_key(|c| (c.created, c.id.clone()));
         Ok(found)
+    }
+
+    /// Sets one metadata key on a customer (others are kept: Stripe merges).
+    /// `reconcile --fix` flags duplicates this way instead of deleting them.
+    pub async fn set_customer_metadata(
+        &self,
+        customer_id: &str,
+        key: &str,
+        value: &str,
+        key_parts: &[&str],
+    ) -> Result<StripeCustomer, StripeFailure> {
+        let idempotency = idempotency_key(key_parts)?;
+        let request = UpdateCustomer::new(customer_id)
+            .metadata(HashMap::from([(key.to_owned(), value.to_owned())]));
+        self.policy
+            .run("update_customer_metadata", || {
+                request
+                    .customize()
+                    .request_strategy(stripe::RequestStrategy::Idempotent(idempotency.clone()))
+                    .send(&self.client)
+            })
+            .await
+            .map(StripeCustomer::from)
     }
 }

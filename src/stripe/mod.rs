@@ -4,12 +4,14 @@
 
 mod customers;
 mod error;
+mod pacer;
 mod retry;
 mod sessions;
 mod subscriptions;
 
 pub use customers::{CustomerParams, StripeCustomer};
 pub use error::StripeFailure;
+pub use pacer::Pacer;
 pub use retry::RetryPolicy;
 pub use sessions::{CheckoutParams, CheckoutSession};
 pub use subscriptions::StripeSubscription;
@@ -59,12 +61,20 @@ impl StripeGateway {
                 attempt_timeout: Duration::from_millis(settings.request_timeout_ms),
                 base_delay: Duration::from_millis(settings.retry_base_delay_ms),
                 max_delay: Duration::from_millis(settings.retry_max_delay_ms),
+                pacer: None,
             },
         })
     }
 
     pub fn policy(&self) -> &RetryPolicy {
         &self.policy
+    }
+
+    /// This gateway with every request (retries included) paced by `pacer`:
+    /// bulk commands share one pacer across their concurrent tasks.
+    pub fn with_pacer(mut self, pacer: std::sync::Arc<Pacer>) -> StripeGateway {
+        self.policy.pacer = Some(pacer);
+        self
     }
 }
 

@@ -2,11 +2,12 @@
 //! so retries that keep the same key have to live here.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use rand::Rng;
 
-use super::StripeFailure;
+use super::{Pacer, StripeFailure};
 
 /// A bounded budget: at most `max_attempts`, each cut off after
 /// `attempt_timeout`, with full-jitter exponential backoff in between.
@@ -16,6 +17,8 @@ pub struct RetryPolicy {
     pub attempt_timeout: Duration,
     pub base_delay: Duration,
     pub max_delay: Duration,
+    /// Bulk commands pace every attempt through this (and slow it on 429).
+    pub pacer: Option<Arc<Pacer>>,
 }
 
 impl RetryPolicy {
@@ -53,10 +56,25 @@ impl RetryPolicy {
             if n > 0 {
                 tokio::time::sleep(self.backoff(n - 1)).await;
             }
+            if let Some(pacer) = &self.pacer {
+                pacer.acquire().await;
+            }
             let outcome = tokio::time::timeout(self.attempt_timeout, attempt()).await;
             let failure = match outcome {
-                Ok(Ok(value)) => return Ok(value),
-                Ok(Err(error)) => classify(error),
+                Ok(Ok(value)) => {
+                    if let Some(pacer) = &self.pacer {
+                        pacer.succeeded();
+                    }
+                    return Ok(value);
+                }
+                Ok(Err(error)) => {
+                    if let (Some(pacer), stripe::StripeError::Stripe(_, 429)) =
+                        (&self.pacer, &error)
+                    {
+                        pacer.throttled();
+                    }
+                    classify(error)
+                }
                 Err(_elapsed) => Retry(StripeFailure::Timeout),
             };
             match failure {

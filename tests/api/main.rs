@@ -5,9 +5,13 @@ mod helpers;
 mod pg;
 
 mod auth;
+mod backfill;
 mod binary;
+mod child;
 mod customer;
 mod health;
+mod jobs;
 mod profile;
 mod readiness;
+mod reconcile;
 mod webhooks;

@@ -1,0 +1,170 @@
+//! `backfill-customers` as an operator runs it: paced to `--rate`, resumable
+//! after a SIGKILL without duplicates, a no-op when re-run, polite on 429.
+
+use std::collections::HashSet;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use tenant_billing::db::DbConnection;
+
+use crate::backend_tests;
+use crate::child::{command, eventually, links, run_ok, seed_tenants};
+use crate::helpers::{start_sim, Backend, TestDatabase};
+
+/// Every tenant is linked to a distinct customer that carries it, and Stripe
+/// holds exactly `count` customers.
+fn assert_one_customer_each(db: &mut DbConnection, sim: &stripe_sim::SimHandle, count: usize) {
+    let customers = sim.customers();
+    assert_eq!(customers.len(), count, "Stripe customers");
+    let linked = links(db);
+    assert_eq!(linked.len(), count);
+    let ids: HashSet<&str> = linked
+        .iter()
+        .map(|(_, c)| c.as_deref().expect("every tenant linked"))
+        .collect();
+    assert_eq!(ids.len(), count, "two tenants share a customer");
+    for customer in &customers {
+        let tenant = customer["metadata"]["tenant_id"].as_str().unwrap();
+        let (_, id) = linked.iter().find(|(t, _)| t == tenant).unwrap();
+        assert_eq!(id.as_deref(), customer["id"].as_str());
+    }
+}
+
+/// Acceptance: 400 tenants at `--rate 50` take at least what the rate allows
+/// (399 intervals of 20 ms after the first request) and at most 1.25 × 8 s;
+/// a dry run touches nothing, and a further run creates none.
+async fn backfill_keeps_to_its_rate_and_a_rerun_creates_none(backend: Backend) {
+    let database = TestDatabase::migrated(backend);
+    let mut db = tenant_billing::db::establish(&database.url, 5000).unwrap();
+    seed_tenants(&mut db, "bf", 400, false);
+    let sim = start_sim();
+
+    let out = run_ok(command(
+        &database.url,
+        &sim,
+        &["backfill-customers", "--dry-run"],
+        &[],
+    ));
+    assert!(
+        out.contains("dry run: 400 tenants without a customer"),
+        "{out}"
+    );
+    assert!(
+        sim.stats().requests.values().all(|n| *n == 0),
+        "a dry run called Stripe"
+    );
+
+    let started = Instant::now();
+    let out = run_ok(command(
+        &database.url,
+        &sim,
+        &["backfill-customers", "--rate", "50", "--concurrency", "16"],
+        &[],
+    ));
+    let elapsed = started.elapsed();
+    eprintln!(
+        "[{backend:?}] backfill 400 at --rate 50: {elapsed:?} (wall, process start to exit); {out}"
+    );
+    assert!(
+        out.contains("created 400, adopted 0, already linked 0, failed 0"),
+        "{out}"
+    );
+    let floor = Duration::from_millis(399 * 20);
+    let ceiling = Duration::from_secs(10); // 1.25 × 400 / 50
+    assert!(elapsed >= floor, "faster than --rate allows: {elapsed:?}");
+    assert!(
+        elapsed <= ceiling,
+        "slower than 1.25 × the rate: {elapsed:?}"
+    );
+    assert_eq!(
+        sim.stats().requests.get("POST /v1/customers").copied(),
+        Some(400)
+    );
+    assert_one_customer_each(&mut db, &sim, 400);
+
+    let out = run_ok(command(
+        &database.url,
+        &sim,
+        &["backfill-customers", "--rate", "50"],
+        &[],
+    ));
+    assert!(
+        out.contains("created 0, adopted 0, already linked 0, failed 0"),
+        "{out}"
+    );
+    assert_eq!(sim.customers().len(), 400);
+}
+
+/// Acceptance: killed half-way (SIGKILL, creates in flight) and re-run, the
+/// backfill ends with exactly 400 customers; a further run creates none.
+async fn backfill_killed_half_way_resumes_without_duplicates(backend: Backend) {
+    let database = TestDatabase::migrated(backend);
+    let mut db = tenant_billing::db::establish(&database.url, 5000).unwrap();
+    seed_tenants(&mut db, "resume", 400, false);
+    let sim = start_sim();
+    // Creates take a while at Stripe, so the kill catches some in flight
+    // (created at Stripe, not yet recorded).
+    sim.set_latency_ms(30);
+    let env = [("APP__BILLING__CUSTOMER_CLAIM_TTL_SECONDS", "1")];
+    let mut child = command(
+        &database.url,
+        &sim,
+        &["backfill-customers", "--rate", "200", "--concurrency", "8"],
+        &env,
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    assert!(
+        eventually(Duration::from_secs(20), || sim.customers().len() >= 200).await,
+        "the first run did not get half-way"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let linked_before = links(&mut db).iter().filter(|(_, c)| c.is_some()).count();
+    assert!(linked_before < 400, "the kill came too late");
+
+    let out = run_ok(command(
+        &database.url,
+        &sim,
+        &["backfill-customers", "--rate", "200", "--concurrency", "8"],
+        &env,
+    ));
+    eprintln!("[{backend:?}] resumed after {linked_before} linked: {out}");
+    assert!(out.contains("failed 0"), "{out}");
+    assert_one_customer_each(&mut db, &sim, 400);
+
+    let out = run_ok(command(&database.url, &sim, &["backfill-customers"], &env));
+    assert!(
+        out.contains("created 0, adopted 0, already linked 0, failed 0"),
+        "{out}"
+    );
+    assert_eq!(sim.customers().len(), 400);
+}
+
+/// Stripe answering 429 slows the backfill down instead of failing tenants.
+async fn backfill_backs_off_on_429(backend: Backend) {
+    let database = TestDatabase::migrated(backend);
+    let mut db = tenant_billing::db::establish(&database.url, 5000).unwrap();
+    seed_tenants(&mut db, "limited", 60, false);
+    let sim = start_sim();
+    sim.set_rate_limit(Some(10));
+    let out = run_ok(command(
+        &database.url,
+        &sim,
+        &["backfill-customers", "--rate", "40", "--concurrency", "4"],
+        &[],
+    ));
+    assert!(
+        out.contains("created 60, adopted 0, already linked 0, failed 0"),
+        "{out}"
+    );
+    assert_one_customer_each(&mut db, &sim, 60);
+}
+
+backend_tests!(
+    backfill_keeps_to_its_rate_and_a_rerun_creates_none,
+    backfill_killed_half_way_resumes_without_duplicates,
+    backfill_backs_off_on_429,
+);
