@@ -39,14 +39,8 @@ pub struct TenantRecord {
 pub fn find(conn: &mut DbConnection, tenant: &TenantId) -> QueryResult<Option<TenantRecord>> {
     let query = tenant_config::table.find(tenant.as_str());
     match conn {
-        DbConnection::Postgresql(c) => query
-            .select(TenantRecord::as_select())
-            .first(c)
-            .optional(),
-        DbConnection::Sqlite(c) => query
-            .select(TenantRecord::as_select())
-            .first(c)
-            .optional(),
+        DbConnection::Postgresql(c) => query.select(TenantRecord::as_select()).first(c).optional(),
+        DbConnection::Sqlite(c) => query.select(TenantRecord::as_select()).first(c).optional(),
     }
 }
 
