@@ -5,17 +5,22 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+die() { echo "demo: $*" >&2; exit 1; }
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
+
 workdir=$(mktemp -d)
-port=${DEMO_PORT:-18080}
+port=${DEMO_PORT:-$(free_port)}
 cargo build -q
 bin="$PWD/target/debug/tenant-billing"
-(cd "$workdir" && BIND_ADDR="127.0.0.1:$port" "$bin" >"$workdir/server.log" 2>&1) &
-server=$!
-trap 'kill "$server" 2>/dev/null || true; rm -rf "$workdir"' EXIT
+# exec: $! must be the server itself, not a subshell, or it outlives the script.
+(cd "$workdir" && exec env BIND_ADDR="127.0.0.1:$port" "$bin" >"$workdir/server.log" 2>&1) &
+SERVER_PID=$!
+trap 'stop_server; rm -rf "$workdir"' EXIT
 
 api="http://127.0.0.1:$port"
-for _ in $(seq 100); do curl -fs "$api/healthz" >/dev/null && break; sleep 0.1; done
-curl -fs "$api/readyz" >/dev/null
+for _ in $(seq 300); do curl -fs "$api/healthz" >/dev/null && break; sleep 0.1; done
+curl -fs "$api/readyz" >/dev/null || { cat "$workdir/server.log" >&2; die "the server is not ready on $api"; }
 
 step() { printf '\n== %s\n' "$*"; }
 TOKEN=$(cd "$workdir" && "$bin" token --tenant acme --role admin --email owner@acme.test)
