@@ -106,6 +106,7 @@ fn default_env() -> AppEnv {
 pub struct ServerSettings {
     pub bind_addr: String,
     pub workers: usize,
+    pub max_blocking_threads_per_worker: usize,
     pub max_body_bytes: usize,
 }
 

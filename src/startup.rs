@@ -94,6 +94,10 @@ impl Application {
         if settings.server.workers > 0 {
             server = server.workers(settings.server.workers);
         }
+        if settings.server.max_blocking_threads_per_worker > 0 {
+            server =
+                server.worker_max_blocking_threads(settings.server.max_blocking_threads_per_worker);
+        }
         let server = server.disable_signals().run();
         tracing::info!(
             address = %settings.server.bind_addr,
