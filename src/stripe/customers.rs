@@ -1,10 +1,8 @@
 use std::collections::HashMap;
 
-use stripe::StripeRequest;
-
 use stripe_core::customer::{CreateCustomer, ListCustomer, UpdateCustomer};
 
-use super::{idempotency_key, StripeFailure, StripeGateway};
+use super::{StripeFailure, StripeGateway};
 
 /// What we set on a customer. Metadata always carries `tenant_id`.
 #[derive(Debug, Clone, Default)]
@@ -45,7 +43,6 @@ impl StripeGateway {
         params: &CustomerParams,
         key_parts: &[&str],
     ) -> Result<StripeCustomer, StripeFailure> {
-        let key = idempotency_key(key_parts)?;
         let mut request = CreateCustomer::new().metadata(HashMap::from([(
             "tenant_id".to_owned(),
             params.tenant_id.clone(),
@@ -56,13 +53,7 @@ impl StripeGateway {
         if let Some(name) = &params.name {
             request = request.name(name.clone());
         }
-        self.policy
-            .run("create_customer", || {
-                request
-                    .customize()
-                    .request_strategy(stripe::RequestStrategy::Idempotent(key.clone()))
-                    .send(&self.client)
-            })
+        self.send_idempotent("create_customer", &request, key_parts)
             .await
             .map(StripeCustomer::from)
     }
@@ -74,7 +65,6 @@ impl StripeGateway {
         params: &CustomerParams,
         key_parts: &[&str],
     ) -> Result<StripeCustomer, StripeFailure> {
-        let key = idempotency_key(key_parts)?;
         let mut request = UpdateCustomer::new(customer_id);
         if let Some(email) = &params.email {
             request = request.email(email.clone());
@@ -82,13 +72,7 @@ impl StripeGateway {
         if let Some(name) = &params.name {
             request = request.name(name.clone());
         }
-        self.policy
-            .run("update_customer", || {
-                request
-                    .customize()
-                    .request_strategy(stripe::RequestStrategy::Idempotent(key.clone()))
-                    .send(&self.client)
-            })
+        self.send_idempotent("update_customer", &request, key_parts)
             .await
             .map(StripeCustomer::from)
     }
@@ -146,16 +130,9 @@ impl StripeGateway {
         value: &str,
         key_parts: &[&str],
     ) -> Result<StripeCustomer, StripeFailure> {
-        let idempotency = idempotency_key(key_parts)?;
         let request = UpdateCustomer::new(customer_id)
             .metadata(HashMap::from([(key.to_owned(), value.to_owned())]));
-        self.policy
-            .run("update_customer_metadata", || {
-                request
-                    .customize()
-                    .request_strategy(stripe::RequestStrategy::Idempotent(idempotency.clone()))
-                    .send(&self.client)
-            })
+        self.send_idempotent("update_customer_metadata", &request, key_parts)
             .await
             .map(StripeCustomer::from)
     }

@@ -78,6 +78,31 @@ impl StripeGateway {
     }
 }
 
+impl StripeGateway {
+    /// Sends one Stripe write under a single idempotency key, retried by the
+    /// policy: every attempt of the intent replays instead of repeating it.
+    pub(crate) async fn send_idempotent<R>(
+        &self,
+        operation: &'static str,
+        request: &R,
+        key_parts: &[&str],
+    ) -> Result<R::Output, StripeFailure>
+    where
+        R: stripe::StripeRequest,
+        R::Output: miniserde::Deserialize,
+    {
+        let key = idempotency_key(key_parts)?;
+        self.policy
+            .run(operation, || {
+                request
+                    .customize()
+                    .request_strategy(stripe::RequestStrategy::Idempotent(key.clone()))
+                    .send(&self.client)
+            })
+            .await
+    }
+}
+
 /// Builds an idempotency key (Stripe allows up to 255 characters).
 pub(crate) fn idempotency_key(parts: &[&str]) -> Result<stripe::IdempotencyKey, StripeFailure> {
     let key = format!("tenant-billing:{}", parts.join(":"));

@@ -1,13 +1,11 @@
 use std::collections::HashMap;
 
-use stripe::StripeRequest;
-
 use stripe_billing::billing_portal_session::CreateBillingPortalSession;
 use stripe_checkout::checkout_session::{
     CreateCheckoutSession, CreateCheckoutSessionLineItems, CreateCheckoutSessionSubscriptionData,
 };
 
-use super::{idempotency_key, StripeFailure, StripeGateway};
+use super::{StripeFailure, StripeGateway};
 
 /// A subscription Checkout for one plan price.
 #[derive(Debug, Clone)]
@@ -34,7 +32,6 @@ impl StripeGateway {
         params: &CheckoutParams,
         key_parts: &[&str],
     ) -> Result<CheckoutSession, StripeFailure> {
-        let key = idempotency_key(key_parts)?;
         let metadata = HashMap::from([
             ("tenant_id".to_owned(), params.tenant_id.clone()),
             ("plan".to_owned(), params.plan.clone()),
@@ -54,13 +51,7 @@ impl StripeGateway {
             .success_url(params.success_url.clone())
             .cancel_url(params.cancel_url.clone());
         let session = self
-            .policy
-            .run("create_checkout_session", || {
-                request
-                    .customize()
-                    .request_strategy(stripe::RequestStrategy::Idempotent(key.clone()))
-                    .send(&self.client)
-            })
+            .send_idempotent("create_checkout_session", &request, key_parts)
             .await?;
         let url = session
             .url
@@ -78,18 +69,11 @@ impl StripeGateway {
         return_url: &str,
         key_parts: &[&str],
     ) -> Result<String, StripeFailure> {
-        let key = idempotency_key(key_parts)?;
         let request = CreateBillingPortalSession::new()
             .customer(customer_id.to_owned())
             .return_url(return_url.to_owned());
         let session = self
-            .policy
-            .run("create_portal_session", || {
-                request
-                    .customize()
-                    .request_strategy(stripe::RequestStrategy::Idempotent(key.clone()))
-                    .send(&self.client)
-            })
+            .send_idempotent("create_portal_session", &request, key_parts)
             .await?;
         Ok(session.url)
     }
