@@ -1,11 +1,8 @@
 //! The Upgrade button (Checkout) and the billing portal.
 
 use super::{Actor, Billing, BillingError, CustomerHints};
-use crate::domain::{PlanCode, RedirectUrl, TenantId};
+use crate::domain::{is_paying, PlanCode, RedirectUrl, TenantId};
 use crate::stripe::{CheckoutParams, CheckoutSession};
-
-/// Subscription statuses in which the tenant is (still) paying.
-const PAYING_STATUSES: [&str; 3] = ["active", "trialing", "past_due"];
 
 #[derive(Debug, Clone)]
 pub struct CheckoutRequest {
@@ -24,10 +21,7 @@ impl Billing {
         actor: &Actor<'_>,
     ) -> Result<CheckoutSession, BillingError> {
         let state = self.state(tenant).await?;
-        let paying = state
-            .subscription_status
-            .as_deref()
-            .is_some_and(|s| PAYING_STATUSES.contains(&s));
+        let paying = state.subscription_status.as_deref().is_some_and(is_paying);
         if paying && state.plan != "free" {
             return Err(BillingError::AlreadySubscribed);
         }

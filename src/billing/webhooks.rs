@@ -208,7 +208,7 @@ impl Billing {
     }
 
     fn subscription_state(&self, subscription: StripeSubscription) -> SubscriptionState {
-        let paying = events::PAYING_STATUSES.contains(&subscription.status.as_str());
+        let paying = crate::domain::is_paying(&subscription.status);
         let plan = match (&subscription.price_id, paying) {
             (Some(price), true) => match self.settings.plan_for_price(price) {
                 Some(plan) => plan.to_owned(),

@@ -12,10 +12,7 @@ use diesel::prelude::*;
 use super::audit::{self, AuditEntry};
 use super::schema::{stripe_events, tenant_config};
 use super::DbConnection;
-use crate::domain::TenantId;
-
-/// Subscription statuses in which the tenant keeps its paid plan.
-pub const PAYING_STATUSES: [&str; 3] = ["active", "trialing", "past_due"];
+use crate::domain::{is_paying, TenantId};
 
 /// Stripe's current view of a subscription, mapped to our columns.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,7 +29,7 @@ pub struct SubscriptionState {
 
 impl SubscriptionState {
     pub fn is_paying(&self) -> bool {
-        PAYING_STATUSES.contains(&self.status.as_str())
+        is_paying(&self.status)
     }
 }
 
@@ -239,7 +236,7 @@ fn apply(
             let other_paying_subscription = matches!(
                 &current,
                 (Some(id), Some(status))
-                    if id != &state.subscription_id && PAYING_STATUSES.contains(&status.as_str())
+                    if id != &state.subscription_id && is_paying(status)
             );
             if other_paying_subscription && !state.is_paying() {
                 // A lapsed old subscription must not demote the current one.
