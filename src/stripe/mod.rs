@@ -37,13 +37,10 @@ impl StripeGateway {
         settings: &StripeSettings,
     ) -> Result<StripeGateway, StripeFailure> {
         // async-stripe appends paths to the base; a base with a path must end in '/'.
-        let base = if api_base.trim_end_matches('/').contains("://")
-            && api_base
-                .split("://")
-                .nth(1)
-                .is_some_and(|rest| rest.contains('/'))
-            && !api_base.ends_with('/')
-        {
+        let has_path = api_base
+            .split_once("://")
+            .is_some_and(|(_, rest)| rest.contains('/'));
+        let base = if has_path && !api_base.ends_with('/') {
             format!("{api_base}/")
         } else {
             api_base.to_owned()
