@@ -25,17 +25,25 @@ pub struct DbPool {
     permits: Arc<Semaphore>,
 }
 
-impl std::ops::Deref for DbPool {
-    type Target = r2d2::Pool<DbConnectionManager>;
-
-    fn deref(&self) -> &Self::Target {
-        &self.inner
-    }
-}
-
 impl DbPool {
     pub(crate) fn permits(&self) -> &Semaphore {
         &self.permits
+    }
+
+    pub fn connection_timeout(&self) -> std::time::Duration {
+        self.inner.connection_timeout()
+    }
+
+    /// Takes a connection, blocking. Only for blocking threads: everything
+    /// async goes through `db::interact`. Debug builds (the test suite) panic
+    /// when this runs on an actix worker, where a slow query or a wait for a
+    /// connection would stall every request that worker serves.
+    pub fn get(&self) -> Result<PooledConnection, r2d2::PoolError> {
+        debug_assert!(
+            actix_web::rt::System::try_current().is_none(),
+            "a database connection was taken on an actix worker thread; use db::interact"
+        );
+        self.inner.get()
     }
 }
 

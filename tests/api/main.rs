@@ -15,3 +15,4 @@ mod profile;
 mod readiness;
 mod reconcile;
 mod webhooks;
+mod workers;
