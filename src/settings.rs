@@ -167,6 +167,17 @@ pub struct BillingSettings {
     pub default_cancel_url: String,
     pub default_return_url: String,
     pub customer_claim_ttl_seconds: u64,
+    /// How long another instance's write may take to show in `GET …/billing`
+    /// here (this instance's own writes show at once); 0 turns the cache off.
+    pub state_cache_ttl_ms: u64,
+    /// Most tenants whose state one instance keeps in memory.
+    pub state_cache_capacity: u64,
+}
+
+impl BillingSettings {
+    pub fn state_cache_ttl(&self) -> Duration {
+        Duration::from_millis(self.state_cache_ttl_ms)
+    }
 }
 
 /// The outbox workers (`[jobs]`): how many, how often they look for work,

@@ -107,14 +107,14 @@ impl Billing {
     }
 
     async fn claim(&self, tenant: &TenantId, lease: Duration) -> Result<ClaimOutcome, DbError> {
-        let tenant = tenant.clone();
+        let key = tenant.clone();
         let fresh_token = uuid::Uuid::new_v4().simple().to_string();
-        db::interact(&self.pool, move |conn| {
+        self.interact_writing(tenant, move |conn| {
             let now = Utc::now().naive_utc();
             let lease_until = now + chrono::Duration::from_std(lease).unwrap_or_default();
             Ok(tenants::claim_customer_creation(
                 conn,
-                &tenant,
+                &key,
                 now,
                 lease_until,
                 &fresh_token,
@@ -228,38 +228,39 @@ impl Billing {
         let customer_id = customer.id.clone();
         let actor_id = actor.user_id.to_owned();
         let request_id = actor.request_id.map(str::to_owned);
-        let outcome = db::interact(&self.pool, move |conn| {
-            let now = Utc::now().naive_utc();
-            Ok(tenants::record_customer(
-                conn,
-                &key,
-                &customer_id,
-                now,
-                |conn, outcome| {
-                    let (action, result) = match outcome {
-                        RecordOutcome::Recorded => (format!("customer.{how}"), "ok"),
-                        RecordOutcome::AlreadyLinked(_) => {
-                            (format!("customer.{how}"), "superseded")
-                        }
-                    };
-                    audit::append(
-                        conn,
-                        &audit::AuditEntry {
-                            tenant: &key,
-                            actor: &actor_id,
-                            request_id: request_id.as_deref(),
-                            action: &action,
-                            outcome: result,
-                            detail: Some(
-                                serde_json::json!({ "stripe_customer_id": customer_id })
-                                    .to_string(),
-                            ),
-                        },
-                    )
-                },
-            )?)
-        })
-        .await?;
+        let outcome = self
+            .interact_writing(tenant, move |conn| {
+                let now = Utc::now().naive_utc();
+                Ok(tenants::record_customer(
+                    conn,
+                    &key,
+                    &customer_id,
+                    now,
+                    |conn, outcome| {
+                        let (action, result) = match outcome {
+                            RecordOutcome::Recorded => (format!("customer.{how}"), "ok"),
+                            RecordOutcome::AlreadyLinked(_) => {
+                                (format!("customer.{how}"), "superseded")
+                            }
+                        };
+                        audit::append(
+                            conn,
+                            &audit::AuditEntry {
+                                tenant: &key,
+                                actor: &actor_id,
+                                request_id: request_id.as_deref(),
+                                action: &action,
+                                outcome: result,
+                                detail: Some(
+                                    serde_json::json!({ "stripe_customer_id": customer_id })
+                                        .to_string(),
+                                ),
+                            },
+                        )
+                    },
+                )?)
+            })
+            .await?;
         match outcome {
             RecordOutcome::Recorded => Ok(EnsuredCustomer {
                 customer_id: customer.id.clone(),
@@ -285,12 +286,13 @@ impl Billing {
     }
 
     async fn release(&self, tenant: &TenantId, token: &str) {
-        let tenant = tenant.clone();
+        let key = tenant.clone();
         let token = token.to_owned();
-        let released = db::interact(&self.pool, move |conn| {
-            Ok(tenants::release_lease(conn, &tenant, &token)?)
-        })
-        .await;
+        let released = self
+            .interact_writing(tenant, move |conn| {
+                Ok(tenants::release_lease(conn, &key, &token)?)
+            })
+            .await;
         if let Err(error) = released {
             // The lease then lapses on its own.
             tracing::warn!(error = %error, "could not release the customer creation lease");

@@ -9,6 +9,7 @@ mod profile;
 mod reconcile;
 mod sessions;
 mod state;
+mod state_cache;
 mod webhooks;
 
 pub use backfill::{BackfillOutcome, BackfillTotals};
@@ -22,7 +23,9 @@ pub use webhooks::{WebhookFailure, WebhookRejection};
 
 use std::sync::Arc;
 
-use crate::db::{self, audit, DbError, DbPool};
+use state_cache::StateCache;
+
+use crate::db::{self, audit, DbConnection, DbError, DbPool};
 use crate::domain::{Email, TenantId};
 use crate::error::ApiError;
 use crate::settings::Settings;
@@ -80,15 +83,21 @@ pub struct Billing {
     stripe: StripeGateway,
     settings: Arc<Settings>,
     jobs: Arc<JobHub>,
+    state_cache: Arc<StateCache>,
 }
 
 impl Billing {
     pub fn new(pool: DbPool, stripe: StripeGateway, settings: Arc<Settings>) -> Billing {
+        let state_cache = Arc::new(StateCache::new(
+            settings.billing.state_cache_ttl(),
+            settings.billing.state_cache_capacity,
+        ));
         Billing {
             pool,
             stripe,
             settings,
             jobs: Arc::default(),
+            state_cache,
         }
     }
 
@@ -105,8 +114,21 @@ impl Billing {
         &self.settings
     }
 
-    /// The tenant's billing state; a tenant without a row is on the free plan.
-    pub async fn state(&self, tenant: &TenantId) -> Result<BillingState, DbError> {
+    /// The tenant's billing state for display: a tenant without a row is on
+    /// the free plan. Served from the per-instance cache when it can be (see
+    /// `state_cache`); use `fresh_state` to decide anything.
+    pub async fn state(&self, tenant: &TenantId) -> Result<Arc<BillingState>, DbError> {
+        if let Some(state) = self.state_cache.get(tenant) {
+            return Ok(state);
+        }
+        let ticket = self.state_cache.ticket();
+        let state = Arc::new(self.fresh_state(tenant).await?);
+        self.state_cache.fill(ticket, tenant, state.clone());
+        Ok(state)
+    }
+
+    /// The tenant's billing state as the database has it now.
+    pub async fn fresh_state(&self, tenant: &TenantId) -> Result<BillingState, DbError> {
         let key = tenant.clone();
         let record =
             db::interact(&self.pool, move |conn| Ok(db::tenants::find(conn, &key)?)).await?;
@@ -114,6 +136,24 @@ impl Billing {
             Some(record) => BillingState::from(record),
             None => BillingState::free(tenant),
         })
+    }
+
+    /// `db::interact` for work that writes `tenant`'s row. Its cached state is
+    /// dropped after the work, on the blocking thread, so a request cancelled
+    /// mid-write cannot skip it.
+    async fn interact_writing<T, F>(&self, tenant: &TenantId, work: F) -> Result<T, DbError>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, DbError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let cache = self.state_cache.clone();
+        let tenant = tenant.clone();
+        db::interact(&self.pool, move |conn| {
+            let result = work(conn);
+            cache.invalidate(&tenant);
+            result
+        })
+        .await
     }
 
     /// Appends an audit entry outside any other transaction. Failing to audit

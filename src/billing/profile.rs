@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::{Actor, Billing, BillingError, BillingState};
 use crate::db::jobs::{self, JobKind};
-use crate::db::{self, audit, tenants};
+use crate::db::{audit, tenants};
 use crate::domain::{Email, TenantId};
 use crate::stripe::CustomerParams;
 
@@ -50,12 +50,13 @@ impl Billing {
         // only for when this process dies before finishing it.
         let inline_budget = self.stripe.policy().worst_case() + Duration::from_secs(5);
         let (row, sync, queued) = {
+            let written = tenant;
             let tenant = tenant.clone();
             let email = update.email.to_string();
             let name = update.name.clone();
             let actor_id = actor.user_id.to_owned();
             let request_id = actor.request_id.map(str::to_owned);
-            db::interact(&self.pool, move |conn| {
+            self.interact_writing(written, move |conn| {
                 let now = Utc::now().naive_utc();
                 let mut sync = ProfileSync::NotLinked;
                 let mut queued = None;
@@ -173,10 +174,11 @@ impl Billing {
                 return Ok(ProfileSync::Pending);
             }
             let key = tenant.clone();
-            let cleared = db::interact(&self.pool, move |conn| {
-                Ok(tenants::clear_profile_sync_pending(conn, &key, version)?)
-            })
-            .await?;
+            let cleared = self
+                .interact_writing(tenant, move |conn| {
+                    Ok(tenants::clear_profile_sync_pending(conn, &key, version)?)
+                })
+                .await?;
             if cleared {
                 self.audit(tenant, actor, "profile.sync", "ok", None).await;
                 return Ok(ProfileSync::Synced);

@@ -133,34 +133,36 @@ impl Billing {
             return Ok(false);
         };
         let customer_id = customer.to_owned();
-        let outcome = db::interact(&self.pool, move |conn| {
-            Ok(tenants::record_customer(
-                conn,
-                &tenant,
-                &customer_id,
-                Utc::now().naive_utc(),
-                |conn, outcome| {
-                    if *outcome != RecordOutcome::Recorded {
-                        return Ok(());
-                    }
-                    audit::append(
-                        conn,
-                        &audit::AuditEntry {
-                            tenant: &tenant,
-                            actor: "reconcile",
-                            request_id: None,
-                            action: "customer.linked",
-                            outcome: "ok",
-                            detail: Some(
-                                serde_json::json!({ "stripe_customer_id": customer_id })
-                                    .to_string(),
-                            ),
-                        },
-                    )
-                },
-            )?)
-        })
-        .await?;
+        let key = tenant.clone();
+        let outcome = self
+            .interact_writing(&tenant, move |conn| {
+                Ok(tenants::record_customer(
+                    conn,
+                    &key,
+                    &customer_id,
+                    Utc::now().naive_utc(),
+                    |conn, outcome| {
+                        if *outcome != RecordOutcome::Recorded {
+                            return Ok(());
+                        }
+                        audit::append(
+                            conn,
+                            &audit::AuditEntry {
+                                tenant: &key,
+                                actor: "reconcile",
+                                request_id: None,
+                                action: "customer.linked",
+                                outcome: "ok",
+                                detail: Some(
+                                    serde_json::json!({ "stripe_customer_id": customer_id })
+                                        .to_string(),
+                                ),
+                            },
+                        )
+                    },
+                )?)
+            })
+            .await?;
         Ok(outcome == RecordOutcome::Recorded)
     }
 }

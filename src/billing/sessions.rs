@@ -20,7 +20,9 @@ impl Billing {
         request: &CheckoutRequest,
         actor: &Actor<'_>,
     ) -> Result<CheckoutSession, BillingError> {
-        let state = self.state(tenant).await?;
+        // Not the display cache: another instance may have applied the
+        // webhook that made this tenant pay a moment ago.
+        let state = self.fresh_state(tenant).await?;
         let paying = state.subscription_status.as_deref().is_some_and(is_paying);
         if paying && state.plan != "free" {
             return Err(BillingError::AlreadySubscribed);

@@ -15,6 +15,7 @@ use stripe_webhook::{Event, EventObject, Webhook, WebhookError};
 use super::{Billing, BillingError};
 use crate::db::events::{self, Effect, EventOutcome, LedgerEvent, SubscriptionState};
 use crate::db::{self};
+use crate::domain::TenantId;
 use crate::stripe::StripeSubscription;
 
 /// Why a delivery was refused (400): nothing is stored.
@@ -95,6 +96,7 @@ impl Billing {
 
         let payload = payload.to_owned();
         let (id, kind) = (event_id.clone(), event_type.clone());
+        let cache = self.state_cache.clone();
         let (outcome, tenant) = db::interact(&self.pool, move |conn| {
             let ledger = LedgerEvent {
                 event_id: &id,
@@ -102,12 +104,13 @@ impl Billing {
                 created,
                 payload: &payload,
             };
-            Ok(events::record_and_apply(
-                conn,
-                &ledger,
-                &effect,
-                Utc::now().naive_utc(),
-            )?)
+            let (outcome, tenant) =
+                events::record_and_apply(conn, &ledger, &effect, Utc::now().naive_utc())?;
+            // Only a resolved tenant's row can have been written.
+            if let Some(owner) = tenant.as_deref().and_then(|t| TenantId::parse(t).ok()) {
+                cache.invalidate(&owner);
+            }
+            Ok((outcome, tenant))
         })
         .await
         .map_err(|e| WebhookFailure::Processing(e.into()))?;

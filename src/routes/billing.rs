@@ -26,7 +26,7 @@ pub async fn get_billing(
     billing: web::Data<Billing>,
 ) -> Result<HttpResponse, ApiError> {
     let state = billing.state(&ctx.tenant_id).await?;
-    Ok(HttpResponse::Ok().json(state))
+    Ok(HttpResponse::Ok().json(&*state))
 }
 
 #[derive(Debug, Default, Deserialize, Validate)]

@@ -14,5 +14,6 @@ mod jobs;
 mod profile;
 mod readiness;
 mod reconcile;
+mod state_cache;
 mod webhooks;
 mod workers;
