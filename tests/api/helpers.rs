@@ -314,6 +314,11 @@ impl TestApp {
 /// Asserts a problem+json answer with `status` and returns its body.
 pub async fn assert_problem(response: reqwest::Response, status: u16) -> serde_json::Value {
     assert_eq!(response.status().as_u16(), status, "unexpected status");
+    // The id an operator greps the logs for, on every error answer.
+    assert!(
+        response.headers().contains_key("x-request-id"),
+        "a {status} answer without x-request-id"
+    );
     let content_type = response
         .headers()
         .get("content-type")
