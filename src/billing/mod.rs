@@ -129,10 +129,7 @@ impl Billing {
 
     /// The tenant's billing state as the database has it now.
     pub async fn fresh_state(&self, tenant: &TenantId) -> Result<BillingState, DbError> {
-        let key = tenant.clone();
-        let record =
-            db::interact(&self.pool, move |conn| Ok(db::tenants::find(conn, &key)?)).await?;
-        Ok(match record {
+        Ok(match self.read_row(tenant).await? {
             Some(record) => BillingState::from(record),
             None => BillingState::free(tenant),
         })

@@ -309,6 +309,45 @@ impl TestApp {
         self.get(&format!("/v1/tenants/{tenant}/billing"), Some(token))
             .await
     }
+
+    /// The tenant's billing state as a member reads it.
+    pub async fn billing_state(&self, tenant: &str) -> serde_json::Value {
+        let token = self.token(tenant, Role::Member);
+        let response = self.get_billing(tenant, &token).await;
+        assert_eq!(response.status(), 200, "GET billing for {tenant}");
+        response.json().await.unwrap()
+    }
+
+    /// Clicks Upgrade to Pro and pays at the simulator; returns the
+    /// subscription id. Webhooks follow asynchronously (`await_webhooks`).
+    pub async fn upgrade_and_pay(&self, tenant: &str) -> String {
+        let token = self.token(tenant, Role::Admin);
+        let response = self
+            .post(
+                tenant,
+                "checkout",
+                &token,
+                Some(serde_json::json!({"plan": "pro"})),
+            )
+            .await;
+        assert_eq!(response.status(), 201);
+        let session: serde_json::Value = response.json().await.unwrap();
+        let subscription = self
+            .sim
+            .complete_checkout(session["checkout_session_id"].as_str().unwrap())
+            .unwrap();
+        subscription["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Waits until the simulator has delivered every webhook it owes.
+    pub async fn await_webhooks(&self) {
+        assert!(
+            self.sim
+                .wait_webhooks_idle(std::time::Duration::from_secs(10))
+                .await,
+            "webhooks were not all delivered"
+        );
+    }
 }
 
 /// Asserts a problem+json answer with `status` and returns its body.

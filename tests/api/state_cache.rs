@@ -13,34 +13,11 @@ use crate::helpers::{spawn_app_with, spawn_instance, start_sim, Backend, TestApp
 /// Long enough that a test would time out long before an entry expired.
 const TEN_MINUTES_MS: &str = "600000";
 
-async fn billing(app: &TestApp, tenant: &str) -> Value {
-    let token = app.token(tenant, Role::Member);
-    let response = app.get_billing(tenant, &token).await;
-    assert_eq!(response.status(), 200);
-    response.json().await.unwrap()
-}
-
 /// Clicks Upgrade on `app`, pays at the simulator and waits for its webhooks.
 async fn upgrade_and_pay(app: &TestApp, tenant: &str) -> String {
-    let token = app.token(tenant, Role::Admin);
-    let response = app
-        .post(tenant, "checkout", &token, Some(json!({"plan": "pro"})))
-        .await;
-    assert_eq!(response.status(), 201);
-    let session: Value = response.json().await.unwrap();
-    let subscription = app
-        .sim
-        .complete_checkout(session["checkout_session_id"].as_str().unwrap())
-        .unwrap();
-    await_webhooks(app).await;
-    subscription["id"].as_str().unwrap().to_owned()
-}
-
-async fn await_webhooks(app: &TestApp) {
-    assert!(
-        app.sim.wait_webhooks_idle(Duration::from_secs(10)).await,
-        "webhooks were not all delivered"
-    );
+    let subscription = app.upgrade_and_pay(tenant).await;
+    app.await_webhooks().await;
+    subscription
 }
 
 async fn own_writes_show_at_once_even_with_a_long_ttl(backend: Backend) {
@@ -51,7 +28,7 @@ async fn own_writes_show_at_once_even_with_a_long_ttl(backend: Backend) {
     .await;
     let admin = app.token("acme", Role::Admin);
     assert_eq!(
-        billing(&app, "acme").await["stripe_customer_id"],
+        app.billing_state("acme").await["stripe_customer_id"],
         Value::Null
     );
 
@@ -62,7 +39,7 @@ async fn own_writes_show_at_once_even_with_a_long_ttl(backend: Backend) {
         .json()
         .await
         .unwrap();
-    let state = billing(&app, "acme").await;
+    let state = app.billing_state("acme").await;
     assert_eq!(state["stripe_customer_id"], created["stripe_customer_id"]);
 
     // The billing profile.
@@ -74,18 +51,18 @@ async fn own_writes_show_at_once_even_with_a_long_ttl(backend: Backend) {
         )
         .await;
     assert!(response.status().is_success());
-    let state = billing(&app, "acme").await;
+    let state = app.billing_state("acme").await;
     assert_eq!(state["billing_email"], "ap@acme.example");
     assert_eq!(state["billing_name"], "Acme AP");
 
     // Webhooks: the upgrade, then the cancellation.
     let subscription = upgrade_and_pay(&app, "acme").await;
-    assert_eq!(billing(&app, "acme").await["plan"], "pro");
+    assert_eq!(app.billing_state("acme").await["plan"], "pro");
     app.sim
         .set_subscription_status(&subscription, "canceled")
         .unwrap();
-    await_webhooks(&app).await;
-    assert_eq!(billing(&app, "acme").await["plan"], "free");
+    app.await_webhooks().await;
+    assert_eq!(app.billing_state("acme").await["plan"], "free");
 }
 
 async fn another_instances_webhook_shows_within_the_ttl(backend: Backend) {
@@ -95,12 +72,12 @@ async fn another_instances_webhook_shows_within_the_ttl(backend: Backend) {
     let reader = spawn_instance(database.shared(), sim.clone(), &ttl).await;
     // Spawned last, so the simulator delivers webhooks to this one.
     let receiver = spawn_instance(database, sim, &ttl).await;
-    assert_eq!(billing(&reader, "acme").await["plan"], "free");
+    assert_eq!(reader.billing_state("acme").await["plan"], "free");
 
     upgrade_and_pay(&receiver, "acme").await;
-    assert_eq!(billing(&receiver, "acme").await["plan"], "pro");
+    assert_eq!(receiver.billing_state("acme").await["plan"], "pro");
     let deadline = Instant::now() + Duration::from_secs(10);
-    while billing(&reader, "acme").await["plan"] != "pro" {
+    while reader.billing_state("acme").await["plan"] != "pro" {
         assert!(
             Instant::now() < deadline,
             "the other instance still answers the old plan"
@@ -115,11 +92,11 @@ async fn checkout_on_an_instance_with_a_stale_cache_is_still_refused(backend: Ba
     let ttl = [("APP__BILLING__STATE_CACHE_TTL_MS", TEN_MINUTES_MS)];
     let stale = spawn_instance(database.shared(), sim.clone(), &ttl).await;
     let receiver = spawn_instance(database, sim, &ttl).await;
-    assert_eq!(billing(&stale, "acme").await["plan"], "free");
+    assert_eq!(stale.billing_state("acme").await["plan"], "free");
 
     upgrade_and_pay(&receiver, "acme").await;
     // The display read on the other instance may lag (here: it does, by design)…
-    assert_eq!(billing(&stale, "acme").await["plan"], "free");
+    assert_eq!(stale.billing_state("acme").await["plan"], "free");
     // …but a second Checkout there would bill the tenant twice: refused.
     let admin = stale.token("acme", Role::Admin);
     let response = stale

@@ -2,8 +2,6 @@
 //! change nothing, events cannot cross tenants, and only genuine deliveries
 //! are accepted.
 
-use std::time::Duration;
-
 use futures_util::future::join_all;
 use serde_json::{json, Value};
 use stripe_sim::{signature_header, Fault, FaultKind};
@@ -53,42 +51,20 @@ fn event(app: &TestApp, kind: &str) -> String {
         .to_string()
 }
 
-async fn billing(app: &TestApp, tenant: &str) -> Value {
-    let token = app.token(tenant, Role::Member);
-    app.get_billing(tenant, &token).await.json().await.unwrap()
-}
-
 /// Clicks Upgrade and pays; returns the subscription id. Webhooks are only
 /// delivered by the simulator when `deliver` is true.
 async fn upgrade_and_pay(app: &TestApp, tenant: &str, deliver: bool) -> String {
     if !deliver {
         app.sim.set_webhook_url(None);
     }
-    let token = app.token(tenant, Role::Admin);
-    let response = app
-        .post(tenant, "checkout", &token, Some(json!({"plan": "pro"})))
-        .await;
-    assert_eq!(response.status(), 201);
-    let session: Value = response.json().await.unwrap();
-    let subscription = app
-        .sim
-        .complete_checkout(session["checkout_session_id"].as_str().unwrap())
-        .unwrap();
-    subscription["id"].as_str().unwrap().to_owned()
-}
-
-async fn await_webhooks(app: &TestApp) {
-    assert!(
-        app.sim.wait_webhooks_idle(Duration::from_secs(10)).await,
-        "webhooks were not all delivered"
-    );
+    app.upgrade_and_pay(tenant).await
 }
 
 async fn an_upgrade_makes_the_tenant_pro_and_a_cancellation_free(backend: Backend) {
     let app = spawn_app(backend).await;
     let subscription = upgrade_and_pay(&app, "acme", true).await;
-    await_webhooks(&app).await;
-    let state = billing(&app, "acme").await;
+    app.await_webhooks().await;
+    let state = app.billing_state("acme").await;
     assert_eq!(state["plan"], "pro", "{state}");
     assert_eq!(state["subscription_status"], "active");
     assert!(state["current_period_end"].as_str().unwrap().contains('T'));
@@ -97,8 +73,8 @@ async fn an_upgrade_makes_the_tenant_pro_and_a_cancellation_free(backend: Backen
     app.sim
         .set_subscription_status(&subscription, "canceled")
         .unwrap();
-    await_webhooks(&app).await;
-    let state = billing(&app, "acme").await;
+    app.await_webhooks().await;
+    let state = app.billing_state("acme").await;
     assert_eq!(state["plan"], "free", "{state}");
     assert_eq!(state["subscription_status"], "canceled");
     assert!(app
@@ -114,7 +90,7 @@ async fn five_concurrent_deliveries_have_one_effect(backend: Backend) {
     let secret = app.sim.webhook_secret();
     let answers = join_all((0..5).map(|_| deliver_signed(&app, &payload, &secret, 0))).await;
     assert!(answers.iter().all(|r| r.status() == 200));
-    assert_eq!(billing(&app, "acme").await["plan"], "pro");
+    assert_eq!(app.billing_state("acme").await["plan"], "pro");
     let ledger = app.ledger();
     assert_eq!(ledger.len(), 1, "{ledger:?}");
     assert_eq!(ledger[0].status, "applied");
@@ -136,7 +112,7 @@ async fn an_older_event_after_the_cancellation_changes_nothing(backend: Backend)
         deliver_signed(&app, &completed, &secret, 0).await.status(),
         200
     );
-    assert_eq!(billing(&app, "acme").await["plan"], "pro");
+    assert_eq!(app.billing_state("acme").await["plan"], "pro");
 
     app.sim.advance_clock(60);
     app.sim
@@ -147,14 +123,14 @@ async fn an_older_event_after_the_cancellation_changes_nothing(backend: Backend)
         deliver_signed(&app, &deleted, &secret, 0).await.status(),
         200
     );
-    assert_eq!(billing(&app, "acme").await["plan"], "free");
+    assert_eq!(app.billing_state("acme").await["plan"], "free");
 
     // Validly signed, never seen before, but older than the state we hold.
     assert_eq!(
         deliver_signed(&app, &created, &secret, 0).await.status(),
         200
     );
-    let state = billing(&app, "acme").await;
+    let state = app.billing_state("acme").await;
     assert_eq!(state["plan"], "free", "{state}");
     assert_eq!(state["subscription_status"], "canceled");
 }
@@ -197,8 +173,8 @@ async fn an_event_naming_another_tenant_changes_neither(backend: Backend) {
     );
     let response = app.post("tenant-b", "customer", &b, None).await;
     let customer_b: Value = response.json().await.unwrap();
-    let before_a = billing(&app, "tenant-a").await;
-    let before_b = billing(&app, "tenant-b").await;
+    let before_a = app.billing_state("tenant-a").await;
+    let before_b = app.billing_state("tenant-b").await;
 
     paid_subscription_naming(
         &app,
@@ -218,8 +194,8 @@ async fn an_event_naming_another_tenant_changes_neither(backend: Backend) {
             200
         );
     }
-    assert_eq!(billing(&app, "tenant-a").await, before_a);
-    assert_eq!(billing(&app, "tenant-b").await, before_b);
+    assert_eq!(app.billing_state("tenant-a").await, before_a);
+    assert_eq!(app.billing_state("tenant-b").await, before_b);
     let ledger = app.ledger();
     assert!(
         ledger.iter().all(|row| row.status == "rejected"),
@@ -272,7 +248,7 @@ async fn only_genuine_deliveries_are_accepted(backend: Backend) {
         assert_eq!(body["status"], 400, "{case}: {body}");
     }
     assert!(app.ledger().is_empty(), "a refused delivery was stored");
-    assert_eq!(billing(&app, "acme").await["plan"], "free");
+    assert_eq!(app.billing_state("acme").await["plan"], "free");
 }
 
 async fn a_rotated_secret_is_accepted(backend: Backend) {
@@ -289,8 +265,8 @@ async fn a_rotated_secret_is_accepted(backend: Backend) {
     )
     .await;
     upgrade_and_pay(&app, "acme", true).await;
-    await_webhooks(&app).await;
-    assert_eq!(billing(&app, "acme").await["plan"], "pro");
+    app.await_webhooks().await;
+    assert_eq!(app.billing_state("acme").await["plan"], "pro");
     let payload = event(&app, "invoice.paid");
     let signed_with_new =
         deliver_signed(&app, &payload, "whsec_the_new_secret_after_rotation", 0).await;
@@ -327,13 +303,13 @@ async fn a_deleted_customer_is_unlinked_and_replaced_on_the_next_upgrade(backend
         .await
         .unwrap();
     assert_eq!(deleted.status(), 200);
-    await_webhooks(&app).await;
-    assert!(billing(&app, "acme").await["stripe_customer_id"].is_null());
+    app.await_webhooks().await;
+    assert!(app.billing_state("acme").await["stripe_customer_id"].is_null());
     let second = app
         .post("acme", "checkout", &token, Some(json!({"plan": "pro"})))
         .await;
     assert_eq!(second.status(), 201);
-    let linked = billing(&app, "acme").await["stripe_customer_id"]
+    let linked = app.billing_state("acme").await["stripe_customer_id"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -362,7 +338,7 @@ async fn a_failed_event_is_kept_and_processed_on_redelivery(backend: Backend) {
     assert_eq!(ledger.len(), 1);
     assert_eq!(ledger[0].status, "failed");
     assert!(ledger[0].last_error.is_some());
-    assert_eq!(billing(&app, "acme").await["plan"], "free");
+    assert_eq!(app.billing_state("acme").await["plan"], "free");
 
     app.sim.clear_faults();
     assert_eq!(
@@ -373,7 +349,7 @@ async fn a_failed_event_is_kept_and_processed_on_redelivery(backend: Backend) {
     assert_eq!(ledger.len(), 1);
     assert_eq!(ledger[0].status, "applied");
     assert_eq!(ledger[0].attempts, 2);
-    assert_eq!(billing(&app, "acme").await["plan"], "pro");
+    assert_eq!(app.billing_state("acme").await["plan"], "pro");
 }
 
 backend_tests!(
