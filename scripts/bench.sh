@@ -66,17 +66,6 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-
-APT_UPDATED=0
-apt_install() {
-    command -v apt-get >/dev/null 2>&1 || return 1
-    if [[ "$APT_UPDATED" == 0 ]]; then
-        as_root apt-get update -qq || return 1
-        APT_UPDATED=1
-    fi
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
-}
-
 ensure_curl() {
     command -v curl >/dev/null 2>&1 && return 0
     log "installing curl"
@@ -114,10 +103,6 @@ ensure_load_generator() {
     fi
     TOOL=oha
 }
-
-
-
-
 
 # wrk prints latencies as 812.00us, 1.23ms or 1.01s: normalise to milliseconds.
 to_ms() {

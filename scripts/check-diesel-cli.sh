@@ -44,8 +44,6 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-
-APT_UPDATED=0
 ensure_apt_packages() {
     local pkg
     local -a missing=()
@@ -55,11 +53,7 @@ ensure_apt_packages() {
     [[ ${#missing[@]} -eq 0 ]] && return 0
     command -v apt-get >/dev/null 2>&1 || die "missing ${missing[*]} and no apt-get to install them"
     log "installing ${missing[*]} with apt-get"
-    if [[ "$APT_UPDATED" == 0 ]]; then
-        as_root apt-get update -qq
-        APT_UPDATED=1
-    fi
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    apt_install "${missing[@]}" || die "apt-get could not install ${missing[*]}"
 }
 
 ensure_diesel() {

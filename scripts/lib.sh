@@ -1,6 +1,7 @@
 # Shared helpers for the scripts in this folder; `source` it after defining
 # `die` (each script prefixes its own messages). Sets nothing else globally
-# but SERVER_PID, the server started by the sourcing script, if any.
+# but SERVER_PID (the server started by the sourcing script, if any) and
+# APT_UPDATED (apt_install's bookkeeping).
 
 SERVER_PID=""
 
@@ -52,6 +53,18 @@ as_root() {
     else
         die "need root (or sudo) to run: $*"
     fi
+}
+
+APT_UPDATED=0
+# Installs Debian packages "$@" as root, running `apt-get update` once per
+# script; fails (status 1) without apt-get or when either step fails.
+apt_install() {
+    command -v apt-get >/dev/null 2>&1 || return 1
+    if [[ "$APT_UPDATED" == 0 ]]; then
+        as_root apt-get update -qq || return 1
+        APT_UPDATED=1
+    fi
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
 }
 
 # EXIT trap for scripts that start a server and maybe a throwaway PostgreSQL
