@@ -7,21 +7,37 @@
 //! Secrets are `SecretString`s: their `Debug` prints `[REDACTED]`, so a settings dump
 //! in a log line cannot leak them.
 
+mod auth;
+mod billing;
+mod database;
+mod jobs;
+mod plans;
+mod server;
+mod stripe;
+mod telemetry;
+
+pub use auth::AuthSettings;
+pub use billing::BillingSettings;
+pub use database::DatabaseSettings;
+pub use jobs::JobsSettings;
+pub use plans::PlanSettings;
+pub use server::ServerSettings;
+pub use stripe::StripeSettings;
+pub use telemetry::{LogFormat, TelemetrySettings};
+
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 /// The development JWT secret shipped in `config/default.toml`; refused in production.
 pub const DEVELOPMENT_JWT_SECRET: &str =
     "tenant-billing-development-secret-do-not-use-in-production";
 
-const EMBEDDED_DEFAULT: &str = include_str!("../config/default.toml");
-const EMBEDDED_DEVELOPMENT: &str = include_str!("../config/development.toml");
-const EMBEDDED_TEST: &str = include_str!("../config/test.toml");
-const EMBEDDED_PRODUCTION: &str = include_str!("../config/production.toml");
+const EMBEDDED_DEFAULT: &str = include_str!("../../config/default.toml");
+const EMBEDDED_DEVELOPMENT: &str = include_str!("../../config/development.toml");
+const EMBEDDED_TEST: &str = include_str!("../../config/test.toml");
+const EMBEDDED_PRODUCTION: &str = include_str!("../../config/production.toml");
 
 /// Which configuration layer applies, from `APP_ENV`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,143 +116,6 @@ pub struct Settings {
 
 fn default_env() -> AppEnv {
     AppEnv::Development
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct ServerSettings {
-    pub bind_addr: String,
-    pub workers: usize,
-    pub max_blocking_threads_per_worker: usize,
-    pub max_body_bytes: usize,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct DatabaseSettings {
-    /// May carry a password, hence secret.
-    pub url: SecretString,
-    pub pool_size: u32,
-    pub connection_timeout_ms: u64,
-    pub sqlite_busy_timeout_ms: u64,
-}
-
-impl DatabaseSettings {
-    pub fn connection_timeout(&self) -> Duration {
-        Duration::from_millis(self.connection_timeout_ms)
-    }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct AuthSettings {
-    pub jwt_secret: SecretString,
-    pub algorithms: Vec<String>,
-    pub public_key_pem: Option<String>,
-    pub public_key_path: Option<PathBuf>,
-    pub tenant_claim: String,
-    pub leeway_seconds: u64,
-    pub issuer: Option<String>,
-    pub audience: Option<String>,
-    pub default_token_ttl_seconds: u64,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct StripeSettings {
-    pub secret_key: Option<SecretString>,
-    pub api_base: String,
-    #[serde(default)]
-    pub webhook_secrets: Vec<SecretString>,
-    pub request_timeout_ms: u64,
-    pub max_attempts: u32,
-    pub retry_base_delay_ms: u64,
-    pub retry_max_delay_ms: u64,
-}
-
-impl StripeSettings {
-    /// Without a key the service uses the bundled simulator (refused in production).
-    pub fn uses_simulator(&self) -> bool {
-        self.secret_key
-            .as_ref()
-            .is_none_or(|key| key.expose_secret().trim().is_empty())
-    }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct BillingSettings {
-    pub create_customer_on_signup: bool,
-    pub allowed_redirect_origins: Vec<String>,
-    pub default_success_url: String,
-    pub default_cancel_url: String,
-    pub default_return_url: String,
-    pub customer_claim_ttl_seconds: u64,
-    /// How long another instance's write may take to show in `GET …/billing`
-    /// here (this instance's own writes show at once); 0 turns the cache off.
-    pub state_cache_ttl_ms: u64,
-    /// Most tenants whose state one instance keeps in memory.
-    pub state_cache_capacity: u64,
-}
-
-impl BillingSettings {
-    pub fn state_cache_ttl(&self) -> Duration {
-        Duration::from_millis(self.state_cache_ttl_ms)
-    }
-}
-
-/// The outbox workers (`[jobs]`): how many, how often they look for work,
-/// and how long a failing job is retried before it is parked as dead.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
-pub struct JobsSettings {
-    /// Run workers in `serve`. Off for tests that must see jobs stay queued.
-    pub enabled: bool,
-    /// Concurrent workers per instance.
-    pub workers: usize,
-    /// How often an idle worker looks for due jobs (enqueues in this
-    /// instance wake a worker at once; this bounds the latency for others).
-    pub poll_interval_ms: u64,
-    /// A claimed job's lease; renewed while it runs, so it only lapses when
-    /// its worker died.
-    pub lease_seconds: u64,
-    /// Backoff after the first failure; doubles per attempt up to the cap.
-    pub retry_base_ms: u64,
-    pub retry_max_ms: u64,
-    /// A job still failing this long after it was queued is parked as dead.
-    pub retry_horizon_seconds: u64,
-}
-
-impl Default for JobsSettings {
-    fn default() -> Self {
-        JobsSettings {
-            enabled: true,
-            workers: 2,
-            poll_interval_ms: 1000,
-            lease_seconds: 30,
-            retry_base_ms: 1000,
-            retry_max_ms: 300_000,
-            retry_horizon_seconds: 3 * 24 * 3600,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct TelemetrySettings {
-    pub format: LogFormat,
-    pub level: String,
-}
-
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    Pretty,
-    Json,
-}
-
-/// A sellable plan. Stripe owns the price; configuration only names it.
-#[derive(Debug, Clone, Deserialize)]
-pub struct PlanSettings {
-    pub name: String,
-    pub price_id: String,
-    pub unit_amount: Option<i64>,
-    pub currency: Option<String>,
-    pub interval: Option<String>,
 }
 
 /// Maps SPEC §2's well-known variables onto configuration keys.
@@ -332,86 +211,14 @@ impl Settings {
         Ok(settings)
     }
 
-    /// Refuses configurations that would run insecurely or cannot work.
+    /// Refuses configurations that would run insecurely or cannot work; each
+    /// section checks its own keys.
     pub fn validate(&self) -> Result<(), SettingsError> {
-        let database_url = self.database.url.expose_secret();
-        crate::db::Backend::from_url(database_url).map_err(|_| {
-            SettingsError::invalid(
-                "DATABASE_URL",
-                "must start with sqlite:// or postgres:// (or postgresql://)",
-            )
-        })?;
-        if self.auth.algorithms.is_empty() {
-            return Err(SettingsError::invalid(
-                "APP__AUTH__ALGORITHMS",
-                "must name at least one of HS256, RS256, ES256",
-            ));
-        }
-        for algorithm in &self.auth.algorithms {
-            if !matches!(algorithm.as_str(), "HS256" | "RS256" | "ES256") {
-                return Err(SettingsError::invalid(
-                    "APP__AUTH__ALGORITHMS",
-                    "accepts only HS256, RS256 and ES256",
-                ));
-            }
-        }
-        let wants_public_key = self
-            .auth
-            .algorithms
-            .iter()
-            .any(|a| a == "RS256" || a == "ES256");
-        if wants_public_key
-            && self.auth.public_key_pem.is_none()
-            && self.auth.public_key_path.is_none()
-        {
-            return Err(SettingsError::invalid(
-                "APP__AUTH__PUBLIC_KEY_PATH",
-                "is required when RS256 or ES256 is configured",
-            ));
-        }
-        let uses_hs256 = self.auth.algorithms.iter().any(|a| a == "HS256");
-        if uses_hs256 && self.auth.jwt_secret.expose_secret().len() < 32 {
-            return Err(SettingsError::invalid(
-                "JWT_SECRET",
-                "must be at least 32 characters",
-            ));
-        }
-        for name in self.plans.keys() {
-            if name == "free" {
-                return Err(SettingsError::invalid(
-                    "plans.free",
-                    "is implicit (the plan of a tenant without a subscription); remove it",
-                ));
-            }
-        }
-        for origin in &self.billing.allowed_redirect_origins {
-            url::Url::parse(origin).map_err(|_| {
-                SettingsError::invalid(
-                    "billing.allowed_redirect_origins",
-                    "must hold absolute origins such as https://app.example.com",
-                )
-            })?;
-        }
-        if self.app_env == AppEnv::Production {
-            if uses_hs256 && self.auth.jwt_secret.expose_secret() == DEVELOPMENT_JWT_SECRET {
-                return Err(SettingsError::invalid(
-                    "JWT_SECRET",
-                    "is the development secret; set a strong secret for production",
-                ));
-            }
-            if self.stripe.uses_simulator() {
-                return Err(SettingsError::invalid(
-                    "STRIPE_SECRET_KEY",
-                    "is not set; production cannot use the bundled Stripe simulator",
-                ));
-            }
-            if self.stripe.webhook_secrets.is_empty() {
-                return Err(SettingsError::invalid(
-                    "STRIPE_WEBHOOK_SECRET",
-                    "is not set; production needs the webhook signing secret (whsec_…)",
-                ));
-            }
-        }
+        self.database.validate()?;
+        self.auth.validate(self.app_env)?;
+        plans::validate(&self.plans)?;
+        self.billing.validate()?;
+        self.stripe.validate(self.app_env)?;
         Ok(())
     }
 
@@ -442,6 +249,8 @@ fn redact_config_error(error: &config::ConfigError) -> String {
 
 #[cfg(test)]
 mod tests {
+    use secrecy::ExposeSecret;
+
     use super::*;
 
     fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {

@@ -1,0 +1,48 @@
+//! `[stripe]`: the Stripe account (or the bundled simulator) and the retry budget.
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+use super::{AppEnv, SettingsError};
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct StripeSettings {
+    pub secret_key: Option<SecretString>,
+    pub api_base: String,
+    #[serde(default)]
+    pub webhook_secrets: Vec<SecretString>,
+    pub request_timeout_ms: u64,
+    pub max_attempts: u32,
+    pub retry_base_delay_ms: u64,
+    pub retry_max_delay_ms: u64,
+}
+
+impl StripeSettings {
+    /// Without a key the service uses the bundled simulator (refused in production).
+    pub fn uses_simulator(&self) -> bool {
+        self.secret_key
+            .as_ref()
+            .is_none_or(|key| key.expose_secret().trim().is_empty())
+    }
+}
+
+impl StripeSettings {
+    pub(super) fn validate(&self, env: AppEnv) -> Result<(), SettingsError> {
+        if env != AppEnv::Production {
+            return Ok(());
+        }
+        if self.uses_simulator() {
+            return Err(SettingsError::invalid(
+                "STRIPE_SECRET_KEY",
+                "is not set; production cannot use the bundled Stripe simulator",
+            ));
+        }
+        if self.webhook_secrets.is_empty() {
+            return Err(SettingsError::invalid(
+                "STRIPE_WEBHOOK_SECRET",
+                "is not set; production needs the webhook signing secret (whsec_…)",
+            ));
+        }
+        Ok(())
+    }
+}
