@@ -49,6 +49,10 @@ pub enum ApiError {
     StripeTimeout(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("database unavailable")]
     DatabaseUnavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The instance is stopping and cut the request off at its shutdown
+    /// deadline: answered rather than reset, so the client retries elsewhere.
+    #[error("shutting down")]
+    ShuttingDown,
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
@@ -74,6 +78,7 @@ impl ApiError {
             ApiError::StripeFailed(_) => ("stripe-unavailable", "Payment provider error"),
             ApiError::StripeTimeout(_) => ("stripe-timeout", "Payment provider timeout"),
             ApiError::DatabaseUnavailable(_) => ("database-unavailable", "Service unavailable"),
+            ApiError::ShuttingDown => ("shutting-down", "Service restarting"),
             ApiError::Internal(_) => ("internal", "Internal server error"),
         }
     }
@@ -93,6 +98,9 @@ impl ApiError {
             }
             ApiError::DatabaseUnavailable(_) => {
                 "the database is unavailable; try again shortly".into()
+            }
+            ApiError::ShuttingDown => {
+                "this instance is restarting and stopped the request; retrying it is safe".into()
             }
             ApiError::Internal(_) => "an unexpected error occurred".into(),
         }
@@ -133,14 +141,18 @@ impl ResponseError for ApiError {
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::StripeFailed(_) => StatusCode::BAD_GATEWAY,
             ApiError::StripeTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
-            ApiError::DatabaseUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::DatabaseUnavailable(_) | ApiError::ShuttingDown => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
         let status = self.status_code();
-        if status.is_server_error() {
+        if matches!(self, ApiError::ShuttingDown) {
+            tracing::warn!("request cut off by the shutdown deadline");
+        } else if status.is_server_error() {
             tracing::error!(error = %chain(self), status = status.as_u16(), "request failed");
         }
         let (slug, title) = self.slug_and_title();

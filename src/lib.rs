@@ -10,6 +10,7 @@ pub mod domain;
 pub mod error;
 pub mod routes;
 pub mod settings;
+pub mod shutdown;
 pub mod startup;
 pub mod stripe;
 pub mod telemetry;

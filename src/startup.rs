@@ -3,6 +3,7 @@
 
 use std::net::TcpListener;
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServerHandle, ServiceRequest, ServiceResponse};
@@ -16,6 +17,7 @@ use crate::billing::{Billing, JobWorkers};
 use crate::db::{self, DbPool};
 use crate::routes;
 use crate::settings::Settings;
+use crate::shutdown::{self, Drain};
 use crate::stripe::StripeGateway;
 use crate::telemetry::TenantRootSpan;
 use secrecy::SecretString;
@@ -40,11 +42,17 @@ pub struct Application {
     simulator: Option<stripe_sim::SimHandle>,
     /// Outbox workers (`[jobs] enabled`), stopped with the server.
     workers: Option<JobWorkers>,
+    billing: web::Data<Billing>,
+    drain: web::Data<Drain>,
+    shutdown_timeout: Duration,
 }
 
-/// How long a stopping instance lets running jobs finish before dropping them
-/// (a dropped job's lease lapses and another instance takes it over).
-const JOBS_SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+/// Once every request is answered, how long actix may take to close the
+/// connections (idle keep-alive ones included).
+const CLOSE_CONNECTIONS: Duration = Duration::from_secs(2);
+/// How long a stopping instance waits for its database work to end before
+/// giving its leases back regardless (they are then released late, not lost).
+const QUIESCE_LIMIT: Duration = Duration::from_secs(10);
 
 impl Application {
     pub async fn build(
@@ -74,9 +82,13 @@ impl Application {
             .then(|| billing.get_ref().start_workers());
         let verifier = web::Data::new(verifier);
         let max_body = settings.server.max_body_bytes;
+        let drain = web::Data::new(Drain::default());
+        let app_billing = billing.clone();
+        let app_drain = drain.clone();
 
         let mut server = HttpServer::new(move || {
             App::new()
+                .wrap(from_fn(shutdown::track_requests))
                 .wrap(from_fn(echo_request_id))
                 .wrap(TracingLogger::<TenantRootSpan>::new())
                 .app_data(
@@ -85,7 +97,8 @@ impl Application {
                         .error_handler(routes::errors::json_error),
                 )
                 .app_data(web::PayloadConfig::new(max_body))
-                .app_data(billing.clone())
+                .app_data(app_billing.clone())
+                .app_data(app_drain.clone())
                 .app_data(verifier.clone())
                 .configure(routes::configure)
                 .default_service(web::to(routes::errors::not_found))
@@ -98,7 +111,10 @@ impl Application {
             server =
                 server.worker_max_blocking_threads(settings.server.max_blocking_threads_per_worker);
         }
-        let server = server.disable_signals().run();
+        let server = server
+            .shutdown_timeout(CLOSE_CONNECTIONS.as_secs())
+            .disable_signals()
+            .run();
         tracing::info!(
             address = %settings.server.bind_addr,
             port,
@@ -113,6 +129,9 @@ impl Application {
             pool,
             simulator,
             workers,
+            billing,
+            drain,
+            shutdown_timeout: settings.server.shutdown_timeout(),
         })
     }
 
@@ -136,20 +155,61 @@ impl Application {
     }
 
     /// Serves until stopped by `handle().stop(..)` or Ctrl-C / SIGTERM.
+    ///
+    /// On a signal: drain (`/readyz` 503, workers stop claiming, in-flight
+    /// requests and running jobs get `server.shutdown_timeout_seconds`, then
+    /// the rest are cut off with a 503), stop listening, wait until no
+    /// database work of this process runs, and give back every lease this
+    /// instance still holds so that another one carries on at once.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let handle = self.server.handle();
-        let server = self.server;
+        // Dropping the server future stops the server: keep it until the end.
+        let mut server = self.server;
         let _simulator = self.simulator;
-        let result = tokio::select! {
-            result = server => result,
+        let started = tokio::time::Instant::now();
+        let (result, deadline) = tokio::select! {
+            result = &mut server => (result, started),
             _ = shutdown_signal() => {
-                tracing::info!("shutting down");
-                handle.stop(true).await;
-                Ok(())
+                let deadline = tokio::time::Instant::now() + self.shutdown_timeout;
+                self.drain.begin();
+                tracing::info!(
+                    in_flight = self.drain.in_flight(),
+                    timeout_s = self.shutdown_timeout.as_secs(),
+                    "shutting down: draining"
+                );
+                if let Some(workers) = &self.workers {
+                    workers.stop_claiming();
+                }
+                let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                if !self.drain.idle(left).await {
+                    tracing::warn!(
+                        in_flight = self.drain.in_flight(),
+                        "shutdown deadline reached: answering the requests still running with 503"
+                    );
+                    self.drain.cut();
+                    self.drain.idle(CLOSE_CONNECTIONS).await;
+                }
+                // The server future runs the stop: poll both.
+                let ((), result) = tokio::join!(handle.stop(true), server);
+                (result, deadline)
             }
         };
         if let Some(workers) = self.workers {
-            workers.shutdown(JOBS_SHUTDOWN_GRACE).await;
+            workers.finish(deadline).await;
+        }
+        if !self.billing.pool().quiesce(QUIESCE_LIMIT).await {
+            tracing::warn!("database work still running at shutdown; releasing leases anyway");
+        }
+        match self.billing.release_held_leases().await {
+            Ok(released) => tracing::info!(
+                customer_claims = released.customer_claims,
+                jobs = released.jobs,
+                "released the leases this instance held"
+            ),
+            Err(error) => tracing::warn!(
+                error = %error,
+                "could not release this instance's leases; they lapse on their own"
+            ),
         }
         result
     }
@@ -229,19 +289,28 @@ pub async fn apply_migrations(pool: &DbPool) -> anyhow::Result<Vec<String>> {
     .map_err(|_| anyhow::anyhow!("migration task aborted"))?
 }
 
-/// Returns the request id (the same one in the logs) as `x-request-id`.
+/// Returns the request id (the same one in the logs) as `x-request-id`, on
+/// answers and on errors that inner middleware returned as such.
 async fn echo_request_id(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let request_id = req.extensions().get::<RequestId>().copied();
-    let mut response = next.call(req).await?;
-    if let Some(id) = request_id {
-        if let Ok(value) = HeaderValue::from_str(&id.to_string()) {
-            response
-                .headers_mut()
-                .insert(HeaderName::from_static("x-request-id"), value);
+    let value = request_id.and_then(|id| HeaderValue::from_str(&id.to_string()).ok());
+    let name = HeaderName::from_static("x-request-id");
+    match next.call(req).await {
+        Ok(mut response) => {
+            if let Some(value) = value {
+                response.headers_mut().insert(name, value);
+            }
+            Ok(response)
+        }
+        Err(error) => {
+            let mut response = error.error_response();
+            if let Some(value) = value {
+                response.headers_mut().insert(name, value);
+            }
+            Err(actix_web::error::InternalError::from_response(error.to_string(), response).into())
         }
     }
-    Ok(response)
 }

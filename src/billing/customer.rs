@@ -48,54 +48,89 @@ pub struct EnsuredCustomer {
     pub adopted: bool,
 }
 
+/// One look at a tenant's customer that never waits on another creator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EnsureAttempt {
+    /// Linked (by this call or before).
+    Done(EnsuredCustomer),
+    /// Someone else holds the creation lease until then: come back later.
+    Busy { lease_expires_at: NaiveDateTime },
+}
+
 impl Billing {
     /// Returns the tenant's Stripe customer, creating it exactly once.
+    /// Waits (polling) while another creator holds the tenant's lease.
     pub async fn ensure_customer(
         &self,
         tenant: &TenantId,
         hints: &CustomerHints,
         actor: &Actor<'_>,
     ) -> Result<EnsuredCustomer, BillingError> {
-        let lease = Duration::from_secs(self.settings.billing.customer_claim_ttl_seconds.max(1));
-        let give_up_at = Instant::now() + lease + self.stripe.policy().worst_case() + lease;
+        let lease = self.claim_lease();
+        let give_up_at = Instant::now() + self.claim_patience();
         loop {
-            let row = self.read_row(tenant).await?;
-            if let Some(customer_id) = row.as_ref().and_then(|r| r.stripe_customer_id.clone()) {
-                return Ok(EnsuredCustomer {
-                    customer_id,
-                    created: false,
-                    adopted: false,
-                });
-            }
-            let now = Utc::now().naive_utc();
-            let lease_active = row
-                .as_ref()
-                .and_then(|r| r.customer_lease_expires_at)
-                .is_some_and(|expires| expires > now);
-            if !lease_active {
-                match self.claim(tenant, lease).await? {
-                    ClaimOutcome::Linked(customer_id) => {
-                        return Ok(EnsuredCustomer {
-                            customer_id,
-                            created: false,
-                            adopted: false,
-                        })
-                    }
-                    ClaimOutcome::Claimed(claim) => {
-                        return self
-                            .create_under_claim(tenant, claim, row.as_ref(), hints, actor)
-                            .await
-                    }
-                    ClaimOutcome::Busy { .. } => {}
-                }
+            if let EnsureAttempt::Done(ensured) =
+                self.try_ensure_customer(tenant, hints, actor).await?
+            {
+                return Ok(ensured);
             }
             if Instant::now() >= give_up_at {
                 return Err(BillingError::CreationInProgress);
             }
             // Another creator holds the lease: wait for its result.
             let pause = rand::thread_rng().gen_range(15..40);
-            tokio::time::sleep(Duration::from_millis(pause)).await;
+            tokio::time::sleep(Duration::from_millis(pause).min(lease)).await;
         }
+    }
+
+    /// `ensure_customer` without the waiting: a tenant whose lease another
+    /// creator holds answers `Busy`, so bulk commands can do other tenants
+    /// meanwhile instead of blocking a worker.
+    pub async fn try_ensure_customer(
+        &self,
+        tenant: &TenantId,
+        hints: &CustomerHints,
+        actor: &Actor<'_>,
+    ) -> Result<EnsureAttempt, BillingError> {
+        let row = self.read_row(tenant).await?;
+        if let Some(customer_id) = row.as_ref().and_then(|r| r.stripe_customer_id.clone()) {
+            return Ok(EnsureAttempt::Done(EnsuredCustomer {
+                customer_id,
+                created: false,
+                adopted: false,
+            }));
+        }
+        let now = Utc::now().naive_utc();
+        let active_lease = row
+            .as_ref()
+            .and_then(|r| r.customer_lease_expires_at)
+            .filter(|expires| *expires > now);
+        if let Some(lease_expires_at) = active_lease {
+            return Ok(EnsureAttempt::Busy { lease_expires_at });
+        }
+        match self.claim(tenant, self.claim_lease()).await? {
+            ClaimOutcome::Linked(customer_id) => Ok(EnsureAttempt::Done(EnsuredCustomer {
+                customer_id,
+                created: false,
+                adopted: false,
+            })),
+            ClaimOutcome::Claimed(claim) => self
+                .create_under_claim(tenant, claim, row.as_ref(), hints, actor)
+                .await
+                .map(EnsureAttempt::Done),
+            ClaimOutcome::Busy { lease_expires_at } => Ok(EnsureAttempt::Busy { lease_expires_at }),
+        }
+    }
+
+    fn claim_lease(&self) -> Duration {
+        Duration::from_secs(self.settings.billing.customer_claim_ttl_seconds.max(1))
+    }
+
+    /// How long a caller keeps coming back to a tenant another creator holds:
+    /// the holder's whole lease, its Stripe budget, and one more lease for a
+    /// successor's recovery.
+    pub(crate) fn claim_patience(&self) -> Duration {
+        self.claim_lease() * 2 + self.stripe.policy().worst_case()
     }
 
     pub(super) async fn read_row(
@@ -109,6 +144,7 @@ impl Billing {
     async fn claim(&self, tenant: &TenantId, lease: Duration) -> Result<ClaimOutcome, DbError> {
         let key = tenant.clone();
         let fresh_token = uuid::Uuid::new_v4().simple().to_string();
+        let holder = self.instance.clone();
         self.interact_writing(tenant, move |conn| {
             let now = Utc::now().naive_utc();
             let lease_until = now + chrono::Duration::from_std(lease).unwrap_or_default();
@@ -118,6 +154,7 @@ impl Billing {
                 now,
                 lease_until,
                 &fresh_token,
+                &holder,
             )?)
         })
         .await

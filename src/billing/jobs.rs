@@ -76,22 +76,28 @@ impl From<DbError> for JobError {
     }
 }
 
-/// The running workers of one instance; `shutdown` stops them with the server.
+/// The running workers of one instance, stopped with the server.
 pub struct JobWorkers {
     stop: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl JobWorkers {
-    /// Stops claiming, lets running jobs finish for up to `grace`, then drops
-    /// them (their leases lapse and another worker takes them over).
-    pub async fn shutdown(self, grace: Duration) {
+    /// Workers claim nothing more; the jobs they run go on.
+    pub fn stop_claiming(&self) {
         let _ = self.stop.send(true);
-        let deadline = tokio::time::Instant::now() + grace;
-        for task in self.tasks {
-            let abort = task.abort_handle();
-            if tokio::time::timeout_at(deadline, task).await.is_err() {
-                abort.abort();
+    }
+
+    /// Stops claiming, lets running jobs finish until `deadline`, then drops
+    /// them and waits until they are gone (their leases are then given back
+    /// by `Billing::release_held_leases`).
+    pub async fn finish(self, deadline: tokio::time::Instant) {
+        self.stop_claiming();
+        for mut task in self.tasks {
+            if tokio::time::timeout_at(deadline, &mut task).await.is_err() {
+                task.abort();
+                // Resolves once the task (and its job) is dropped.
+                let _ = task.await;
             }
         }
     }
@@ -120,11 +126,7 @@ impl Billing {
     /// Starts `jobs.workers` workers on the current (actix) runtime.
     pub fn start_workers(&self) -> JobWorkers {
         let (stop, stopped) = watch::channel(false);
-        let instance = format!(
-            "{}-{}",
-            std::process::id(),
-            &uuid::Uuid::new_v4().simple().to_string()[..8]
-        );
+        let instance = self.instance.clone();
         let tasks = (0..self.settings.jobs.workers.max(1))
             .map(|n| {
                 let billing = self.clone();
@@ -135,7 +137,7 @@ impl Billing {
             .collect();
         tracing::info!(
             workers = self.settings.jobs.workers.max(1),
-            instance,
+            instance = %instance,
             "job workers started"
         );
         JobWorkers { stop, tasks }

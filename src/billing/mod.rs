@@ -5,6 +5,7 @@
 mod backfill;
 mod customer;
 mod jobs;
+mod leases;
 mod profile;
 mod reconcile;
 mod sessions;
@@ -13,8 +14,9 @@ mod state_cache;
 mod webhooks;
 
 pub use backfill::{BackfillOutcome, BackfillTotals};
-pub use customer::{CustomerHints, EnsuredCustomer};
+pub use customer::{CustomerHints, EnsureAttempt, EnsuredCustomer};
 pub use jobs::{JobCounters, JobHub, JobWorkers};
+pub use leases::Released;
 pub use profile::{ProfileSync, ProfileUpdate};
 pub use reconcile::{classify, Finding, FixSummary, ReconcileReport, DUPLICATE_OF};
 pub use sessions::CheckoutRequest;
@@ -84,6 +86,9 @@ pub struct Billing {
     settings: Arc<Settings>,
     jobs: Arc<JobHub>,
     state_cache: Arc<StateCache>,
+    /// Names this process in the leases it takes (creation claims, jobs), so
+    /// that it can give them all back when it stops.
+    instance: Arc<str>,
 }
 
 impl Billing {
@@ -98,7 +103,18 @@ impl Billing {
             settings,
             jobs: Arc::default(),
             state_cache,
+            instance: format!(
+                "{}-{}",
+                std::process::id(),
+                &uuid::Uuid::new_v4().simple().to_string()[..8]
+            )
+            .into(),
         }
+    }
+
+    /// This process's name in the leases it holds.
+    pub fn instance(&self) -> &str {
+        &self.instance
     }
 
     /// This instance's job counters (also logged as they change).
@@ -138,9 +154,9 @@ impl Billing {
     /// `db::interact` for work that writes `tenant`'s row. Its cached state is
     /// dropped after the work, on the blocking thread, so a request cancelled
     /// mid-write cannot skip it.
-    async fn interact_writing<T, F>(&self, tenant: &TenantId, work: F) -> Result<T, DbError>
+    async fn interact_writing<T, F>(&self, tenant: &TenantId, mut work: F) -> Result<T, DbError>
     where
-        F: FnOnce(&mut DbConnection) -> Result<T, DbError> + Send + 'static,
+        F: FnMut(&mut DbConnection) -> Result<T, DbError> + Send + 'static,
         T: Send + 'static,
     {
         let cache = self.state_cache.clone();
@@ -175,7 +191,7 @@ impl Billing {
                     request_id: request_id.as_deref(),
                     action,
                     outcome,
-                    detail,
+                    detail: detail.clone(),
                 },
             )?)
         })

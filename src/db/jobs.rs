@@ -382,6 +382,33 @@ pub fn redrive(
     })
 }
 
+/// Puts back every job the workers of `instance` still hold (their names are
+/// `{instance}/w{n}`), once those workers are stopped: queued again, due now,
+/// the interrupted attempt not counted, so another instance runs them at once
+/// instead of waiting for the lease to lapse. Returns how many.
+pub fn release_held_by(
+    conn: &mut DbConnection,
+    instance: &str,
+    now: NaiveDateTime,
+) -> QueryResult<usize> {
+    diesel::update(
+        j::jobs.filter(
+            j::state
+                .eq(state::RUNNING)
+                .and(j::locked_by.like(format!("{instance}/%"))),
+        ),
+    )
+    .set((
+        j::state.eq(state::QUEUED),
+        j::locked_until.eq(None::<NaiveDateTime>),
+        j::locked_by.eq(None::<String>),
+        j::run_after.eq(now),
+        j::attempts.eq(j::attempts - 1),
+        j::updated_at.eq(now),
+    ))
+    .execute(conn)
+}
+
 /// Jobs for operators and tests, newest first, optionally in one state.
 pub fn list(
     conn: &mut DbConnection,

@@ -80,32 +80,68 @@ pub fn ping(conn: &mut DbConnection) -> Result<(), DbError> {
 
 /// Runs blocking diesel work on the blocking thread pool, never on an actix
 /// worker, with a pooled connection that is returned before this resolves.
-/// Admission is gated by the pool's semaphore (see `DbPool`).
-pub async fn interact<T, F>(pool: &DbPool, work: F) -> Result<T, DbError>
+/// Admission is gated by the pool's semaphore (see `DbPool`): the permit
+/// travels with the blocking task, so it is held until the database work is
+/// really over, even when the caller stopped waiting (a cancelled request).
+///
+/// A connection found gone (a database restart, a dropped network) is
+/// discarded and the work runs once more on another: connections are not
+/// pinged on every checkout (see `PoolConnection`), so the first request on a
+/// stale one must not fail. Work may therefore run twice; every write here is
+/// a compare-and-set or deduplicated, so a replay after a connection lost
+/// mid-commit changes nothing.
+pub async fn interact<T, F>(pool: &DbPool, mut work: F) -> Result<T, DbError>
 where
-    F: FnOnce(&mut DbConnection) -> Result<T, DbError> + Send + 'static,
+    F: FnMut(&mut DbConnection) -> Result<T, DbError> + Send + 'static,
     T: Send + 'static,
 {
     // A free permit is taken without arming a timer (the common case).
-    let _permit = match pool.permits().try_acquire() {
+    let permit = match pool.permits().clone().try_acquire_owned() {
         Ok(permit) => permit,
-        Err(_) => tokio::time::timeout(pool.connection_timeout(), pool.permits().acquire())
-            .await
-            .map_err(|_| DbError::Saturated)?
-            .map_err(|_| DbError::Aborted)?,
+        Err(_) => tokio::time::timeout(
+            pool.connection_timeout(),
+            pool.permits().clone().acquire_owned(),
+        )
+        .await
+        .map_err(|_| DbError::Saturated)?
+        .map_err(|_| DbError::Aborted)?,
     };
     let pool = pool.clone();
     actix_web::web::block(move || {
-        let mut conn = pool.get()?;
-        match work(&mut conn) {
-            // Whatever the driver called it, a query that left the
-            // connection broken means the database went away: 503, not 500.
-            Err(DbError::Query(error)) if diesel::r2d2::R2D2Connection::is_broken(&mut *conn) => {
-                Err(DbError::ConnectionLost(error))
+        let _permit = permit;
+        match attempt(&pool, &mut work) {
+            Err(DbError::ConnectionLost(error)) => {
+                tracing::info!(error = %error, "database connection lost; retrying on another");
+                attempt(&pool, &mut work)
             }
             other => other,
         }
     })
     .await
     .map_err(|_| DbError::Aborted)?
+}
+
+/// One run of `work` on a pooled connection; a connection that turned out
+/// gone is marked so the pool discards it.
+fn attempt<T>(
+    pool: &DbPool,
+    work: &mut impl FnMut(&mut DbConnection) -> Result<T, DbError>,
+) -> Result<T, DbError> {
+    let mut conn = pool.get()?;
+    let result = work(&mut conn);
+    let lost = match &result {
+        Err(DbError::ConnectionLost(_)) => true,
+        // Whatever the driver called it, a query that left the connection
+        // broken means the database went away: 503, not 500.
+        Err(DbError::Query(_)) => diesel::r2d2::R2D2Connection::is_broken(&mut **conn),
+        _ => false,
+    };
+    if !lost {
+        return result;
+    }
+    conn.mark_lost(pool.broken_epoch());
+    match result {
+        Err(DbError::Query(error)) => Err(DbError::ConnectionLost(error)),
+        other => other,
+    }
 }

@@ -1,6 +1,7 @@
 //! The r2d2 pool. Our own manager (rather than diesel's `ConnectionManager`)
 //! picks the backend from the URL scheme and applies SQLite pragmas per connection.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use diesel::r2d2::{self, ManageConnection, R2D2Connection};
@@ -11,6 +12,44 @@ use super::connection::{establish, DbConnection};
 use crate::settings::DatabaseSettings;
 
 pub type PooledConnection = r2d2::PooledConnection<DbConnectionManager>;
+
+/// A pooled connection plus what the pool needs to know about its health.
+///
+/// Checking every connection on checkout (`SELECT 1`) costs a round trip per
+/// request on PostgreSQL. Instead a connection is checked only when it may be
+/// stale: when a connection has been seen broken (the database restarted, or
+/// the network dropped), every connection older than that sighting is pinged
+/// once on its next checkout, and the broken one itself is discarded.
+pub struct PoolConnection {
+    conn: DbConnection,
+    /// The pool's `broken_epoch` when this connection last proved healthy.
+    checked_epoch: u64,
+    /// Set when a query on it failed because the connection is gone.
+    lost: bool,
+}
+
+impl PoolConnection {
+    /// Marks this connection as gone: the pool drops it instead of reusing it,
+    /// and pings the other connections before handing them out again.
+    pub(crate) fn mark_lost(&mut self, manager_epoch: &AtomicU64) {
+        self.lost = true;
+        manager_epoch.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+impl std::ops::Deref for PoolConnection {
+    type Target = DbConnection;
+
+    fn deref(&self) -> &DbConnection {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for PoolConnection {
+    fn deref_mut(&mut self) -> &mut DbConnection {
+        &mut self.conn
+    }
+}
 
 /// The r2d2 pool plus a fair, async admission gate sized to it.
 ///
@@ -23,11 +62,27 @@ pub type PooledConnection = r2d2::PooledConnection<DbConnectionManager>;
 pub struct DbPool {
     inner: r2d2::Pool<DbConnectionManager>,
     permits: Arc<Semaphore>,
+    size: u32,
+    broken_epoch: Arc<AtomicU64>,
 }
 
 impl DbPool {
-    pub(crate) fn permits(&self) -> &Semaphore {
+    pub(crate) fn permits(&self) -> &Arc<Semaphore> {
         &self.permits
+    }
+
+    /// Bumped whenever a connection is found broken (see `PoolConnection`).
+    pub(crate) fn broken_epoch(&self) -> &AtomicU64 {
+        &self.broken_epoch
+    }
+
+    /// Waits until no database work of this process is running (every
+    /// admission permit is free), for at most `limit`; false on timeout. A
+    /// stopping instance calls it before giving back its leases, so no task
+    /// of its own can still write after them.
+    pub async fn quiesce(&self, limit: std::time::Duration) -> bool {
+        let all = tokio::time::timeout(limit, self.permits.acquire_many(self.size)).await;
+        matches!(all, Ok(Ok(_)))
     }
 
     pub fn connection_timeout(&self) -> std::time::Duration {
@@ -50,6 +105,7 @@ impl DbPool {
 pub struct DbConnectionManager {
     url: SecretString,
     sqlite_busy_timeout_ms: u64,
+    broken_epoch: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for DbConnectionManager {
@@ -59,24 +115,37 @@ impl std::fmt::Debug for DbConnectionManager {
 }
 
 impl ManageConnection for DbConnectionManager {
-    type Connection = DbConnection;
+    type Connection = PoolConnection;
     type Error = r2d2::Error;
 
-    fn connect(&self) -> Result<DbConnection, r2d2::Error> {
-        establish(self.url.expose_secret(), self.sqlite_busy_timeout_ms)
-            .map_err(r2d2::Error::ConnectionError)
+    fn connect(&self) -> Result<PoolConnection, r2d2::Error> {
+        let conn = establish(self.url.expose_secret(), self.sqlite_busy_timeout_ms)
+            .map_err(r2d2::Error::ConnectionError)?;
+        Ok(PoolConnection {
+            conn,
+            checked_epoch: self.broken_epoch.load(Ordering::SeqCst),
+            lost: false,
+        })
     }
 
-    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), r2d2::Error> {
-        match conn {
-            // A file connection cannot go stale; skip the per-checkout query.
-            DbConnection::Sqlite(_) => Ok(()),
-            DbConnection::Postgresql(_) => conn.ping().map_err(r2d2::Error::QueryError),
+    /// Free unless a connection was seen broken since this one last proved
+    /// healthy: then one `SELECT 1` decides whether it is reused.
+    fn is_valid(&self, pooled: &mut PoolConnection) -> Result<(), r2d2::Error> {
+        let epoch = self.broken_epoch.load(Ordering::SeqCst);
+        if pooled.checked_epoch == epoch {
+            return Ok(());
         }
+        match &mut pooled.conn {
+            // A file connection cannot go stale.
+            DbConnection::Sqlite(_) => {}
+            conn @ DbConnection::Postgresql(_) => conn.ping().map_err(r2d2::Error::QueryError)?,
+        }
+        pooled.checked_epoch = epoch;
+        Ok(())
     }
 
-    fn has_broken(&self, conn: &mut DbConnection) -> bool {
-        std::thread::panicking() || conn.is_broken()
+    fn has_broken(&self, pooled: &mut PoolConnection) -> bool {
+        std::thread::panicking() || pooled.lost || pooled.conn.is_broken()
     }
 }
 
@@ -86,20 +155,23 @@ pub fn build_pool(settings: &DatabaseSettings) -> DbPool {
     let manager = DbConnectionManager {
         url: settings.url.clone(),
         sqlite_busy_timeout_ms: settings.sqlite_busy_timeout_ms,
+        broken_epoch: Arc::default(),
     };
+    let broken_epoch = manager.broken_epoch.clone();
     let inner = r2d2::Pool::builder()
         .max_size(settings.pool_size)
         .min_idle(Some(1))
         .connection_timeout(settings.connection_timeout())
-        // A `SELECT 1` per checkout costs a round trip on PostgreSQL (~13% of
-        // the read path's throughput, measured), but without it the first
-        // request on each stale connection after a database restart fails.
+        // `is_valid` is free except after a broken connection was seen (see
+        // `PoolConnection`); `db::interact` retries work once on a lost one.
         .test_on_check_out(true)
         .error_handler(Box::new(LogPoolErrors))
         .build_unchecked(manager);
     DbPool {
         inner,
         permits: Arc::new(Semaphore::new(settings.pool_size as usize)),
+        size: settings.pool_size,
+        broken_epoch,
     }
 }
 

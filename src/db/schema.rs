@@ -70,6 +70,7 @@ diesel::table! {
         customer_lease_expires_at -> Nullable<Timestamp>,
         profile_sync_pending -> Bool,
         subscription_state_at -> Nullable<Timestamp>,
+        customer_claim_holder -> Nullable<Text>,
     }
 }
 

@@ -74,12 +74,18 @@ pub struct CustomerClaim {
 /// service instances. A claim whose lease expired (crashed or failed holder) is
 /// taken over with the same token, so a retried Stripe create replays instead
 /// of duplicating.
+///
+/// `holder` names this service instance, so that it can give back every lease
+/// it holds when it stops (`release_leases_held_by`). Replaying the call with
+/// the same `fresh_token` (a retry after a lost connection) finds its own
+/// claim and returns it again rather than waiting on it.
 pub fn claim_customer_creation(
     conn: &mut DbConnection,
     tenant: &TenantId,
     now: NaiveDateTime,
     lease_until: NaiveDateTime,
     fresh_token: &str,
+    holder: &str,
 ) -> Result<ClaimOutcome, diesel::result::Error> {
     use tenant_config::dsl as t;
     write_transaction!(conn, |c| {
@@ -100,6 +106,7 @@ pub fn claim_customer_creation(
                 t::customer_claim_token.eq(fresh_token),
                 t::customer_claim_started_at.eq(now),
                 t::customer_lease_expires_at.eq(lease_until),
+                t::customer_claim_holder.eq(holder),
             ))
             .execute(c)?;
         if fresh == 1 {
@@ -117,14 +124,23 @@ pub fn claim_customer_creation(
                         .or(t::customer_lease_expires_at.le(now)),
                 ),
             )
-            .set(t::customer_lease_expires_at.eq(lease_until))
+            .set((
+                t::customer_lease_expires_at.eq(lease_until),
+                t::customer_claim_holder.eq(holder),
+            ))
             .execute(c)?;
         let row = t::tenant_config
             .find(tenant.as_str())
             .select(TenantRecord::as_select())
             .first(c)?;
+        let own = row.customer_claim_token.as_deref() == Some(fresh_token);
         Ok(match (row.stripe_customer_id, taken_over) {
             (Some(customer), _) => ClaimOutcome::Linked(customer),
+            (None, _) if own => ClaimOutcome::Claimed(CustomerClaim {
+                token: fresh_token.to_owned(),
+                started_at: row.customer_claim_started_at.unwrap_or(now),
+                recovering: false,
+            }),
             (None, 1) => ClaimOutcome::Claimed(CustomerClaim {
                 token: row.customer_claim_token.unwrap_or_default(),
                 started_at: row.customer_claim_started_at.unwrap_or(now),
@@ -168,6 +184,7 @@ pub fn record_customer(
                 t::customer_claim_token.eq(None::<String>),
                 t::customer_claim_started_at.eq(None::<NaiveDateTime>),
                 t::customer_lease_expires_at.eq(None::<NaiveDateTime>),
+                t::customer_claim_holder.eq(None::<String>),
                 t::updated_at.eq(now),
             ))
             .execute(c)?;
@@ -201,9 +218,32 @@ pub fn release_lease(conn: &mut DbConnection, tenant: &TenantId, token: &str) ->
                 .eq(tenant.as_str())
                 .and(t::customer_claim_token.eq(token)),
         )
-        .set(t::customer_lease_expires_at.eq(None::<NaiveDateTime>))
+        .set((
+            t::customer_lease_expires_at.eq(None::<NaiveDateTime>),
+            t::customer_claim_holder.eq(None::<String>),
+        ))
         .execute(conn)?;
     Ok(())
+}
+
+/// Gives up every creation lease `holder` still holds (a stopping instance,
+/// once none of its tasks can touch them any more), keeping each claim's
+/// token: a successor takes over at once as *recovering*, lists what Stripe
+/// already has and otherwise replays the same idempotency key. Returns how
+/// many leases were released.
+pub fn release_leases_held_by(conn: &mut DbConnection, holder: &str) -> QueryResult<usize> {
+    use tenant_config::dsl as t;
+    diesel::update(t::tenant_config)
+        .filter(
+            t::customer_claim_holder
+                .eq(holder)
+                .and(t::stripe_customer_id.is_null()),
+        )
+        .set((
+            t::customer_lease_expires_at.eq(None::<NaiveDateTime>),
+            t::customer_claim_holder.eq(None::<String>),
+        ))
+        .execute(conn)
 }
 
 /// Inserts the tenant's row with `email`/`name` unless it exists; true if inserted.

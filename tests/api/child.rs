@@ -67,9 +67,15 @@ impl ChildService {
         let bind = format!("127.0.0.1:{port}");
         let mut all = vec![("BIND_ADDR", bind.as_str())];
         all.extend_from_slice(extra);
+        // TB_CHILD_LOGS=1 shows the child's log when debugging a test.
+        let stderr = if std::env::var_os("TB_CHILD_LOGS").is_some() {
+            Stdio::inherit()
+        } else {
+            Stdio::null()
+        };
         let process = command(database_url, sim, &["serve"], &all)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .expect("spawn the service");
         let service = ChildService {
@@ -94,6 +100,37 @@ impl ChildService {
             actix_web::rt::time::sleep(Duration::from_millis(30)).await;
         }
         service
+    }
+
+    /// SIGTERM, then waits up to `limit` for the process to exit; its status.
+    pub async fn terminate(&mut self, limit: Duration) -> std::process::ExitStatus {
+        self.signal_term();
+        self.wait_exit(limit).await
+    }
+
+    /// Sends SIGTERM (what a deploy or `kubectl delete pod` sends).
+    pub fn signal_term(&self) {
+        let pid = self.process.id().to_string();
+        let sent = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill -TERM {pid} failed");
+    }
+
+    /// Waits up to `limit` for the process to exit; its status.
+    pub async fn wait_exit(&mut self, limit: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.process.try_wait().expect("wait for the child") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the service did not exit within {limit:?}"
+            );
+            actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// SIGKILL: no shutdown code runs, in-flight work is cut anywhere.
@@ -176,4 +213,15 @@ pub fn links(conn: &mut DbConnection) -> Vec<(String, Option<String>)> {
         .into_iter()
         .map(|r| (r.tenant_id, r.stripe_customer_id))
         .collect()
+}
+
+/// One tenant's stored row.
+pub fn tenant_row(
+    conn: &mut DbConnection,
+    tenant: &str,
+) -> tenant_billing::db::tenants::TenantRecord {
+    let tenant = TenantId::parse(tenant).unwrap();
+    tenant_billing::db::tenants::find(conn, &tenant)
+        .unwrap()
+        .expect("the tenant has a row")
 }

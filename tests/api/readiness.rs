@@ -56,3 +56,46 @@ async fn readyz_follows_postgres_down_and_back_up() {
         assert_eq!(status, 200, "{tenant}: {}", response.text().await.unwrap());
     }
 }
+
+/// A restart nobody noticed (no request while the database was down): the
+/// pool's connections all point at the old server process, and the first
+/// requests afterwards must still succeed (connections are not pinged on
+/// every checkout; a lost one is replaced and the work retried once).
+#[actix_web::test]
+async fn the_first_requests_after_an_unnoticed_restart_succeed() {
+    let cluster = PgCluster::start().unwrap_or_else(|error| panic!("{error}"));
+    let url = cluster.url("postgres");
+    let app = spawn_app_with(
+        TestDatabase {
+            url: url.clone(),
+            _dir: None,
+        },
+        // No workers: their polling would meet the stale connections first.
+        &[
+            ("APP__BILLING__STATE_CACHE_TTL_MS", "0"),
+            ("APP__JOBS__ENABLED", "false"),
+        ],
+    )
+    .await;
+    let token = app.token("acme", tenant_billing::domain::Role::Member);
+    // Several connections in the pool, all healthy.
+    let reads = (0..8).map(|_| app.get_billing("acme", &token));
+    for response in futures_util::future::join_all(reads).await {
+        assert_eq!(response.status(), 200);
+    }
+
+    cluster.stop_server().unwrap();
+    cluster.start_server().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while tenant_billing::db::establish(&url, 1000).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "PostgreSQL did not come back"
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    for attempt in 0..8 {
+        let response = app.get_billing("acme", &token).await;
+        assert_eq!(response.status(), 200, "read {attempt} after the restart");
+    }
+}

@@ -1,0 +1,2 @@
+DROP TRIGGER tenant_config_notify_state ON tenant_config;
+DROP FUNCTION tenant_billing_notify_state();

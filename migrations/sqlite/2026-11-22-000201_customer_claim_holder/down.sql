@@ -1,0 +1,2 @@
+DROP INDEX tenant_config_claim_holder;
+ALTER TABLE tenant_config DROP COLUMN customer_claim_holder;

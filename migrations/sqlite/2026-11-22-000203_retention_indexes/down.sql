@@ -1,0 +1,2 @@
+DROP INDEX stripe_events_received;
+DROP INDEX jobs_finished;
