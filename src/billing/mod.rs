@@ -3,6 +3,7 @@
 //! holds a transaction or pooled connection across a Stripe call.
 
 mod backfill;
+mod bulk;
 mod customer;
 mod jobs;
 mod leases;
@@ -13,7 +14,8 @@ mod state;
 mod state_cache;
 mod webhooks;
 
-pub use backfill::{BackfillOutcome, BackfillTotals};
+pub use backfill::{BackfillOutcome, BackfillTotals, EnsureCustomers};
+pub use bulk::{BulkOperation, BulkOutcome, BulkTotals, Step};
 pub use customer::{CustomerHints, EnsureAttempt, EnsuredCustomer};
 pub use jobs::{JobCounters, JobHub, JobWorkers};
 pub use leases::Released;

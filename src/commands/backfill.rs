@@ -1,18 +1,17 @@
 //! `backfill-customers`: a paced, resumable bulk `ensure_customer`.
 
-use std::io::IsTerminal;
 use std::process::ExitCode;
-use std::time::Instant;
 
-use super::{billing_for_command, runtime_failure, DATABASE_HINT};
+use super::bulk::{check_rate, dry_run, run_paced};
+use super::{billing_for_command, runtime_failure};
+use crate::billing::{BulkOperation, EnsureCustomers};
 use crate::cli::BackfillArgs;
 use crate::settings::Settings;
 use crate::stripe::Pacer;
 
 pub(super) async fn backfill(args: BackfillArgs, settings: Settings) -> ExitCode {
-    if !(args.rate.is_finite() && args.rate > 0.0) {
-        eprintln!("tenant-billing: --rate must be a positive number of requests per second");
-        return ExitCode::from(2);
+    if let Err(code) = check_rate(args.rate) {
+        return code;
     }
     // A bulk run can afford patience: more attempts per tenant before a
     // tenant counts as failed (the pacer already keeps the rate).
@@ -23,65 +22,21 @@ pub(super) async fn backfill(args: BackfillArgs, settings: Settings) -> ExitCode
             Ok(built) => built,
             Err(error) => return runtime_failure(error),
         };
-    let pending = match billing.tenants_without_customer().await {
-        Ok(pending) => pending,
-        Err(error) => {
-            return runtime_failure(format!("cannot read the tenants: {error}; {DATABASE_HINT}"))
-        }
-    };
     if args.dry_run {
-        for tenant in &pending {
-            println!("would ensure a customer for {tenant}");
-        }
-        println!(
-            "dry run: {} tenants without a customer; nothing changed",
-            pending.len()
-        );
-        return ExitCode::SUCCESS;
-    }
-    let total = pending.len() as u64;
-    let bar = if std::io::stderr().is_terminal() {
-        let bar = indicatif::ProgressBar::new(total);
-        bar.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{bar:40} {pos}/{len} tenants  {per_sec}  ETA {eta}  {msg}",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        bar
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
-    let started = Instant::now();
-    let failed = std::cell::Cell::new(0u64);
-    let totals = billing
-        .backfill(pending, usize::from(args.concurrency), |_, outcome| {
-            if outcome == crate::billing::BackfillOutcome::Failed {
-                failed.set(failed.get() + 1);
-                bar.set_message(format!("{} failed", failed.get()));
-            }
-            bar.inc(1);
-        })
+        return dry_run(
+            &billing,
+            EnsureCustomers.selection(),
+            |tenant| format!("would ensure a customer for {tenant}"),
+            |count| format!("dry run: {count} tenants without a customer; nothing changed"),
+        )
         .await;
-    bar.finish_and_clear();
-    let elapsed = started.elapsed().as_secs_f64();
-    let done = totals.created + totals.adopted + totals.already_linked + totals.failed;
-    let achieved = if elapsed > 0.0 {
-        done as f64 / elapsed
-    } else {
-        0.0
-    };
-    println!(
-        "{totals} in {elapsed:.2}s ({achieved:.1} tenants/s, {:.0}% of --rate {})",
-        100.0 * achieved / args.rate,
-        args.rate
-    );
-    if totals.failed > 0 {
-        eprintln!(
-            "tenant-billing: {} tenants still have no customer; re-run backfill-customers to retry them",
-            totals.failed
-        );
-        return ExitCode::from(1);
     }
-    ExitCode::SUCCESS
+    run_paced(
+        &billing,
+        EnsureCustomers,
+        args.rate,
+        usize::from(args.concurrency),
+        "re-run backfill-customers",
+    )
+    .await
 }

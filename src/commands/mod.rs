@@ -2,6 +2,7 @@
 //! 0 success, 1 runtime failure, 2 usage or configuration error.
 
 mod backfill;
+mod bulk;
 mod jobs;
 mod migrate;
 mod reconcile;

@@ -344,6 +344,51 @@ pub fn list_all(conn: &mut DbConnection, unlinked_only: bool) -> QueryResult<Vec
         .load(conn)
 }
 
+/// Which tenants a bulk command walks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Selection {
+    /// Rows without a Stripe customer (`backfill-customers`).
+    Unlinked,
+    /// Rows with a Stripe customer (`sync --all`).
+    Linked,
+    /// Every row.
+    All,
+}
+
+/// Up to `limit` tenant ids of `selection` after `after`, in tenant order:
+/// keyset pagination, so a bulk command streams any number of rows in
+/// constant memory and each page is an index range scan.
+pub fn page_ids(
+    conn: &mut DbConnection,
+    selection: Selection,
+    after: Option<&str>,
+    limit: i64,
+) -> QueryResult<Vec<String>> {
+    use tenant_config::dsl as t;
+    let mut query = t::tenant_config.select(t::tenant_id).into_boxed();
+    query = match selection {
+        Selection::Unlinked => query.filter(t::stripe_customer_id.is_null()),
+        Selection::Linked => query.filter(t::stripe_customer_id.is_not_null()),
+        Selection::All => query,
+    };
+    if let Some(after) = after {
+        query = query.filter(t::tenant_id.gt(after.to_owned()));
+    }
+    query.order(t::tenant_id.asc()).limit(limit).load(conn)
+}
+
+/// How many tenants `selection` holds (a bulk command's progress total).
+pub fn count(conn: &mut DbConnection, selection: Selection) -> QueryResult<i64> {
+    use tenant_config::dsl as t;
+    let mut query = t::tenant_config.count().into_boxed();
+    query = match selection {
+        Selection::Unlinked => query.filter(t::stripe_customer_id.is_null()),
+        Selection::Linked => query.filter(t::stripe_customer_id.is_not_null()),
+        Selection::All => query,
+    };
+    query.get_result(conn)
+}
+
 /// Marks whether the Stripe customer still needs the local profile pushed.
 pub fn set_profile_sync_pending(
     conn: &mut DbConnection,

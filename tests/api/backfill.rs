@@ -143,6 +143,60 @@ async fn backfill_killed_half_way_resumes_without_duplicates(backend: Backend) {
     assert_eq!(sim.customers().len(), 400);
 }
 
+fn stripe_requests(sim: &stripe_sim::SimHandle) -> u64 {
+    let stats = sim.stats().requests;
+    ["POST /v1/customers", "GET /v1/customers"]
+        .iter()
+        .map(|key| stats.get(*key).copied().unwrap_or(0))
+        .sum()
+}
+
+/// Acceptance (issue 14): a run SIGKILLed after ~3 s leaves its in-flight
+/// tenants claimed under a 4 s lease. The re-run defers those to the end
+/// instead of parking a worker on each until the lease lapses, so it keeps
+/// within 1.25 × the rate's ideal time for the Stripe requests it makes,
+/// plus a second; and it finishes them (adopted or created), one customer each.
+async fn a_rerun_after_a_kill_keeps_its_rate(backend: Backend) {
+    let database = TestDatabase::migrated(backend);
+    let mut db = tenant_billing::db::establish(&database.url, 5000).unwrap();
+    seed_tenants(&mut db, "rerun", 400, false);
+    let sim = start_sim();
+    sim.set_latency_ms(30);
+    let env = [("APP__BILLING__CUSTOMER_CLAIM_TTL_SECONDS", "4")];
+    let args = ["backfill-customers", "--rate", "50", "--concurrency", "8"];
+    let mut child = command(&database.url, &sim, &args, &env)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(
+        eventually(Duration::from_secs(30), || sim.customers().len() >= 100).await,
+        "the first run did not get going"
+    );
+    actix_web::rt::time::sleep(Duration::from_secs(1)).await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let held = links(&mut db).iter().filter(|(_, c)| c.is_none()).count();
+    assert!(held > 0 && held < 400, "{held} tenants left");
+
+    let requests_before = stripe_requests(&sim);
+    let started = Instant::now();
+    let out = run_ok(command(&database.url, &sim, &args, &env));
+    let elapsed = started.elapsed();
+    let requests = stripe_requests(&sim) - requests_before;
+    let ideal = Duration::from_secs_f64(requests as f64 / 50.0);
+    let bound = ideal.mul_f64(1.25) + Duration::from_secs(1);
+    eprintln!(
+        "[{backend:?}] re-run of {held} tenants: {elapsed:?} for {requests} Stripe requests (ideal {ideal:?}, bound {bound:?}); {out}"
+    );
+    assert!(out.contains("failed 0"), "{out}");
+    assert!(
+        elapsed <= bound,
+        "the re-run took {elapsed:?}, more than 1.25 × {ideal:?} + 1 s: {out}"
+    );
+    assert_one_customer_each(&mut db, &sim, 400);
+}
+
 /// Stripe answering 429 slows the backfill down instead of failing tenants.
 async fn backfill_backs_off_on_429(backend: Backend) {
     let database = TestDatabase::migrated(backend);
@@ -167,4 +221,5 @@ backend_tests!(
     backfill_keeps_to_its_rate_and_a_rerun_creates_none,
     backfill_killed_half_way_resumes_without_duplicates,
     backfill_backs_off_on_429,
+    a_rerun_after_a_kill_keeps_its_rate,
 );
