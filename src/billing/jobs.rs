@@ -132,7 +132,9 @@ impl Billing {
                 let billing = self.clone();
                 let name = format!("{instance}/w{n}");
                 let stopped = stopped.clone();
-                actix_web::rt::spawn(async move { billing.work(name, stopped).await })
+                // One worker per instance also applies retention when idle.
+                let sweeps = n == 0;
+                actix_web::rt::spawn(async move { billing.work(name, sweeps, stopped).await })
             })
             .collect();
         tracing::info!(
@@ -143,8 +145,10 @@ impl Billing {
         JobWorkers { stop, tasks }
     }
 
-    async fn work(self, name: String, mut stopped: watch::Receiver<bool>) {
+    async fn work(self, name: String, sweeps: bool, mut stopped: watch::Receiver<bool>) {
         let poll = Duration::from_millis(self.settings.jobs.poll_interval_ms.max(10));
+        let sweep_every = Duration::from_secs(self.settings.jobs.retention_interval_seconds.max(1));
+        let mut swept_at: Option<tokio::time::Instant> = None;
         loop {
             if *stopped.borrow() {
                 break;
@@ -156,6 +160,12 @@ impl Billing {
                 }
                 Ok(None) => {}
                 Err(error) => tracing::warn!(error = %error, "could not claim jobs"),
+            }
+            if sweeps && swept_at.is_none_or(|at| at.elapsed() >= sweep_every) {
+                swept_at = Some(tokio::time::Instant::now());
+                if let Err(error) = self.apply_retention().await {
+                    tracing::warn!(error = %error, "retention pass failed; the next one retries");
+                }
             }
             // Jitter keeps idle workers of many instances from polling in step.
             let jitter = rand::thread_rng().gen_range(0..=poll.as_millis() as u64 / 4);

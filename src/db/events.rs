@@ -327,3 +327,30 @@ pub fn list(conn: &mut DbConnection) -> QueryResult<Vec<LedgerRow>> {
         .select(LedgerRow::as_select())
         .load(conn)
 }
+
+/// Deletes up to `limit` ledger rows received before `cutoff`, oldest first;
+/// returns how many (retention, in small batches).
+pub fn delete_received_before(
+    conn: &mut DbConnection,
+    cutoff: NaiveDateTime,
+    limit: i64,
+) -> QueryResult<usize> {
+    let batch: Vec<String> = stripe_events::table
+        .filter(stripe_events::received_at.lt(cutoff))
+        .order(stripe_events::received_at.asc())
+        .limit(limit)
+        .select(stripe_events::event_id)
+        .load(conn)?;
+    if batch.is_empty() {
+        return Ok(0);
+    }
+    // Re-checked: a redelivery may have refreshed a row in between.
+    diesel::delete(
+        stripe_events::table.filter(
+            stripe_events::event_id
+                .eq_any(batch)
+                .and(stripe_events::received_at.lt(cutoff)),
+        ),
+    )
+    .execute(conn)
+}

@@ -409,6 +409,28 @@ pub fn release_held_by(
     .execute(conn)
 }
 
+/// Deletes up to `limit` jobs that succeeded before `cutoff`, oldest first;
+/// returns how many. Small batches keep each transaction (and, on SQLite,
+/// the write lock) short.
+pub fn delete_finished_before(
+    conn: &mut DbConnection,
+    cutoff: NaiveDateTime,
+    limit: i64,
+) -> QueryResult<usize> {
+    // Nothing changes a succeeded job, so reading the batch and deleting it
+    // need not share a transaction.
+    let batch: Vec<i64> = j::jobs
+        .filter(j::state.eq(state::SUCCEEDED).and(j::updated_at.lt(cutoff)))
+        .order(j::updated_at.asc())
+        .limit(limit)
+        .select(j::id)
+        .load(conn)?;
+    if batch.is_empty() {
+        return Ok(0);
+    }
+    diesel::delete(j::jobs.filter(j::id.eq_any(batch))).execute(conn)
+}
+
 /// Jobs for operators and tests, newest first, optionally in one state.
 pub fn list(
     conn: &mut DbConnection,

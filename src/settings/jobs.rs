@@ -22,6 +22,11 @@ pub struct JobsSettings {
     pub retry_max_ms: u64,
     /// A job still failing this long after it was queued is parked as dead.
     pub retry_horizon_seconds: u64,
+    /// Succeeded jobs are deleted this many days after they finished (dead
+    /// jobs stay until an operator re-drives them).
+    pub retain_finished_days: u64,
+    /// How often an idle worker deletes what retention allows, in small batches.
+    pub retention_interval_seconds: u64,
 }
 
 impl Default for JobsSettings {
@@ -34,6 +39,8 @@ impl Default for JobsSettings {
             retry_base_ms: 1000,
             retry_max_ms: 300_000,
             retry_horizon_seconds: 3 * 24 * 3600,
+            retain_finished_days: 7,
+            retention_interval_seconds: 300,
         }
     }
 }

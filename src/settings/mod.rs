@@ -15,6 +15,7 @@ mod plans;
 mod server;
 mod stripe;
 mod telemetry;
+mod webhooks;
 
 pub use auth::AuthSettings;
 pub use billing::BillingSettings;
@@ -24,6 +25,7 @@ pub use plans::PlanSettings;
 pub use server::ServerSettings;
 pub use stripe::StripeSettings;
 pub use telemetry::{LogFormat, TelemetrySettings};
+pub use webhooks::WebhooksSettings;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -110,6 +112,8 @@ pub struct Settings {
     pub telemetry: TelemetrySettings,
     #[serde(default)]
     pub jobs: JobsSettings,
+    #[serde(default)]
+    pub webhooks: WebhooksSettings,
     #[serde(default)]
     pub plans: BTreeMap<String, PlanSettings>,
 }
@@ -219,6 +223,7 @@ impl Settings {
         plans::validate(&self.plans)?;
         self.billing.validate()?;
         self.stripe.validate(self.app_env)?;
+        self.webhooks.validate()?;
         Ok(())
     }
 
@@ -327,6 +332,16 @@ mod tests {
         let dump = format!("{settings:?}");
         assert!(!dump.contains("sk_test_supersecretvalue"));
         assert!(!dump.contains(DEVELOPMENT_JWT_SECRET));
+    }
+
+    #[test]
+    fn a_ledger_shorter_than_stripes_redelivery_window_is_refused() {
+        let error =
+            Settings::load_from(&vars(&[("APP__WEBHOOKS__RETAIN_DAYS", "2")]), None).unwrap_err();
+        assert_eq!(error.variable, "webhooks.retain_days");
+        let settings =
+            Settings::load_from(&vars(&[("APP__WEBHOOKS__RETAIN_DAYS", "3")]), None).unwrap();
+        assert_eq!(settings.webhooks.retain_days, 3);
     }
 
     #[test]

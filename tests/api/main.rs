@@ -14,6 +14,7 @@ mod jobs;
 mod profile;
 mod readiness;
 mod reconcile;
+mod retention;
 mod shutdown;
 mod state_cache;
 mod webhooks;
