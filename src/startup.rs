@@ -45,6 +45,8 @@ pub struct Application {
     billing: web::Data<Billing>,
     drain: web::Data<Drain>,
     shutdown_timeout: Duration,
+    /// PostgreSQL: other instances' changes, dropped from the state cache.
+    _listener: Option<crate::db::listen::Listener>,
 }
 
 /// Once every request is answered, how long actix may take to close the
@@ -80,6 +82,7 @@ impl Application {
             .jobs
             .enabled
             .then(|| billing.get_ref().start_workers());
+        let change_listener = billing.listen_for_changes();
         let verifier = web::Data::new(verifier);
         let max_body = settings.server.max_body_bytes;
         let drain = web::Data::new(Drain::default());
@@ -132,6 +135,7 @@ impl Application {
             billing,
             drain,
             shutdown_timeout: settings.server.shutdown_timeout(),
+            _listener: change_listener,
         })
     }
 

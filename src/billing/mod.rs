@@ -121,6 +121,33 @@ impl Billing {
         &self.instance
     }
 
+    /// On PostgreSQL, listens for other instances' changes and drops their
+    /// tenants' cached state at once (everything, after a reconnect). None
+    /// on SQLite or with the cache off: the TTL is the bound there.
+    pub fn listen_for_changes(&self) -> Option<db::listen::Listener> {
+        let url = self.settings.database.url.clone();
+        let backend = db::Backend::from_url(secrecy::ExposeSecret::expose_secret(&url)).ok()?;
+        if backend != db::Backend::Postgres || !self.state_cache.is_enabled() {
+            return None;
+        }
+        let cache = self.state_cache.clone();
+        let started = db::listen::listen(url, move |event| match event {
+            db::listen::StateEvent::Changed(tenant) => {
+                if let Ok(tenant) = TenantId::parse(&tenant) {
+                    cache.invalidate(&tenant);
+                }
+            }
+            db::listen::StateEvent::Resync => cache.clear(),
+        });
+        match started {
+            Ok(listener) => Some(listener),
+            Err(error) => {
+                tracing::warn!(error = %error, "cannot start the change listener; the cache TTL bounds staleness");
+                None
+            }
+        }
+    }
+
     /// This instance's job counters (also logged as they change).
     pub fn job_counters(&self) -> &JobCounters {
         &self.jobs.counters

@@ -8,6 +8,11 @@
 //! (they poll after Checkout anyway). On *this* instance every write to a
 //! tenant's row drops its entry, so a client sees its own changes at once.
 //!
+//! On PostgreSQL other instances' writes show within milliseconds too: a
+//! trigger notifies every change and `db::listen` drops the tenant's entry
+//! (and everything after a reconnect); the TTL stays as the backstop, and is
+//! the only bound on SQLite.
+//!
 //! Only display reads use it. Decisions (Checkout's double-billing guard,
 //! customer creation) read the database.
 
@@ -71,6 +76,20 @@ impl StateCache {
         }
     }
 
+    /// Forgets every entry: changes may have been missed (the notification
+    /// listener reconnected).
+    pub fn clear(&self) {
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        if let Some(entries) = &self.entries {
+            entries.invalidate_all();
+        }
+    }
+
+    /// Whether the cache keeps anything at all (a TTL above zero).
+    pub fn is_enabled(&self) -> bool {
+        self.entries.is_some()
+    }
+
     /// Call after a write to `tenant`'s row has committed (or failed).
     pub fn invalidate(&self, tenant: &TenantId) {
         self.epoch.fetch_add(1, Ordering::SeqCst);
@@ -121,6 +140,18 @@ mod tests {
         // The next reader starts after the write and may fill.
         cache.fill(cache.ticket(), &acme, state("acme", "pro"));
         assert_eq!(cache.get(&acme).unwrap().plan, "pro");
+    }
+
+    #[test]
+    fn clear_forgets_every_tenant_and_in_flight_fills() {
+        let cache = cache();
+        let (acme, globex) = (tenant("acme"), tenant("globex"));
+        cache.fill(cache.ticket(), &acme, state("acme", "free"));
+        let ticket = cache.ticket();
+        cache.clear();
+        cache.fill(ticket, &globex, state("globex", "free"));
+        assert!(cache.get(&acme).is_none());
+        assert!(cache.get(&globex).is_none());
     }
 
     #[test]

@@ -22,6 +22,7 @@ pub mod audit;
 mod connection;
 pub mod events;
 pub mod jobs;
+pub mod listen;
 pub mod migrations;
 mod pool;
 pub mod schema;

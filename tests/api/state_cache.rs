@@ -95,8 +95,11 @@ async fn checkout_on_an_instance_with_a_stale_cache_is_still_refused(backend: Ba
     assert_eq!(stale.billing_state("acme").await["plan"], "free");
 
     upgrade_and_pay(&receiver, "acme").await;
-    // The display read on the other instance may lag (here: it does, by design)…
-    assert_eq!(stale.billing_state("acme").await["plan"], "free");
+    // The display read on the other instance may lag (on SQLite it does, by
+    // design; PostgreSQL's notifications usually beat this line)…
+    if backend == Backend::Sqlite {
+        assert_eq!(stale.billing_state("acme").await["plan"], "free");
+    }
     // …but a second Checkout there would bill the tenant twice: refused.
     let admin = stale.token("acme", Role::Admin);
     let response = stale
@@ -110,3 +113,122 @@ backend_tests!(
     another_instances_webhook_shows_within_the_ttl,
     checkout_on_an_instance_with_a_stale_cache_is_still_refused,
 );
+
+/// Acceptance (issue 14), PostgreSQL: another instance's webhook shows on
+/// this one at once, not after the TTL (ten minutes here). The target is
+/// 100 ms (measured by `just bench`); the bound asserted here is loose so it
+/// cannot flake on a loaded machine.
+#[actix_web::test]
+async fn on_postgres_another_instances_webhook_shows_without_waiting_for_the_ttl() {
+    let database = TestDatabase::migrated(Backend::Postgres);
+    let sim = start_sim();
+    let ttl = [("APP__BILLING__STATE_CACHE_TTL_MS", TEN_MINUTES_MS)];
+    let reader = spawn_instance(database.shared(), sim.clone(), &ttl).await;
+    let receiver = spawn_instance(database, sim, &ttl).await;
+    assert_eq!(reader.billing_state("acme").await["plan"], "free");
+
+    upgrade_and_pay(&receiver, "acme").await;
+    let applied = Instant::now();
+    while reader.billing_state("acme").await["plan"] != "pro" {
+        assert!(
+            applied.elapsed() < Duration::from_secs(5),
+            "the other instance still answers the old plan"
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(5)).await;
+    }
+    eprintln!(
+        "cross-instance lag after the webhook was applied: {:?} (upper bound)",
+        applied.elapsed()
+    );
+}
+
+/// The listener's connection dies (a database failover, a network blip)
+/// while a change commits unnoticed: after it reconnects, the instance drops
+/// its whole cache, because notifications sent meanwhile are lost.
+#[actix_web::test]
+async fn on_postgres_a_listener_reconnect_drops_the_whole_cache() {
+    use diesel::connection::SimpleConnection;
+    use diesel::RunQueryDsl;
+
+    /// This database's listener connections that are done connecting.
+    fn listeners(db: &mut tenant_billing::db::DbConnection) -> i64 {
+        #[derive(diesel::QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        diesel::sql_query(format!(
+            "SELECT COUNT(*) AS n FROM pg_stat_activity WHERE application_name = '{}' \
+             AND datname = current_database() AND state = 'idle' AND query LIKE '%LISTEN%'",
+            tenant_billing::db::listen::LISTENER_NAME
+        ))
+        .get_result::<Count>(db)
+        .unwrap()
+        .n
+    }
+
+    let app = spawn_app_with(
+        TestDatabase::migrated(Backend::Postgres),
+        &[
+            ("APP__BILLING__STATE_CACHE_TTL_MS", TEN_MINUTES_MS),
+            // No background provisioning writing the row meanwhile.
+            ("APP__JOBS__ENABLED", "false"),
+        ],
+    )
+    .await;
+    let mut db = app.db();
+    // The listener connects in the background; start once it listens.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while listeners(&mut db) != 1 {
+        assert!(Instant::now() < deadline, "the listener never connected");
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Rows written with the trigger skipped: changes whose notifications
+    // never arrive (and none is pending to race with the reads below).
+    let silently = |db: &mut tenant_billing::db::DbConnection, sql: &str| {
+        db.batch_execute(&format!(
+            "SET session_replication_role = replica; {sql}; SET session_replication_role = origin;"
+        ))
+        .unwrap()
+    };
+    silently(
+        &mut db,
+        "INSERT INTO tenant_config (tenant_id, billing_email) VALUES ('acme', 'old@acme.example')",
+    );
+    assert_eq!(
+        app.billing_state("acme").await["billing_email"],
+        "old@acme.example"
+    );
+    silently(
+        &mut db,
+        "UPDATE tenant_config SET billing_email = 'new@acme.example' WHERE tenant_id = 'acme'",
+    );
+    assert_eq!(
+        app.billing_state("acme").await["billing_email"],
+        "old@acme.example",
+        "the cache should not have heard of a change that sent no notification"
+    );
+
+    #[derive(diesel::QueryableByName)]
+    struct Terminated {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let terminated: Terminated = diesel::sql_query(format!(
+        "SELECT COUNT(pg_terminate_backend(pid)) AS n FROM pg_stat_activity \
+         WHERE application_name = '{}' AND datname = current_database()",
+        tenant_billing::db::listen::LISTENER_NAME
+    ))
+    .get_result(&mut db)
+    .unwrap();
+    assert_eq!(terminated.n, 1, "the instance's listener connection");
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while app.billing_state("acme").await["billing_email"] != "new@acme.example" {
+        assert!(
+            Instant::now() < deadline,
+            "the cache was not dropped after the listener reconnected"
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    }
+}
