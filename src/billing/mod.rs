@@ -13,6 +13,7 @@ mod retention;
 mod sessions;
 mod state;
 mod state_cache;
+mod state_reader;
 mod webhooks;
 
 pub use backfill::{BackfillOutcome, BackfillTotals, EnsureCustomers};
@@ -30,6 +31,7 @@ pub use webhooks::{WebhookFailure, WebhookRejection};
 use std::sync::Arc;
 
 use state_cache::StateCache;
+use state_reader::StateReader;
 
 use crate::db::{self, audit, DbConnection, DbError, DbPool};
 use crate::domain::{Email, TenantId};
@@ -90,6 +92,8 @@ pub struct Billing {
     settings: Arc<Settings>,
     jobs: Arc<JobHub>,
     state_cache: Arc<StateCache>,
+    /// Batches the display read's cache misses (see `state_reader`).
+    state_reader: Arc<StateReader>,
     /// Names this process in the leases it takes (creation claims, jobs), so
     /// that it can give them all back when it stops.
     instance: Arc<str>,
@@ -101,12 +105,17 @@ impl Billing {
             settings.billing.state_cache_ttl(),
             settings.billing.state_cache_capacity,
         ));
+        // Half the pool at most serves display misses; writes keep the rest.
+        let state_reader = Arc::new(StateReader::new(
+            (settings.database.pool_size as usize / 2).clamp(1, 4),
+        ));
         Billing {
             pool,
             stripe,
             settings,
             jobs: Arc::default(),
             state_cache,
+            state_reader,
             instance: format!(
                 "{}-{}",
                 std::process::id(),
@@ -169,7 +178,10 @@ impl Billing {
             return Ok(state);
         }
         let ticket = self.state_cache.ticket();
-        let state = Arc::new(self.fresh_state(tenant).await?);
+        let state = Arc::new(match self.state_reader.read(&self.pool, tenant).await? {
+            Some(record) => BillingState::from(record),
+            None => BillingState::free(tenant),
+        });
         self.state_cache.fill(ticket, tenant, state.clone());
         Ok(state)
     }

@@ -50,6 +50,20 @@ pub enum DbError {
     Aborted,
 }
 
+impl DbError {
+    /// The same kind of failure for another caller that waited on the same
+    /// work (a batched read): "unavailable" stays unavailable (503), anything
+    /// else becomes `Aborted`. The cause is logged once, by the first caller.
+    pub fn for_another_waiter(&self) -> DbError {
+        match self {
+            DbError::Unavailable(_) | DbError::ConnectionLost(_) | DbError::Saturated => {
+                DbError::Saturated
+            }
+            DbError::Query(_) | DbError::Aborted => DbError::Aborted,
+        }
+    }
+}
+
 impl From<diesel::result::Error> for DbError {
     fn from(error: diesel::result::Error) -> Self {
         use diesel::result::{DatabaseErrorKind, Error};

@@ -108,7 +108,40 @@ async fn checkout_on_an_instance_with_a_stale_cache_is_still_refused(backend: Ba
     crate::helpers::assert_problem(response, 409).await;
 }
 
+/// Concurrent misses are read in batches (one query for many tenants): each
+/// request still gets its own tenant's state and nobody else's, and a tenant
+/// without a row is on the free plan.
+async fn concurrent_misses_each_get_their_own_tenant(backend: Backend) {
+    let database = TestDatabase::migrated(backend);
+    let mut db = tenant_billing::db::establish(&database.url, 5000).unwrap();
+    let tenants = crate::child::seed_tenants(&mut db, "batch", 40, false);
+    let app = spawn_app_with(database, &[("APP__BILLING__STATE_CACHE_TTL_MS", "0")]).await;
+    let reads = (0..400).map(|i| {
+        let tenant = if i % 10 == 9 {
+            format!("norow{i}")
+        } else {
+            tenants[(i * 7) % tenants.len()].clone()
+        };
+        let token = app.token(&tenant, Role::Member);
+        let app = &app;
+        async move {
+            let body: Value = app.get_billing(&tenant, &token).await.json().await.unwrap();
+            (tenant, body)
+        }
+    });
+    for (tenant, body) in futures_util::future::join_all(reads).await {
+        assert_eq!(body["tenant_id"], tenant.as_str(), "{body}");
+        if tenant.starts_with("norow") {
+            assert_eq!(body["plan"], "free");
+            assert_eq!(body["billing_email"], Value::Null);
+        } else {
+            assert_eq!(body["billing_email"], format!("billing@{tenant}.test"));
+        }
+    }
+}
+
 backend_tests!(
+    concurrent_misses_each_get_their_own_tenant,
     own_writes_show_at_once_even_with_a_long_ttl,
     another_instances_webhook_shows_within_the_ttl,
     checkout_on_an_instance_with_a_stale_cache_is_still_refused,
