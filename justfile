@@ -41,6 +41,7 @@ schema url:
 # Load benchmarks on loopback (installs wrk if missing); see scripts/bench.sh.
 bench:
     bash scripts/bench.sh
+    cargo bench --bench invalidation_lag
     bash stripe-sim/bench.sh
 
 # Upgrade flow end to end with curl against `cargo run` (see README).
