@@ -30,6 +30,8 @@
 #   BENCH_WARMUP_SECONDS=1 unmeasured warm-up per endpoint (default 1; 0 skips)
 #   BENCH_THREADS=2 BENCH_CONNECTIONS=64
 #   BENCH_BACKENDS="sqlite postgres"
+#   BENCH_MILLION=0        skip the 1,000,000-row part
+#   BENCH_BIN=PATH         measure this binary instead of building (e.g. an older build, to compare)
 # The load generator and the server share the machine, so compare ratios
 # between runs rather than absolute numbers between machines.
 #
@@ -163,7 +165,8 @@ drive() {
     local -a args=()
     if [[ "$TOOL" == wrk ]]; then
         args=(-t "$BENCH_THREADS" -c "$BENCH_CONNECTIONS" -d "${seconds}s" --latency --timeout 5s)
-        [[ -z "$header" ]] || args+=(-H "$header")
+        # A script sets its own headers.
+        [[ -z "$header" || -n "$script" ]] || args+=(-H "$header")
         if [[ -n "$script" ]]; then
             args+=(-s "$script")
         elif [[ "$method" != GET ]]; then
@@ -408,11 +411,15 @@ main() {
     log "load average before: $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo '?')"
     ensure_load_generator
 
-    log "building the release binary (cargo build --release)"
-    cargo build --release --bin tenant-billing >&2 || die "cargo build --release failed"
-    local target_dir
-    target_dir="$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
-    BIN="${target_dir:-$REPO_ROOT/target}/release/tenant-billing"
+    if [[ -n "${BENCH_BIN:-}" ]]; then
+        BIN="$BENCH_BIN"
+    else
+        log "building the release binary (cargo build --release)"
+        cargo build --release --bin tenant-billing >&2 || die "cargo build --release failed"
+        local target_dir
+        target_dir="$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
+        BIN="${target_dir:-$REPO_ROOT/target}/release/tenant-billing"
+    fi
     [[ -x "$BIN" ]] || die "built binary not found at $BIN"
 
     WORK_DIR="$(mktemp -d "${TMPDIR:-/tmp}/tenant-billing-bench.XXXXXX")"
