@@ -293,19 +293,29 @@ p99_of() {
     done
 }
 
-# peak_rss NAME URL ARGS...: runs a tenant-billing command under /usr/bin/time -v
-# and records its peak resident set size.
+# peak_rss NAME URL ARGS...: runs a tenant-billing command and records its peak
+# resident set size (/usr/bin/time -v), and the peak of its anonymous part
+# (sampled from /proc: heap and stacks, without the pages of a memory-mapped
+# SQLite file, which the kernel can drop at will).
 peak_rss() {
-    local name="$1" url="$2" out kb
+    local name="$1" url="$2" out kb pid anon=0 now
     shift 2
-    out="$WORK_DIR/rss-$BACKEND-$name.txt"
+    out="$WORK_DIR/rss-$BACKEND.txt"
     if [[ ! -x /usr/bin/time ]]; then
         NOTES+=("$BACKEND: $name: peak RSS not measured (no /usr/bin/time; apt-get install time)")
         return 0
     fi
-    app "$url" /usr/bin/time -v "$BIN" "$@" >/dev/null 2>"$out" || die "[$BACKEND] $name failed"
+    env DATABASE_URL="$url" JWT_SECRET="$SCRIPT_JWT_SECRET" APP__TELEMETRY__LEVEL=warn \
+        /usr/bin/time -v "$BIN" "$@" >/dev/null 2>"$out" &
+    pid=$!
+    while kill -0 "$pid" 2>/dev/null; do
+        now="$(awk '/^RssAnon:/ {print $2}' "/proc/$(pgrep -P "$pid" | head -n 1)/status" 2>/dev/null || true)"
+        [[ -z "$now" || "$now" -le "$anon" ]] || anon="$now"
+        sleep 0.05
+    done
+    wait "$pid" || die "[$BACKEND] $name failed"
     kb="$(awk -F: '/Maximum resident set size/ {gsub(/ /, "", $2); print $2}' "$out")"
-    NOTES+=("$BACKEND: $name: peak RSS $((kb / 1024)) MiB")
+    NOTES+=("$BACKEND: $name: peak RSS $((kb / 1024)) MiB, of it anonymous (heap) $((anon / 1024)) MiB")
 }
 
 # Migrates DATABASE_URL $1 and benchmarks every endpoint on it.
