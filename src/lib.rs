@@ -8,6 +8,7 @@ pub mod commands;
 pub mod db;
 pub mod domain;
 pub mod error;
+pub mod metrics;
 pub mod routes;
 pub mod settings;
 pub mod startup;

@@ -7,13 +7,14 @@ use std::sync::Arc;
 use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServerHandle, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
-use actix_web::middleware::{from_fn, Next};
+use actix_web::middleware::{from_fn, Condition, Next};
 use actix_web::{web, App, HttpMessage, HttpServer};
 use tracing_actix_web::{RequestId, TracingLogger};
 
 use crate::auth::JwtVerifier;
 use crate::billing::{Billing, JobWorkers};
 use crate::db::{self, DbPool};
+use crate::metrics::{self, Metrics};
 use crate::routes;
 use crate::settings::Settings;
 use crate::stripe::StripeGateway;
@@ -63,11 +64,17 @@ impl Application {
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.server.bind_addr))?;
         let port = listener.local_addr()?.port();
         let (gateway, simulator) = connect_stripe(&mut settings)?;
+        let metrics = Arc::new(Metrics::new());
+        let gateway = gateway.with_metrics(metrics.clone());
         if let Some(sim) = &simulator {
             sim.set_webhook_url(Some(format!("http://127.0.0.1:{port}/v1/stripe/webhook")));
         }
         let settings = Arc::new(settings);
-        let billing = web::Data::new(Billing::new(pool.clone(), gateway, settings.clone()));
+        let billing = web::Data::new(
+            Billing::new(pool.clone(), gateway, settings.clone()).with_metrics(metrics.clone()),
+        );
+        let metrics_enabled = settings.metrics.enabled;
+        let metrics = web::Data::from(metrics);
         let workers = settings
             .jobs
             .enabled
@@ -79,6 +86,10 @@ impl Application {
             App::new()
                 .wrap(from_fn(echo_request_id))
                 .wrap(TracingLogger::<TenantRootSpan>::new())
+                .wrap(Condition::new(
+                    metrics_enabled,
+                    from_fn(metrics::record_http),
+                ))
                 .app_data(
                     web::JsonConfig::default()
                         .limit(max_body)
@@ -87,6 +98,7 @@ impl Application {
                 .app_data(web::PayloadConfig::new(max_body))
                 .app_data(billing.clone())
                 .app_data(verifier.clone())
+                .app_data(metrics.clone())
                 .configure(routes::configure)
                 .default_service(web::to(routes::errors::not_found))
         })

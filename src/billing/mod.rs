@@ -28,6 +28,7 @@ use state_cache::StateCache;
 use crate::db::{self, audit, DbConnection, DbError, DbPool};
 use crate::domain::{Email, TenantId};
 use crate::error::ApiError;
+use crate::metrics::Metrics;
 use crate::settings::Settings;
 use crate::stripe::{StripeFailure, StripeGateway};
 
@@ -84,6 +85,7 @@ pub struct Billing {
     settings: Arc<Settings>,
     jobs: Arc<JobHub>,
     state_cache: Arc<StateCache>,
+    metrics: Arc<Metrics>,
 }
 
 impl Billing {
@@ -98,7 +100,31 @@ impl Billing {
             settings,
             jobs: Arc::default(),
             state_cache,
+            metrics: Arc::default(),
         }
+    }
+
+    /// Records into `metrics` (the instance's registry) instead of a
+    /// private one nobody scrapes.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Billing {
+        self.metrics = metrics;
+        self
+    }
+
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// Refreshes the gauges read at scrape time (jobs by state from the
+    /// database, pool usage) and encodes every family.
+    pub async fn scrape_metrics(&self) -> String {
+        match db::interact(&self.pool, |conn| Ok(db::jobs::count_by_state(conn)?)).await {
+            Ok(counts) => self.metrics.set_jobs(&counts),
+            Err(error) => tracing::warn!(error = %error, "could not count jobs for /metrics"),
+        }
+        let (idle, in_use) = self.pool.usage();
+        self.metrics.set_pool(idle, in_use);
+        self.metrics.encode()
     }
 
     /// This instance's job counters (also logged as they change).
@@ -119,8 +145,10 @@ impl Billing {
     /// `state_cache`); use `fresh_state` to decide anything.
     pub async fn state(&self, tenant: &TenantId) -> Result<Arc<BillingState>, DbError> {
         if let Some(state) = self.state_cache.get(tenant) {
+            self.metrics.cache_lookup(true);
             return Ok(state);
         }
+        self.metrics.cache_lookup(false);
         let ticket = self.state_cache.ticket();
         let state = Arc::new(self.fresh_state(tenant).await?);
         self.state_cache.fill(ticket, tenant, state.clone());

@@ -16,6 +16,7 @@ use super::{Billing, BillingError};
 use crate::db::events::{self, Effect, EventOutcome, LedgerEvent, SubscriptionState};
 use crate::db::{self};
 use crate::domain::TenantId;
+use crate::metrics::WebhookOutcome;
 use crate::stripe::StripeSubscription;
 
 /// Why a delivery was refused (400): nothing is stored.
@@ -50,7 +51,35 @@ impl Billing {
         signature: Option<&str>,
         now: i64,
     ) -> Result<EventOutcome, WebhookFailure> {
-        let event = self.verify(payload, signature, now)?;
+        let event = match self.verify(payload, signature, now) {
+            Ok(event) => event,
+            Err(rejection) => {
+                // The payload's claimed type is not trusted as a label.
+                self.metrics.webhook("unverified", WebhookOutcome::Rejected);
+                return Err(rejection.into());
+            }
+        };
+        let event_type = event.type_.as_str().to_owned();
+        let result = self.process_event(event, payload).await;
+        let outcome = match &result {
+            Ok(EventOutcome::Applied) => WebhookOutcome::Applied,
+            Ok(EventOutcome::Duplicate) => WebhookOutcome::Duplicate,
+            Ok(EventOutcome::Stale | EventOutcome::Unmatched | EventOutcome::Ignored) => {
+                WebhookOutcome::Ignored
+            }
+            Ok(EventOutcome::Rejected) => WebhookOutcome::Rejected,
+            Err(_) => WebhookOutcome::Failed,
+        };
+        self.metrics.webhook(&event_type, outcome);
+        result
+    }
+
+    /// Records and applies a verified event.
+    async fn process_event(
+        &self,
+        event: Event,
+        payload: &str,
+    ) -> Result<EventOutcome, WebhookFailure> {
         let event_id = event.id.to_string();
         let event_type = event.type_.as_str().to_owned();
         let created = timestamp(event.created).unwrap_or_else(|| Utc::now().naive_utc());

@@ -3,6 +3,7 @@
 pub mod billing;
 pub mod errors;
 pub mod health;
+pub mod metrics;
 mod validation;
 pub mod webhook;
 
@@ -16,6 +17,7 @@ use crate::auth::require_tenant_token;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
+        .route("/metrics", web::get().to(metrics::scrape))
         .route("/v1/stripe/webhook", web::post().to(webhook::receive))
         .service(
             web::scope("/v1/tenants/{tenant_id}")

@@ -11,6 +11,7 @@ mod auth;
 mod billing;
 mod database;
 mod jobs;
+mod metrics;
 mod plans;
 mod server;
 mod stripe;
@@ -20,6 +21,7 @@ pub use auth::AuthSettings;
 pub use billing::BillingSettings;
 pub use database::DatabaseSettings;
 pub use jobs::JobsSettings;
+pub use metrics::MetricsSettings;
 pub use plans::PlanSettings;
 pub use server::ServerSettings;
 pub use stripe::StripeSettings;
@@ -110,6 +112,8 @@ pub struct Settings {
     pub telemetry: TelemetrySettings,
     #[serde(default)]
     pub jobs: JobsSettings,
+    #[serde(default)]
+    pub metrics: MetricsSettings,
     #[serde(default)]
     pub plans: BTreeMap<String, PlanSettings>,
 }

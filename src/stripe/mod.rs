@@ -59,6 +59,7 @@ impl StripeGateway {
                 base_delay: Duration::from_millis(settings.retry_base_delay_ms),
                 max_delay: Duration::from_millis(settings.retry_max_delay_ms),
                 pacer: None,
+                metrics: None,
             },
         })
     }
@@ -69,6 +70,15 @@ impl StripeGateway {
 
     /// This gateway with every request (retries included) paced by `pacer`:
     /// bulk commands share one pacer across their concurrent tasks.
+    /// This gateway with every attempt counted and timed in `metrics`.
+    pub fn with_metrics(
+        mut self,
+        metrics: std::sync::Arc<crate::metrics::Metrics>,
+    ) -> StripeGateway {
+        self.policy.metrics = Some(metrics);
+        self
+    }
+
     pub fn with_pacer(mut self, pacer: std::sync::Arc<Pacer>) -> StripeGateway {
         self.policy.pacer = Some(pacer);
         self
