@@ -41,6 +41,9 @@ pub enum ApiError {
     PayloadTooLarge,
     #[error("validation failed")]
     Validation(Vec<FieldError>),
+    /// The tenant spent its request budget; retry after this many seconds.
+    #[error("rate limited")]
+    RateLimited { retry_after_seconds: u64 },
     /// Stripe answered with an error or could not be reached.
     #[error("stripe request failed")]
     StripeFailed(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -71,6 +74,7 @@ impl ApiError {
             ApiError::Conflict(_) => ("conflict", "Conflict"),
             ApiError::PayloadTooLarge => ("payload-too-large", "Payload too large"),
             ApiError::Validation(_) => ("validation-failed", "Validation failed"),
+            ApiError::RateLimited { .. } => ("rate-limited", "Too many requests"),
             ApiError::StripeFailed(_) => ("stripe-unavailable", "Payment provider error"),
             ApiError::StripeTimeout(_) => ("stripe-timeout", "Payment provider timeout"),
             ApiError::DatabaseUnavailable(_) => ("database-unavailable", "Service unavailable"),
@@ -85,6 +89,11 @@ impl ApiError {
             ApiError::NotFound => "no such resource".into(),
             ApiError::PayloadTooLarge => "the request body exceeds the size limit".into(),
             ApiError::Validation(_) => "one or more fields are invalid".into(),
+            ApiError::RateLimited {
+                retry_after_seconds,
+            } => format!(
+                "this tenant sent too many requests of this kind; retry in {retry_after_seconds} s"
+            ),
             ApiError::StripeFailed(_) => {
                 "the payment provider failed; nothing was changed, try again".into()
             }
@@ -131,6 +140,7 @@ impl ResponseError for ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::StripeFailed(_) => StatusCode::BAD_GATEWAY,
             ApiError::StripeTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             ApiError::DatabaseUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -166,8 +176,16 @@ impl ResponseError for ApiError {
                 HeaderValue::from_static("Bearer realm=\"tenant-billing\""),
             ));
         }
-        if status == StatusCode::SERVICE_UNAVAILABLE {
-            response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
+        match self {
+            ApiError::RateLimited {
+                retry_after_seconds,
+            } => {
+                response.insert_header((header::RETRY_AFTER, *retry_after_seconds));
+            }
+            _ if status == StatusCode::SERVICE_UNAVAILABLE => {
+                response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
+            }
+            _ => {}
         }
         response.json(problem)
     }

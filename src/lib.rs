@@ -9,6 +9,7 @@ pub mod db;
 pub mod domain;
 pub mod error;
 pub mod metrics;
+pub mod rate_limit;
 pub mod routes;
 pub mod settings;
 pub mod startup;

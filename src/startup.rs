@@ -15,6 +15,7 @@ use crate::auth::JwtVerifier;
 use crate::billing::{Billing, JobWorkers};
 use crate::db::{self, DbPool};
 use crate::metrics::{self, Metrics};
+use crate::rate_limit::TenantLimits;
 use crate::routes;
 use crate::settings::Settings;
 use crate::stripe::StripeGateway;
@@ -80,6 +81,7 @@ impl Application {
             .enabled
             .then(|| billing.get_ref().start_workers());
         let verifier = web::Data::new(verifier);
+        let limits = web::Data::new(TenantLimits::new(&settings.rate_limit));
         let max_body = settings.server.max_body_bytes;
 
         let mut server = HttpServer::new(move || {
@@ -99,6 +101,7 @@ impl Application {
                 .app_data(billing.clone())
                 .app_data(verifier.clone())
                 .app_data(metrics.clone())
+                .app_data(limits.clone())
                 .configure(routes::configure)
                 .default_service(web::to(routes::errors::not_found))
         })

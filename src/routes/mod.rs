@@ -11,6 +11,7 @@ use actix_web::middleware::from_fn;
 use actix_web::web;
 
 use crate::auth::require_tenant_token;
+use crate::rate_limit::limit_tenant;
 
 /// Registers every route. The tenant scope is wrapped by the token middleware,
 /// so no tenant route is reachable without a verified token for that tenant.
@@ -21,6 +22,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/v1/stripe/webhook", web::post().to(webhook::receive))
         .service(
             web::scope("/v1/tenants/{tenant_id}")
+                // The last wrap runs first: the token, then the tenant's budget.
+                .wrap(from_fn(limit_tenant))
                 .wrap(from_fn(require_tenant_token))
                 .route("/billing", web::get().to(billing::get_billing))
                 .route(

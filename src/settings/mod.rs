@@ -13,6 +13,7 @@ mod database;
 mod jobs;
 mod metrics;
 mod plans;
+mod rate_limit;
 mod server;
 mod stripe;
 mod telemetry;
@@ -23,6 +24,7 @@ pub use database::DatabaseSettings;
 pub use jobs::JobsSettings;
 pub use metrics::MetricsSettings;
 pub use plans::PlanSettings;
+pub use rate_limit::RateLimitSettings;
 pub use server::ServerSettings;
 pub use stripe::StripeSettings;
 pub use telemetry::{LogFormat, TelemetrySettings};
@@ -114,6 +116,8 @@ pub struct Settings {
     pub jobs: JobsSettings,
     #[serde(default)]
     pub metrics: MetricsSettings,
+    #[serde(default)]
+    pub rate_limit: RateLimitSettings,
     #[serde(default)]
     pub plans: BTreeMap<String, PlanSettings>,
 }

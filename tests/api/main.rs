@@ -13,6 +13,7 @@ mod health;
 mod jobs;
 mod metrics;
 mod profile;
+mod rate_limit;
 mod readiness;
 mod reconcile;
 mod state_cache;
