@@ -50,6 +50,10 @@ pub enum ApiError {
     /// Stripe did not answer within the retry budget.
     #[error("stripe request timed out")]
     StripeTimeout(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The identity provider's keys were never fetched: tokens cannot be
+    /// checked yet (503, since the token may well be valid).
+    #[error("token keys unavailable")]
+    AuthUnavailable,
     #[error("database unavailable")]
     DatabaseUnavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("internal error")]
@@ -78,6 +82,7 @@ impl ApiError {
             ApiError::StripeFailed(_) => ("stripe-unavailable", "Payment provider error"),
             ApiError::StripeTimeout(_) => ("stripe-timeout", "Payment provider timeout"),
             ApiError::DatabaseUnavailable(_) => ("database-unavailable", "Service unavailable"),
+            ApiError::AuthUnavailable => ("auth-unavailable", "Service unavailable"),
             ApiError::Internal(_) => ("internal", "Internal server error"),
         }
     }
@@ -102,6 +107,10 @@ impl ApiError {
             }
             ApiError::DatabaseUnavailable(_) => {
                 "the database is unavailable; try again shortly".into()
+            }
+            ApiError::AuthUnavailable => {
+                "the identity provider's signing keys are not available yet; try again shortly"
+                    .into()
             }
             ApiError::Internal(_) => "an unexpected error occurred".into(),
         }
@@ -143,7 +152,9 @@ impl ResponseError for ApiError {
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::StripeFailed(_) => StatusCode::BAD_GATEWAY,
             ApiError::StripeTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
-            ApiError::DatabaseUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::DatabaseUnavailable(_) | ApiError::AuthUnavailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

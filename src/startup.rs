@@ -42,6 +42,8 @@ pub struct Application {
     simulator: Option<stripe_sim::SimHandle>,
     /// Outbox workers (`[jobs] enabled`), stopped with the server.
     workers: Option<JobWorkers>,
+    /// Keeps a configured JWKS fresh; stopped with the server.
+    jwks_refresher: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// How long a stopping instance lets running jobs finish before dropping them
@@ -80,6 +82,7 @@ impl Application {
             .jobs
             .enabled
             .then(|| billing.get_ref().start_workers());
+        let jwks_refresher = verifier.start_jwks().await;
         let verifier = web::Data::new(verifier);
         let limits = web::Data::new(TenantLimits::new(&settings.rate_limit));
         let max_body = settings.server.max_body_bytes;
@@ -128,6 +131,7 @@ impl Application {
             pool,
             simulator,
             workers,
+            jwks_refresher,
         })
     }
 
@@ -165,6 +169,9 @@ impl Application {
         };
         if let Some(workers) = self.workers {
             workers.shutdown(JOBS_SHUTDOWN_GRACE).await;
+        }
+        if let Some(refresher) = self.jwks_refresher {
+            refresher.abort();
         }
         result
     }

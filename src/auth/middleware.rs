@@ -18,7 +18,7 @@ pub async fn require_tenant_token(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
-    match verify(&req) {
+    match verify(&req).await {
         Ok(identity) => {
             req.extensions_mut().insert(identity);
             Ok(next.call(req).await?.map_into_left_body())
@@ -28,12 +28,12 @@ pub async fn require_tenant_token(
 }
 
 /// The request's identity, if its token is valid for the tenant in the path.
-fn verify(req: &ServiceRequest) -> Result<Identity, ApiError> {
+async fn verify(req: &ServiceRequest) -> Result<Identity, ApiError> {
     let verifier = req
         .app_data::<web::Data<JwtVerifier>>()
         .ok_or_else(|| ApiError::internal("JwtVerifier is not registered"))?;
     let token = bearer_token(req).map_err(unauthorized)?;
-    let identity = verifier.verify(token).map_err(unauthorized)?;
+    let identity = verifier.verify(token).await.map_err(unauthorized)?;
     let path_tenant = req.match_info().get("tenant_id").unwrap_or_default();
     if path_tenant != identity.tenant_id.as_str() {
         tracing::info!(token_tenant = %identity.tenant_id, "token is for another tenant");
@@ -63,6 +63,10 @@ fn bearer_token(req: &ServiceRequest) -> Result<&str, TokenError> {
 }
 
 fn unauthorized(error: TokenError) -> ApiError {
+    if error == TokenError::KeysUnavailable {
+        tracing::warn!(reason = %error, "token not checked");
+        return ApiError::AuthUnavailable;
+    }
     tracing::info!(reason = %error, "token refused");
     ApiError::Unauthorized("a valid bearer token is required")
 }

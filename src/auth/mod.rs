@@ -4,10 +4,11 @@
 
 mod claims;
 mod extract;
+mod jwks;
 mod middleware;
 mod verifier;
 
-pub use claims::Identity;
+pub use claims::{ClaimRules, Identity};
 pub use extract::{AdminCtx, TenantCtx};
 pub use middleware::require_tenant_token;
 pub use verifier::{JwtVerifier, MintRequest, TokenError, TokenIssuer};

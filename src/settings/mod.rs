@@ -131,6 +131,7 @@ const WELL_KNOWN: &[(&str, &str)] = &[
     ("DATABASE_URL", "database.url"),
     ("BIND_ADDR", "server.bind_addr"),
     ("JWT_SECRET", "auth.jwt_secret"),
+    ("JWT_JWKS_URL", "auth.jwks_url"),
     ("STRIPE_SECRET_KEY", "stripe.secret_key"),
     ("STRIPE_API_BASE", "stripe.api_base"),
 ];
@@ -187,6 +188,7 @@ impl Settings {
                 .list_separator(",")
                 .with_list_parse_key("billing.allowed_redirect_origins")
                 .with_list_parse_key("auth.algorithms")
+                .with_list_parse_key("auth.admin_roles")
                 .try_parsing(true)
                 .source(Some(app_vars)),
         );

@@ -11,6 +11,8 @@ mod child;
 mod customer;
 mod health;
 mod jobs;
+mod jwks;
+mod jwks_server;
 mod metrics;
 mod profile;
 mod rate_limit;
