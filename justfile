@@ -43,6 +43,10 @@ bench:
     bash scripts/bench.sh
     bash stripe-sim/bench.sh
 
+# Regenerate docs/openapi.json from the code (commit it with the API change).
+openapi:
+    UPDATE_OPENAPI=1 cargo test --test api openapi::the_committed_snapshot
+
 # Upgrade flow end to end with curl against `cargo run` (see README).
 demo:
     bash scripts/demo.sh

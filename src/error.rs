@@ -10,7 +10,7 @@ use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
 /// One invalid field of a request body.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct FieldError {
     pub field: String,
     pub message: String,
@@ -117,15 +117,20 @@ impl ApiError {
     }
 }
 
-#[derive(Serialize)]
-struct Problem<'a> {
+/// RFC 9457 problem details: the body of every error answer.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Problem {
+    /// A relative URI naming the kind of problem (`/problems/validation-failed`).
     #[serde(rename = "type")]
-    kind: String,
-    title: &'a str,
-    status: u16,
-    detail: String,
+    pub kind: String,
+    pub title: String,
+    /// The HTTP status, repeated.
+    pub status: u16,
+    /// A sentence for a person; never echoes submitted values.
+    pub detail: String,
+    /// For validation failures: which fields, and why.
     #[serde(skip_serializing_if = "Option::is_none")]
-    errors: Option<&'a [FieldError]>,
+    pub errors: Option<Vec<FieldError>>,
 }
 
 /// The source chain, for the log only.
@@ -166,12 +171,12 @@ impl ResponseError for ApiError {
         }
         let (slug, title) = self.slug_and_title();
         let errors = match self {
-            ApiError::Validation(errors) => Some(errors.as_slice()),
+            ApiError::Validation(errors) => Some(errors.clone()),
             _ => None,
         };
         let problem = Problem {
             kind: format!("/problems/{slug}"),
-            title,
+            title: title.to_owned(),
             status: status.as_u16(),
             detail: self.detail(),
             errors,

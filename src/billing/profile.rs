@@ -20,7 +20,7 @@ pub struct ProfileUpdate {
 }
 
 /// Where the profile stands relative to Stripe after an update.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ProfileSync {
     /// The Stripe customer now matches.

@@ -5,7 +5,7 @@ use crate::db::tenants::TenantRecord;
 use crate::domain::TenantId;
 
 /// What `GET …/billing` answers: the tenant's plan as last reported by Stripe.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct BillingState {
     pub tenant_id: String,
     pub stripe_customer_id: Option<String>,

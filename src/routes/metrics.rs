@@ -11,6 +11,13 @@ use crate::metrics;
 /// 404 when `metrics.enabled` is false; 401 without the configured bearer
 /// token. The gauges read at scrape time (jobs by state, pool usage) are
 /// refreshed first; a database that does not answer leaves `jobs` as last seen.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, description = "Prometheus metrics (OpenMetrics text)", content_type = "application/openmetrics-text", body = String),
+        (status = 401, description = "`metrics.bearer_token` is set and was not sent", content_type = "application/problem+json", body = crate::error::Problem),
+        (status = 404, description = "`metrics.enabled` is false", content_type = "application/problem+json", body = crate::error::Problem),
+    ))]
 pub async fn scrape(
     req: HttpRequest,
     billing: web::Data<Billing>,

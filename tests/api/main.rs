@@ -14,6 +14,7 @@ mod jobs;
 mod jwks;
 mod jwks_server;
 mod metrics;
+mod openapi;
 mod profile;
 mod rate_limit;
 mod readiness;
