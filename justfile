@@ -41,6 +41,7 @@ schema url:
 # Load benchmarks on loopback (installs wrk if missing); see scripts/bench.sh.
 bench:
     bash scripts/bench.sh
+    bash scripts/bench-middleware.sh
     bash stripe-sim/bench.sh
 
 # Regenerate docs/openapi.json from the code (commit it with the API change).
