@@ -4,6 +4,8 @@
 //! the *verified token*, so it runs after the token middleware.
 
 use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -23,11 +25,16 @@ pub struct TenantLimits {
     writes: Option<DefaultKeyedRateLimiter<TenantId>>,
     reads: Option<DefaultKeyedRateLimiter<TenantId>>,
     clock: DefaultClock,
+    started: Instant,
+    /// Seconds after `started` before which no sweep runs.
+    next_sweep: AtomicU64,
 }
 
 /// Above this many remembered tenants, forget those whose budget is full
-/// again (they would be allowed their whole burst anyway).
-const RETAIN_ABOVE: usize = 10_000;
+/// again (they would be allowed their whole burst anyway) ...
+const SWEEP_ABOVE: usize = 10_000;
+/// ... at most this often, since a sweep walks every entry.
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
 
 impl TenantLimits {
     pub fn new(settings: &RateLimitSettings) -> TenantLimits {
@@ -38,6 +45,27 @@ impl TenantLimits {
             writes: limiter(settings.tenant_writes_per_minute),
             reads: limiter(settings.tenant_reads_per_minute),
             clock: DefaultClock::default(),
+            started: Instant::now(),
+            next_sweep: AtomicU64::new(0),
+        }
+    }
+
+    /// Bounds memory by the tenants active within a minute or so.
+    fn sweep(&self, limiter: &DefaultKeyedRateLimiter<TenantId>) {
+        if limiter.len() <= SWEEP_ABOVE {
+            return;
+        }
+        let now = self.started.elapsed().as_secs();
+        let due = self.next_sweep.load(Ordering::Relaxed);
+        let next = now + SWEEP_EVERY.as_secs();
+        if now >= due
+            && self
+                .next_sweep
+                .compare_exchange(due, next, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            limiter.retain_recent();
+            limiter.shrink_to_fit();
         }
     }
 
@@ -49,9 +77,7 @@ impl TenantLimits {
         let Some(limiter) = limiter else {
             return Ok(());
         };
-        if limiter.len() > RETAIN_ABOVE {
-            limiter.retain_recent();
-        }
+        self.sweep(limiter);
         limiter.check_key(tenant).map_err(|not_until| {
             let wait = not_until.wait_time_from(self.clock.now());
             // Round up: a client retrying at Retry-After must be allowed.
