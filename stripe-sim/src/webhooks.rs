@@ -1,12 +1,16 @@
 //! Webhook delivery: each event is POSTed to the configured endpoint with Stripe's
-//! signature (`Stripe-Signature: t=<sim now>,v1=<hex hmac-sha256(secret, "t.payload")>`),
+//! signature (`Stripe-Signature: t=<wall-clock now>,v1=<hex hmac-sha256(secret, "t.payload")>`),
 //! in a background task, retried with exponential backoff until answered 2xx.
+//! The signature's `t` is the real time of each attempt, as Stripe's is: receivers
+//! check it against their own clock (async-stripe allows 300 s), so signing with
+//! simulator time would make every delivery after `/_sim/clock/advance` stale.
+//! The event itself keeps simulator time (`created`, the object's timestamps).
 //! Deliveries of distinct events run concurrently, so they may arrive out of order,
 //! as they do from Stripe.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hmac::{Hmac, Mac};
 use serde::Serialize;
@@ -32,6 +36,14 @@ pub fn signature_header(secret: &str, timestamp: i64, payload: &str) -> String {
         "t={timestamp},v1={}",
         hex::encode(mac.finalize().into_bytes())
     )
+}
+
+/// Real Unix time in seconds, for the signature of a delivery attempt.
+fn wall_clock_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }
 
 /// Delivery counters, part of `GET /_sim/stats`.
@@ -133,7 +145,7 @@ async fn deliver(shared: Arc<Shared>, url: String, payload: String, generation: 
             return;
         }
         let secret = shared.webhook_secret();
-        let sig = signature_header(&secret, shared.clock.now(), &payload);
+        let sig = signature_header(&secret, wall_clock_now(), &payload);
         hooks.attempts.fetch_add(1, Ordering::Relaxed);
         let result = hooks
             .client
