@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use crate::error::ApiError;
 use crate::faults::Fault;
-use crate::server::{error_response, simple_response, Body};
+use crate::http::{error_response, simple_response, Body};
 use crate::state::Shared;
 
 /// Pays a checkout session (see `Store::complete_session`).

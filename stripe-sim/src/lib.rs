@@ -26,6 +26,7 @@ mod control;
 mod error;
 mod faults;
 mod form;
+mod http;
 mod idempotency;
 mod ids;
 mod objects;

@@ -9,7 +9,7 @@ use hyper::{header, Method, Response};
 use serde_json::Value;
 
 use crate::control;
-use crate::server::{simple_response, Body};
+use crate::http::{simple_response, Body};
 use crate::state::Shared;
 
 fn escape(s: &str) -> String {
