@@ -82,7 +82,10 @@ async fn dispatch(
     } else if path.starts_with("/_sim/") {
         let body = read_body(body).await.unwrap_or_default();
         Ok(control::handle(&shared, &parts, &body))
-    } else if path.starts_with("/checkout/") || path.starts_with("/billing_portal/") {
+    } else if path.starts_with("/checkout/")
+        || path.starts_with("/billing_portal/")
+        || path.starts_with("/invoice/")
+    {
         Ok(pages::handle(&shared, &parts))
     } else {
         Ok(error_response(

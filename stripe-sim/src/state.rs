@@ -52,7 +52,7 @@ pub(crate) struct Shared {
 impl Shared {
     pub(crate) fn new(config: &SimConfig, port: u16, runtime: tokio::runtime::Handle) -> Shared {
         let clock = Clock::default();
-        let store = Store::new(&config.prices, clock.now());
+        let store = Store::new(&config.prices, clock.now(), config.after_failed_payments);
         Shared {
             clock,
             store: Mutex::new(store),
@@ -118,9 +118,13 @@ impl Shared {
 
     /// Runs `f` on the store, then hands the events it produced to webhook delivery
     /// (after releasing the lock).
+    /// Clock-driven work that has come due (renewals, retries, phases) runs first,
+    /// so every operation sees the subscriptions as they are at this moment.
     pub(crate) fn with_store<R>(self: &Arc<Self>, f: impl FnOnce(&mut Store) -> R) -> R {
         let (result, events) = {
+            let ctx = self.ctx(None, None);
             let mut store = self.store.lock();
+            store.run_clock(&ctx, ctx.now);
             let result = f(&mut store);
             (result, std::mem::take(&mut store.outbox))
         };
@@ -151,17 +155,19 @@ impl Shared {
         }
     }
 
-    /// Moves the clock and lets subscriptions whose period ended renew or end.
+    /// Moves the clock and runs, in time order, every boundary it passed.
     pub(crate) fn advance_clock(self: &Arc<Self>, seconds: i64) {
         self.clock.advance(seconds);
-        let ctx = self.ctx(None, None);
-        self.with_store(|s| s.roll_subscriptions(&ctx));
+        self.with_store(|_| ());
     }
 
     /// Forgets objects, events, idempotency keys, faults, counters and queued
     /// webhooks; keeps configuration, seeded prices and the clock.
     pub(crate) fn reset(&self) {
-        *self.store.lock() = Store::new(&self.seeds, self.clock.now());
+        let mut store = self.store.lock();
+        let after_failed_payments = store.after_failed_payments;
+        *store = Store::new(&self.seeds, self.clock.now(), after_failed_payments);
+        drop(store);
         self.idempotency.lock().clear();
         self.faults.lock().clear();
         self.faults_active.store(false, Ordering::Relaxed);

@@ -125,7 +125,10 @@ async fn deliveries_are_signed_and_parse_with_async_stripe_webhook() {
             "checkout.session.completed",
             "customer.created",
             "customer.subscription.created",
-            "invoice.paid"
+            "invoice.created",
+            "invoice.finalized",
+            "invoice.paid",
+            "invoice.payment_succeeded"
         ]
     );
     // A forged signature is rejected by the same verifier.
