@@ -330,13 +330,47 @@ mod tests {
     #[test]
     fn secrets_do_not_print() {
         let settings = Settings::load_from(
-            &vars(&[("STRIPE_SECRET_KEY", "sk_test_supersecretvalue")]),
+            &vars(&[
+                ("STRIPE_SECRET_KEY", "sk_test_supersecretvalue"),
+                ("APP__METRICS__BEARER_TOKEN", "scrape-token-supersecret"),
+            ]),
             None,
         )
         .unwrap();
         let dump = format!("{settings:?}");
         assert!(!dump.contains("sk_test_supersecretvalue"));
+        assert!(!dump.contains("scrape-token-supersecret"));
         assert!(!dump.contains(DEVELOPMENT_JWT_SECRET));
+    }
+
+    #[test]
+    fn jwks_url_and_admin_roles_come_from_the_environment() {
+        let settings = Settings::load_from(
+            &vars(&[
+                ("JWT_JWKS_URL", "https://idp.example/.well-known/jwks.json"),
+                ("APP__AUTH__ADMIN_ROLES", "owner,org:admin"),
+                ("APP__AUTH__ROLE_CLAIM", "o.rol"),
+            ]),
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            settings.auth.jwks_url.as_deref(),
+            Some("https://idp.example/.well-known/jwks.json")
+        );
+        assert_eq!(settings.auth.admin_roles, ["owner", "org:admin"]);
+        assert_eq!(settings.auth.role_claim, "o.rol");
+        let error = Settings::load_from(
+            &vars(&[
+                ("APP_ENV", "production"),
+                ("JWT_JWKS_URL", "http://idp.example/jwks.json"),
+                ("STRIPE_SECRET_KEY", "sk_live_x"),
+                ("STRIPE_WEBHOOK_SECRET", "whsec_x"),
+            ]),
+            None,
+        )
+        .unwrap_err();
+        assert_eq!(error.variable, "JWT_JWKS_URL");
     }
 
     #[test]
