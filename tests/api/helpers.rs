@@ -138,13 +138,19 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 pub fn start_sim() -> SimHandle {
     let settings = test_settings("sqlite://unused.db", &[]);
     let prices = settings
-        .plans
-        .values()
-        .map(|plan| stripe_sim::PriceSeed {
-            id: plan.price_id.clone(),
-            unit_amount: plan.unit_amount.unwrap_or(1000),
-            currency: plan.currency.clone().unwrap_or_else(|| "usd".into()),
-            interval: plan.interval.clone().unwrap_or_else(|| "month".into()),
+        .catalog
+        .plans()
+        .iter()
+        .filter_map(|plan| {
+            let configured = plan.configured_price.clone();
+            Some(stripe_sim::PriceSeed {
+                id: plan.price_id.clone()?,
+                unit_amount: configured.as_ref().map_or(1000, |p| p.amount),
+                currency: configured
+                    .as_ref()
+                    .map_or_else(|| "usd".into(), |p| p.currency.clone()),
+                interval: configured.map_or_else(|| "month".into(), |p| p.interval),
+            })
         })
         .collect();
     SimHandle::start(SimConfig {
