@@ -36,10 +36,9 @@ pub enum Command {
 
 /// `sync`: one tenant, or every linked tenant paced to `--rate`.
 #[derive(Debug, Args)]
-#[group(id = "which", required = true, multiple = false, args = ["tenant", "all"])]
 pub struct SyncArgs {
     /// The tenant to re-read.
-    #[arg(long)]
+    #[arg(long, required_unless_present = "all", conflicts_with = "all")]
     pub tenant: Option<String>,
     /// Every tenant linked to a Stripe customer, least recently synced first
     /// (a run cut short and started again resumes where it stopped).
