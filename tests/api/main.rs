@@ -13,6 +13,7 @@ mod customer;
 mod entitlements;
 mod health;
 mod jobs;
+mod lifecycle_walk;
 mod plan_change;
 mod plans;
 mod profile;
