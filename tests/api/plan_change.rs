@@ -202,6 +202,23 @@ async fn a_downgrade_lands_once_whatever_the_order_of_its_events(backend: Backen
     assert_eq!(app.read("acme", "entitlements").await["plan"], "pro");
     // Every delivery was recorded once; the repeats were duplicates.
     assert_eq!(app.ledger().len(), recorded + events.len());
+
+    // An update from before the downgrade, never delivered, arrives last.
+    let old = app
+        .events_oldest_first()
+        .into_iter()
+        .take(seen)
+        .rfind(|e| e["type"] == "customer.subscription.updated")
+        .expect("an update before the downgrade");
+    assert_eq!(
+        old["data"]["object"]["items"]["data"][0]["price"]["id"],
+        "price_team_monthly"
+    );
+    let mut replayed = old.clone();
+    replayed["id"] = json!(format!("{}_late", old["id"].as_str().unwrap()));
+    assert_eq!(app.deliver_event(&replayed.to_string()).await.status(), 200);
+    assert_eq!(app.billing_state("acme").await, state);
+    assert_eq!(plan_moves(&app, "acme", "pro", "team"), 0);
 }
 
 /// Stripe requests that write a subscription or schedule.
