@@ -72,11 +72,13 @@ impl Application {
             .jobs
             .enabled
             .then(|| billing.get_ref().start_workers());
-        // Reported, never waited on: serving does not depend on Stripe.
-        let checker = billing.get_ref().clone();
-        actix_web::rt::spawn(async move {
-            checker.check_prices().await;
-        });
+        if settings.stripe.check_prices_on_startup {
+            // Reported, never waited on: serving does not depend on Stripe.
+            let checker = billing.get_ref().clone();
+            actix_web::rt::spawn(async move {
+                checker.check_prices().await;
+            });
+        }
         let verifier = web::Data::new(verifier);
         let max_body = settings.server.max_body_bytes;
 

@@ -77,7 +77,10 @@ async fn plans_are_marked_against_the_current_plan(backend: Backend) {
 async fn amounts_are_stripes(backend: Backend) {
     let app = spawn_app_with(
         TestDatabase::migrated(backend),
-        &[("APP__PLANS__PRO__UNIT_AMOUNT", "1")],
+        &[
+            ("APP__PLANS__PRO__UNIT_AMOUNT", "1"),
+            ("APP__STRIPE__CHECK_PRICES_ON_STARTUP", "true"),
+        ],
     )
     .await;
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -204,6 +207,7 @@ async fn a_configured_price_missing_at_stripe_is_reported_at_startup() {
                 "price_enterprise_missing",
             ),
             ("APP__PLANS__ENTERPRISE__RANK", "30"),
+            ("APP__STRIPE__CHECK_PRICES_ON_STARTUP", "true"),
         ],
     )
     .stdout(Stdio::null())
