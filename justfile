@@ -42,6 +42,8 @@ schema url:
 bench:
     bash scripts/bench.sh
     bash scripts/bench-middleware.sh
+    bash scripts/bench-entitlements.sh
+    cargo bench --bench plan_change
     bash stripe-sim/bench.sh
 
 # Regenerate docs/openapi.json from the code (commit it with the API change).

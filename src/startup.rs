@@ -83,6 +83,13 @@ impl Application {
             .enabled
             .then(|| billing.get_ref().start_workers());
         let jwks_refresher = verifier.start_jwks().await;
+        if settings.stripe.check_prices_on_startup {
+            // Reported, never waited on: serving does not depend on Stripe.
+            let checker = billing.get_ref().clone();
+            actix_web::rt::spawn(async move {
+                checker.check_prices().await;
+            });
+        }
         let verifier = web::Data::new(verifier);
         let limits = web::Data::new(TenantLimits::new(&settings.rate_limit));
         let max_body = settings.server.max_body_bytes;
@@ -210,7 +217,7 @@ pub fn connect_stripe(
         .values()
         .filter_map(|plan| {
             Some(stripe_sim::PriceSeed {
-                id: plan.price_id.clone(),
+                id: plan.price_id.clone()?,
                 unit_amount: plan.unit_amount?,
                 currency: plan.currency.clone()?,
                 interval: plan.interval.clone()?,

@@ -6,6 +6,7 @@ mod jobs;
 mod migrate;
 mod reconcile;
 mod serve;
+mod sync;
 mod token;
 
 use std::process::ExitCode;
@@ -27,6 +28,7 @@ pub async fn dispatch(command: Option<Command>, settings: Settings) -> ExitCode 
         Command::Reconcile(args) => reconcile::reconcile(args, settings).await,
         Command::Jobs(JobsCommand::Redrive(args)) => jobs::redrive(args, settings).await,
         Command::Jobs(JobsCommand::List(args)) => jobs::list_jobs(args, settings).await,
+        Command::Sync(args) => sync::sync(args, settings).await,
     }
 }
 
@@ -49,3 +51,20 @@ fn billing_for_command(
 }
 
 const DATABASE_HINT: &str = "check DATABASE_URL and run `tenant-billing migrate`";
+
+/// A progress bar over `total` tenants on a terminal, hidden otherwise (logs
+/// and pipes get the totals line only).
+fn tenant_progress(total: usize) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(total as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} tenants  {per_sec}  ETA {eta}  {msg}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar
+}

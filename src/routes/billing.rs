@@ -8,14 +8,16 @@ use utoipa::ToSchema;
 use validator::Validate;
 
 use super::openapi::{BodyProblems, StripeProblems, TenantPath, TenantProblems};
-use super::validation::{optional_json, parse_email, parse_plan, parse_redirect, validated};
+use super::validation::{
+    optional_json, parse_email, parse_plan, parse_quantity, parse_redirect, validated,
+};
 use crate::auth::{AdminCtx, Identity, TenantCtx};
 use crate::billing::{
     Actor, Billing, BillingState, CheckoutRequest, CustomerHints, ProfileSync, ProfileUpdate,
 };
-use crate::error::ApiError;
+use crate::error::{ApiError, FieldError};
 
-fn actor<'a>(identity: &'a Identity, request_id: &'a str) -> Actor<'a> {
+pub(super) fn actor<'a>(identity: &'a Identity, request_id: &'a str) -> Actor<'a> {
     Actor {
         user_id: &identity.user_id,
         request_id: Some(request_id),
@@ -151,6 +153,9 @@ pub struct CheckoutBody {
     /// A configured plan id (`pro`).
     #[schema(example = "pro")]
     plan: String,
+    /// Seats, for a per-seat plan (default 1); within the plan's `limits.seats`.
+    #[schema(value_type = Option<u64>, minimum = 1)]
+    quantity: Option<serde_json::Value>,
     /// Where Stripe sends the payer back; on `billing.allowed_redirect_origins`.
     success_url: Option<String>,
     cancel_url: Option<String>,
@@ -183,8 +188,19 @@ pub async fn post_checkout(
     let origins = &settings.billing.allowed_redirect_origins;
     let mut errors = Vec::new();
     let plan = parse_plan(&body.plan, settings)
+        .and_then(|plan| match plan.is_free() {
+            true => Err(FieldError::new("plan", "is free: nothing to pay for")),
+            false => Ok(plan),
+        })
         .map_err(|e| errors.push(e))
         .ok();
+    let quantity = parse_quantity(
+        body.quantity.as_ref(),
+        plan.as_ref().and_then(|p| settings.catalog.get(p.as_str())),
+    )
+    .map_err(|e| errors.push(e))
+    .ok()
+    .flatten();
     let success_url = parse_redirect("success_url", body.success_url.as_deref(), origins)
         .map_err(|e| errors.push(e))
         .ok()
@@ -198,6 +214,7 @@ pub async fn post_checkout(
     };
     let request = CheckoutRequest {
         plan,
+        quantity,
         success_url,
         cancel_url,
     };

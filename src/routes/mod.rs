@@ -10,6 +10,8 @@ pub mod errors;
 pub mod health;
 pub mod metrics;
 pub mod openapi;
+pub mod plans;
+pub mod subscription;
 mod validation;
 pub mod webhook;
 
@@ -51,6 +53,28 @@ fn tenant_routes(r: &mut impl RouteSink) {
     r.add(Method::PUT, "/billing/profile", billing::put_profile);
     r.add(Method::POST, "/billing/checkout", billing::post_checkout);
     r.add(Method::POST, "/billing/portal", billing::post_portal);
+    r.add(Method::GET, "/billing/plans", plans::get_plans);
+    r.add(
+        Method::GET,
+        "/billing/entitlements",
+        plans::get_entitlements,
+    );
+    r.add(
+        Method::POST,
+        "/billing/subscription/change",
+        subscription::post_change,
+    );
+    r.add(
+        Method::POST,
+        "/billing/subscription/cancel",
+        subscription::post_cancel,
+    );
+    r.add(
+        Method::POST,
+        "/billing/subscription/resume",
+        subscription::post_resume,
+    );
+    r.add(Method::POST, "/billing/sync", subscription::post_sync);
 }
 
 struct Actix<'a>(&'a mut web::ServiceConfig);

@@ -101,10 +101,16 @@ pub enum StripeProblems {
         super::billing::put_profile,
         super::billing::post_checkout,
         super::billing::post_portal,
+        super::plans::get_plans,
+        super::plans::get_entitlements,
+        super::subscription::post_change,
+        super::subscription::post_cancel,
+        super::subscription::post_resume,
+        super::subscription::post_sync,
     ),
     modifiers(&BearerAuth),
     tags(
-        (name = "billing", description = "A tenant's billing: state, profile, customer, Checkout, portal"),
+        (name = "billing", description = "A tenant's billing: state, plans, entitlements, profile, customer, Checkout, portal, subscription changes, sync"),
         (name = "stripe", description = "Stripe's webhook deliveries"),
         (name = "operations", description = "Health, readiness, metrics, this document"),
     )
