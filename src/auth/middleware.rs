@@ -1,5 +1,6 @@
-//! The tenant scope's gatekeeper: verifies the bearer token once per request and
-//! refuses a token for another tenant before any handler runs.
+//! Gatekeepers: verify the bearer token once per request, before any handler
+//! runs. The tenant scope also refuses a token for another tenant; `/v1/me`
+//! (which names no tenant) takes any valid token.
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -18,7 +19,26 @@ pub async fn require_tenant_token(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
-    match verify(&req) {
+    admit(req, next, verify_for_path_tenant).await
+}
+
+/// `from_fn` middleware for routes that name no tenant (`/v1/me`): 401 without
+/// a valid token; the token's own tenant is the one the handler sees.
+pub async fn require_token(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    admit(req, next, authenticate).await
+}
+
+/// Runs `check`, stores the identity for the extractors and calls the handler,
+/// or answers the refusal here.
+async fn admit(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+    check: fn(&ServiceRequest) -> Result<Identity, ApiError>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    match check(&req) {
         Ok(identity) => {
             req.extensions_mut().insert(identity);
             Ok(next.call(req).await?.map_into_left_body())
@@ -28,12 +48,8 @@ pub async fn require_tenant_token(
 }
 
 /// The request's identity, if its token is valid for the tenant in the path.
-fn verify(req: &ServiceRequest) -> Result<Identity, ApiError> {
-    let verifier = req
-        .app_data::<web::Data<JwtVerifier>>()
-        .ok_or_else(|| ApiError::internal("JwtVerifier is not registered"))?;
-    let token = bearer_token(req).map_err(unauthorized)?;
-    let identity = verifier.verify(token).map_err(unauthorized)?;
+fn verify_for_path_tenant(req: &ServiceRequest) -> Result<Identity, ApiError> {
+    let identity = authenticate(req)?;
     let path_tenant = req.match_info().get("tenant_id").unwrap_or_default();
     if path_tenant != identity.tenant_id.as_str() {
         tracing::info!(token_tenant = %identity.tenant_id, "token is for another tenant");
@@ -41,6 +57,17 @@ fn verify(req: &ServiceRequest) -> Result<Identity, ApiError> {
             "the token is not valid for this tenant",
         ));
     }
+    Ok(identity)
+}
+
+/// The identity the request's bearer token proves, whatever its tenant; the
+/// request's log span learns the tenant and user.
+fn authenticate(req: &ServiceRequest) -> Result<Identity, ApiError> {
+    let verifier = req
+        .app_data::<web::Data<JwtVerifier>>()
+        .ok_or_else(|| ApiError::internal("JwtVerifier is not registered"))?;
+    let token = bearer_token(req).map_err(unauthorized)?;
+    let identity = verifier.verify(token).map_err(unauthorized)?;
     if let Some(span) = req.extensions().get::<RootSpan>() {
         span.record("tenant_id", identity.tenant_id.as_str());
         span.record("user_id", identity.user_id.as_str());

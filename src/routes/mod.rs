@@ -3,13 +3,14 @@
 pub mod billing;
 pub mod errors;
 pub mod health;
+pub mod me;
 mod validation;
 pub mod webhook;
 
 use actix_web::middleware::from_fn;
 use actix_web::web;
 
-use crate::auth::require_tenant_token;
+use crate::auth::{require_tenant_token, require_token};
 
 /// Registers every route. The tenant scope is wrapped by the token middleware,
 /// so no tenant route is reachable without a verified token for that tenant.
@@ -17,6 +18,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
         .route("/v1/stripe/webhook", web::post().to(webhook::receive))
+        .service(
+            web::resource("/v1/me")
+                .wrap(from_fn(require_token))
+                .route(web::get().to(me::get_me)),
+        )
         .service(
             web::scope("/v1/tenants/{tenant_id}")
                 .wrap(from_fn(require_tenant_token))

@@ -11,6 +11,7 @@ mod child;
 mod customer;
 mod health;
 mod jobs;
+mod me;
 mod profile;
 mod readiness;
 mod reconcile;
