@@ -4,6 +4,7 @@ pub mod billing;
 pub mod errors;
 pub mod health;
 pub mod me;
+pub mod settings_page;
 mod validation;
 pub mod webhook;
 
@@ -18,6 +19,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
         .route("/v1/stripe/webhook", web::post().to(webhook::receive))
+        .route("/settings/billing", web::get().to(settings_page::page))
+        .route(
+            "/settings/assets/{name}",
+            web::get().to(settings_page::asset),
+        )
         .service(
             web::resource("/v1/me")
                 .wrap(from_fn(require_token))

@@ -1,4 +1,5 @@
-//! `[billing]`: redirect rules, customer provisioning and the state cache.
+//! `[billing]`: redirect rules, customer provisioning, the state cache and the
+//! settings page.
 
 use std::time::Duration;
 
@@ -13,6 +14,8 @@ pub struct BillingSettings {
     pub default_success_url: String,
     pub default_cancel_url: String,
     pub default_return_url: String,
+    /// Serve `GET /settings/billing`; off answers 404.
+    pub settings_page: bool,
     pub customer_claim_ttl_seconds: u64,
     /// How long another instance's write may take to show in `GET …/billing`
     /// here (this instance's own writes show at once); 0 turns the cache off.

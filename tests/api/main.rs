@@ -15,6 +15,7 @@ mod me;
 mod profile;
 mod readiness;
 mod reconcile;
+mod settings_page;
 mod state_cache;
 mod webhooks;
 mod workers;
