@@ -9,6 +9,7 @@ mod backfill;
 mod binary;
 mod child;
 mod customer;
+mod dev_server;
 mod health;
 mod jobs;
 mod me;
