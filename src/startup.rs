@@ -78,6 +78,11 @@ impl Application {
             .jobs
             .enabled
             .then(|| billing.get_ref().start_workers());
+        // Reported, never waited on: serving does not depend on Stripe.
+        let checker = billing.get_ref().clone();
+        actix_web::rt::spawn(async move {
+            checker.check_prices().await;
+        });
         let verifier = web::Data::new(verifier);
         let max_body = settings.server.max_body_bytes;
 
@@ -200,7 +205,7 @@ pub fn connect_stripe(
         .values()
         .filter_map(|plan| {
             Some(stripe_sim::PriceSeed {
-                id: plan.price_id.clone(),
+                id: plan.price_id.clone()?,
                 unit_amount: plan.unit_amount?,
                 currency: plan.currency.clone()?,
                 interval: plan.interval.clone()?,

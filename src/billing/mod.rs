@@ -3,30 +3,42 @@
 //! holds a transaction or pooled connection across a Stripe call.
 
 mod backfill;
+mod catalog;
 mod customer;
+mod entitlements;
 mod jobs;
+mod plan_change;
 mod profile;
 mod reconcile;
 mod sessions;
+mod snapshot;
 mod state;
 mod state_cache;
+mod subscription_lock;
+mod sync;
 mod webhooks;
 
 pub use backfill::{BackfillOutcome, BackfillTotals};
+pub use catalog::{PlanView, PriceProblem};
 pub use customer::{CustomerHints, EnsuredCustomer};
+pub use entitlements::Entitlements;
 pub use jobs::{JobCounters, JobHub, JobWorkers};
+pub use plan_change::PlanChangeRequest;
 pub use profile::{ProfileSync, ProfileUpdate};
 pub use reconcile::{classify, Finding, FixSummary, ReconcileReport, DUPLICATE_OF};
 pub use sessions::CheckoutRequest;
 pub use state::BillingState;
+pub use sync::{SyncOutcome, SyncTotals};
 pub use webhooks::{WebhookFailure, WebhookRejection};
 
 use std::sync::Arc;
 
+use catalog::PriceBook;
 use state_cache::StateCache;
 
+use crate::db::tenants::TenantRecord;
 use crate::db::{self, audit, DbConnection, DbError, DbPool};
-use crate::domain::{Email, TenantId};
+use crate::domain::{Email, PlanCatalog, TenantId};
 use crate::error::ApiError;
 use crate::settings::Settings;
 use crate::stripe::{StripeFailure, StripeGateway};
@@ -60,6 +72,15 @@ pub enum BillingError {
     /// The tenant already pays for a plan: a second Checkout would double-bill.
     #[error("an active paid subscription already exists")]
     AlreadySubscribed,
+    /// A plan change, cancel or resume needs a live subscription.
+    #[error("the tenant has no subscription")]
+    NoSubscription,
+    /// Resume comes too late: the subscription has ended.
+    #[error("the subscription has ended")]
+    SubscriptionEnded,
+    /// Another subscription write of this tenant did not finish in time.
+    #[error("another change to this subscription is in progress")]
+    WriteInProgress,
 }
 
 impl From<BillingError> for ApiError {
@@ -69,8 +90,17 @@ impl From<BillingError> for ApiError {
             BillingError::Stripe(e) => e.into(),
             BillingError::CreationInProgress => ApiError::StripeTimeout(Box::new(error)),
             BillingError::AlreadySubscribed => ApiError::Conflict(
-                "the tenant already has an active paid subscription; use the billing portal to change it"
+                "the tenant already has an active paid subscription; change its plan instead"
                     .into(),
+            ),
+            BillingError::NoSubscription => {
+                ApiError::Conflict("the tenant has no subscription; start one with Checkout".into())
+            }
+            BillingError::SubscriptionEnded => ApiError::Conflict(
+                "the subscription has ended; start a new one with Checkout".into(),
+            ),
+            BillingError::WriteInProgress => ApiError::Conflict(
+                "another change to this subscription is in progress; try again".into(),
             ),
         }
     }
@@ -84,6 +114,7 @@ pub struct Billing {
     settings: Arc<Settings>,
     jobs: Arc<JobHub>,
     state_cache: Arc<StateCache>,
+    prices: Arc<PriceBook>,
 }
 
 impl Billing {
@@ -98,6 +129,7 @@ impl Billing {
             settings,
             jobs: Arc::default(),
             state_cache,
+            prices: Arc::default(),
         }
     }
 
@@ -112,6 +144,15 @@ impl Billing {
 
     pub fn settings(&self) -> &Settings {
         &self.settings
+    }
+
+    pub fn catalog(&self) -> &PlanCatalog {
+        &self.settings.catalog
+    }
+
+    /// A stored row as `GET …/billing` shows it.
+    fn displayed(&self, record: TenantRecord) -> BillingState {
+        BillingState::from_record(record, self.settings.billing.past_due_grace())
     }
 
     /// The tenant's billing state for display: a tenant without a row is on
@@ -130,7 +171,7 @@ impl Billing {
     /// The tenant's billing state as the database has it now.
     pub async fn fresh_state(&self, tenant: &TenantId) -> Result<BillingState, DbError> {
         Ok(match self.read_row(tenant).await? {
-            Some(record) => BillingState::from(record),
+            Some(record) => self.displayed(record),
             None => BillingState::free(tenant),
         })
     }

@@ -120,7 +120,7 @@ impl Billing {
             ProfileSync::Synced => self.push_stored_profile(tenant, actor).await?,
             other => other,
         };
-        Ok((BillingState::from(row), sync))
+        Ok((self.displayed(row), sync))
     }
 
     /// Pushes the stored profile to the tenant's Stripe customer if it is

@@ -6,6 +6,7 @@ mod jobs;
 mod migrate;
 mod reconcile;
 mod serve;
+mod sync;
 mod token;
 
 use std::process::ExitCode;
@@ -27,6 +28,7 @@ pub async fn dispatch(command: Option<Command>, settings: Settings) -> ExitCode 
         Command::Reconcile(args) => reconcile::reconcile(args, settings).await,
         Command::Jobs(JobsCommand::Redrive(args)) => jobs::redrive(args, settings).await,
         Command::Jobs(JobsCommand::List(args)) => jobs::list_jobs(args, settings).await,
+        Command::Sync(args) => sync::sync(args, settings).await,
     }
 }
 

@@ -25,6 +25,8 @@ pub mod jobs;
 pub mod migrations;
 mod pool;
 pub mod schema;
+pub mod subscription_lock;
+pub mod subscriptions;
 pub mod tenants;
 
 pub use connection::{establish, Backend, DbConnection};

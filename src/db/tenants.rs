@@ -29,6 +29,18 @@ pub struct TenantRecord {
     pub customer_lease_expires_at: Option<NaiveDateTime>,
     pub profile_sync_pending: bool,
     pub subscription_state_at: Option<NaiveDateTime>,
+    pub trial_end: Option<NaiveDateTime>,
+    pub seats: Option<i32>,
+    pub pending_plan: Option<String>,
+    pub pending_plan_at: Option<NaiveDateTime>,
+    pub subscription_schedule_id: Option<String>,
+    pub past_due_since: Option<NaiveDateTime>,
+    pub trial_used_at: Option<NaiveDateTime>,
+    pub state_ticket: i64,
+    pub state_applied_ticket: i64,
+    pub stripe_synced_at: Option<NaiveDateTime>,
+    pub subscription_lock_token: Option<String>,
+    pub subscription_lock_expires_at: Option<NaiveDateTime>,
 }
 
 /// The tenant's row, if it has one. A tenant without a row is on the free plan.
@@ -315,4 +327,65 @@ pub fn set_profile_sync_pending(
         .set(t::profile_sync_pending.eq(pending))
         .execute(conn)?;
     Ok(())
+}
+
+/// Unlinks a customer Stripe deleted, with its subscription state, so the
+/// next upgrade creates a new one. Keeps `trial_used_at`: one trial per
+/// tenant, whatever happens to its customers. True if it was linked.
+pub fn unlink_customer(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    customer_id: &str,
+) -> QueryResult<bool> {
+    use tenant_config::dsl as t;
+    let unlinked = diesel::update(
+        t::tenant_config
+            .find(tenant.as_str())
+            .filter(t::stripe_customer_id.eq(customer_id)),
+    )
+    .set((
+        t::stripe_customer_id.eq(None::<String>),
+        t::plan.eq(crate::domain::FREE),
+        t::subscription_id.eq(None::<String>),
+        t::subscription_status.eq(None::<String>),
+        t::subscription_price_id.eq(None::<String>),
+        t::current_period_end.eq(None::<NaiveDateTime>),
+        t::cancel_at_period_end.eq(false),
+        t::trial_end.eq(None::<NaiveDateTime>),
+        t::seats.eq(None::<i32>),
+        t::pending_plan.eq(None::<String>),
+        t::pending_plan_at.eq(None::<NaiveDateTime>),
+        t::subscription_schedule_id.eq(None::<String>),
+        t::past_due_since.eq(None::<NaiveDateTime>),
+    ))
+    .execute(conn)?;
+    Ok(unlinked == 1)
+}
+
+/// Records that `sync` read the tenant from Stripe just now.
+pub fn mark_synced(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    use tenant_config::dsl as t;
+    diesel::update(t::tenant_config.find(tenant.as_str()))
+        .set(t::stripe_synced_at.eq(now))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Linked tenants, never-synced first, then least recently synced, so a bulk
+/// sync that was cut short resumes where it stopped when run again.
+pub fn linked_by_sync_age(conn: &mut DbConnection) -> QueryResult<Vec<String>> {
+    use tenant_config::dsl as t;
+    t::tenant_config
+        .filter(t::stripe_customer_id.is_not_null())
+        .order((
+            t::stripe_synced_at.is_not_null().asc(),
+            t::stripe_synced_at.asc(),
+            t::tenant_id.asc(),
+        ))
+        .select(t::tenant_id)
+        .load(conn)
 }

@@ -8,13 +8,13 @@ use tracing_actix_web::RequestId;
 use validator::Validate;
 
 use super::validation::{
-    optional_json, parse_email, parse_plan, parse_redirect_or_default, validated,
+    optional_json, parse_email, parse_plan, parse_quantity, parse_redirect_or_default, validated,
 };
 use crate::auth::{AdminCtx, Identity, TenantCtx};
 use crate::billing::{Actor, Billing, CheckoutRequest, CustomerHints, ProfileUpdate};
-use crate::error::ApiError;
+use crate::error::{ApiError, FieldError};
 
-fn actor<'a>(identity: &'a Identity, request_id: &'a str) -> Actor<'a> {
+pub(super) fn actor<'a>(identity: &'a Identity, request_id: &'a str) -> Actor<'a> {
     Actor {
         user_id: &identity.user_id,
         request_id: Some(request_id),
@@ -107,6 +107,8 @@ pub async fn put_profile(
 #[serde(deny_unknown_fields)]
 pub struct CheckoutBody {
     plan: String,
+    /// Seats, for a per-seat plan; checked against the plan's limit.
+    quantity: Option<serde_json::Value>,
     success_url: Option<String>,
     cancel_url: Option<String>,
 }
@@ -122,8 +124,19 @@ pub async fn post_checkout(
     let origins = &settings.billing.allowed_redirect_origins;
     let mut errors = Vec::new();
     let plan = parse_plan(&body.plan, settings)
+        .and_then(|plan| match plan.is_free() {
+            true => Err(FieldError::new("plan", "is free: nothing to pay for")),
+            false => Ok(plan),
+        })
         .map_err(|e| errors.push(e))
         .ok();
+    let quantity = parse_quantity(
+        body.quantity.as_ref(),
+        plan.as_ref().and_then(|p| settings.catalog.get(p.as_str())),
+    )
+    .map_err(|e| errors.push(e))
+    .ok()
+    .flatten();
     let success_url = parse_redirect_or_default(
         "success_url",
         body.success_url.as_deref(),
@@ -147,6 +160,7 @@ pub async fn post_checkout(
     };
     let request = CheckoutRequest {
         plan,
+        quantity,
         success_url,
         cancel_url,
     };

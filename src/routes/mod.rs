@@ -4,7 +4,9 @@ pub mod billing;
 pub mod errors;
 pub mod health;
 pub mod me;
+pub mod plans;
 pub mod settings_page;
+pub mod subscription;
 mod validation;
 pub mod webhook;
 
@@ -39,6 +41,24 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 )
                 .route("/billing/profile", web::put().to(billing::put_profile))
                 .route("/billing/checkout", web::post().to(billing::post_checkout))
-                .route("/billing/portal", web::post().to(billing::post_portal)),
+                .route("/billing/portal", web::post().to(billing::post_portal))
+                .route("/billing/plans", web::get().to(plans::get_plans))
+                .route(
+                    "/billing/entitlements",
+                    web::get().to(plans::get_entitlements),
+                )
+                .route(
+                    "/billing/subscription/change",
+                    web::post().to(subscription::post_change),
+                )
+                .route(
+                    "/billing/subscription/cancel",
+                    web::post().to(subscription::post_cancel),
+                )
+                .route(
+                    "/billing/subscription/resume",
+                    web::post().to(subscription::post_resume),
+                )
+                .route("/billing/sync", web::post().to(subscription::post_sync)),
         );
 }

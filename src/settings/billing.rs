@@ -1,5 +1,5 @@
 //! `[billing]`: redirect rules, customer provisioning, the state cache and the
-//! settings page.
+//! subscription's life (grace period, serialised writes), and the settings page.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
@@ -33,11 +33,35 @@ pub struct BillingSettings {
     pub state_cache_ttl_ms: u64,
     /// Most tenants whose state one instance keeps in memory.
     pub state_cache_capacity: u64,
+    /// Days a past_due subscription keeps its plan's entitlements after its
+    /// first failed payment (SPEC §7).
+    #[serde(default = "default_grace_days")]
+    pub past_due_grace_days: u32,
+    /// How long a subscription write waits for another one of the same
+    /// tenant to finish before answering 409.
+    #[serde(default = "default_write_wait_ms")]
+    pub subscription_write_wait_ms: u64,
+}
+
+fn default_grace_days() -> u32 {
+    7
+}
+
+fn default_write_wait_ms() -> u64 {
+    10_000
 }
 
 impl BillingSettings {
     pub fn state_cache_ttl(&self) -> Duration {
         Duration::from_millis(self.state_cache_ttl_ms)
+    }
+
+    pub fn past_due_grace(&self) -> chrono::Duration {
+        chrono::Duration::days(i64::from(self.past_due_grace_days))
+    }
+
+    pub fn subscription_write_wait(&self) -> Duration {
+        Duration::from_millis(self.subscription_write_wait_ms)
     }
 
     /// With `own_origin_redirects`, makes the settings page on `bound` the
@@ -127,6 +151,8 @@ mod tests {
             customer_claim_ttl_seconds: 30,
             state_cache_ttl_ms: 0,
             state_cache_capacity: 1,
+            past_due_grace_days: 7,
+            subscription_write_wait_ms: 0,
         }
     }
 

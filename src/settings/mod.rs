@@ -30,6 +30,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::domain::PlanCatalog;
+
 /// The development JWT secret shipped in `config/default.toml`; refused in production.
 pub const DEVELOPMENT_JWT_SECRET: &str =
     "tenant-billing-development-secret-do-not-use-in-production";
@@ -110,8 +112,12 @@ pub struct Settings {
     pub telemetry: TelemetrySettings,
     #[serde(default)]
     pub jobs: JobsSettings,
+    /// `[plans.*]` as written; use `catalog` to look plans up.
     #[serde(default)]
     pub plans: BTreeMap<String, PlanSettings>,
+    /// The validated plan catalog built from `plans` when settings load.
+    #[serde(skip)]
+    pub catalog: PlanCatalog,
 }
 
 fn default_env() -> AppEnv {
@@ -208,6 +214,7 @@ impl Settings {
             .map_err(|e| SettingsError::invalid("configuration", redact_config_error(&e)))?;
         settings.app_env = app_env;
         settings.validate()?;
+        settings.catalog = plans::catalog(&settings.plans)?;
         Ok(settings)
     }
 
@@ -216,18 +223,10 @@ impl Settings {
     pub fn validate(&self) -> Result<(), SettingsError> {
         self.database.validate()?;
         self.auth.validate(self.app_env)?;
-        plans::validate(&self.plans)?;
+        plans::catalog(&self.plans)?;
         self.billing.validate()?;
         self.stripe.validate(self.app_env)?;
         Ok(())
-    }
-
-    /// The plan code whose price is `price_id`, if configured.
-    pub fn plan_for_price(&self, price_id: &str) -> Option<&str> {
-        self.plans
-            .iter()
-            .find(|(_, plan)| plan.price_id == price_id)
-            .map(|(code, _)| code.as_str())
     }
 }
 
@@ -270,7 +269,18 @@ mod tests {
             "sqlite://data/tenant-billing.db"
         );
         assert!(settings.stripe.uses_simulator());
-        assert_eq!(settings.plans["pro"].price_id, "price_pro_monthly");
+        let ids: Vec<&str> = settings
+            .catalog
+            .plans()
+            .iter()
+            .map(|p| p.id.as_str())
+            .collect();
+        assert_eq!(ids, ["free", "pro", "team"]);
+        let team = settings.catalog.get("team").unwrap();
+        assert_eq!(team.price_id.as_deref(), Some("price_team_monthly"));
+        assert!(team.per_seat);
+        assert_eq!(team.trial_days, 14);
+        assert!(settings.catalog.get("pro").unwrap().trial_days == 0);
     }
 
     #[test]
@@ -327,6 +337,29 @@ mod tests {
         let dump = format!("{settings:?}");
         assert!(!dump.contains("sk_test_supersecretvalue"));
         assert!(!dump.contains(DEVELOPMENT_JWT_SECRET));
+    }
+
+    #[test]
+    fn plans_can_be_set_from_the_environment() {
+        let settings = Settings::load_from(
+            &vars(&[
+                ("APP__PLANS__PRO__FEATURES", "api, exports"),
+                ("APP__PLANS__TEAM__LIMITS__SEATS", "7"),
+            ]),
+            None,
+        )
+        .unwrap();
+        let pro = settings.catalog.get("pro").unwrap();
+        assert_eq!(pro.features, ["api", "exports"]);
+        assert_eq!(settings.catalog.get("team").unwrap().max_seats(), Some(7));
+    }
+
+    #[test]
+    fn a_priced_free_plan_is_a_configuration_error() {
+        let error =
+            Settings::load_from(&vars(&[("APP__PLANS__FREE__PRICE_ID", "price_free")]), None)
+                .unwrap_err();
+        assert_eq!(error.variable, "plans.free.price_id");
     }
 
     #[test]

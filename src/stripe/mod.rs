@@ -5,16 +5,20 @@
 mod customers;
 mod error;
 mod pacer;
+mod prices;
 mod retry;
+mod schedules;
 mod sessions;
 mod subscriptions;
 
 pub use customers::{CustomerParams, StripeCustomer};
 pub use error::StripeFailure;
 pub use pacer::Pacer;
+pub use prices::StripePrice;
 pub use retry::RetryPolicy;
+pub use schedules::{PhaseSpec, SchedulePhase, StripeSchedule};
 pub use sessions::{CheckoutParams, CheckoutSession};
-pub use subscriptions::StripeSubscription;
+pub use subscriptions::{ItemChange, Proration, StripeSubscription, SubscriptionUpdate};
 
 use std::time::Duration;
 

@@ -4,6 +4,8 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
+use serde_json::Value;
+
 use actix_web::dev::ServerHandle;
 use stripe_sim::{SimConfig, SimHandle};
 use tempfile::TempDir;
@@ -138,13 +140,19 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 pub fn start_sim() -> SimHandle {
     let settings = test_settings("sqlite://unused.db", &[]);
     let prices = settings
-        .plans
-        .values()
-        .map(|plan| stripe_sim::PriceSeed {
-            id: plan.price_id.clone(),
-            unit_amount: plan.unit_amount.unwrap_or(1000),
-            currency: plan.currency.clone().unwrap_or_else(|| "usd".into()),
-            interval: plan.interval.clone().unwrap_or_else(|| "month".into()),
+        .catalog
+        .plans()
+        .iter()
+        .filter_map(|plan| {
+            let configured = plan.configured_price.clone();
+            Some(stripe_sim::PriceSeed {
+                id: plan.price_id.clone()?,
+                unit_amount: configured.as_ref().map_or(1000, |p| p.amount),
+                currency: configured
+                    .as_ref()
+                    .map_or_else(|| "usd".into(), |p| p.currency.clone()),
+                interval: configured.map_or_else(|| "month".into(), |p| p.interval),
+            })
         })
         .collect();
     SimHandle::start(SimConfig {
@@ -337,6 +345,67 @@ impl TestApp {
             .complete_checkout(session["checkout_session_id"].as_str().unwrap())
             .unwrap();
         subscription["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Opens a Checkout for `plan` (with `quantity` seats if given) as an
+    /// admin; returns the answer.
+    pub async fn checkout(
+        &self,
+        tenant: &str,
+        plan: &str,
+        quantity: Option<u64>,
+    ) -> reqwest::Response {
+        let token = self.token(tenant, Role::Admin);
+        let mut body = serde_json::json!({ "plan": plan });
+        if let Some(quantity) = quantity {
+            body["quantity"] = quantity.into();
+        }
+        self.post(tenant, "checkout", &token, Some(body)).await
+    }
+
+    /// Checkout for `plan` paid at the simulator; returns the subscription.
+    /// Webhooks follow asynchronously (`await_webhooks`), if delivered.
+    pub async fn subscribe(&self, tenant: &str, plan: &str, quantity: Option<u64>) -> Value {
+        let response = self.checkout(tenant, plan, quantity).await;
+        assert_eq!(response.status(), 201, "checkout for {plan}");
+        let session: Value = response.json().await.unwrap();
+        self.sim
+            .complete_checkout(session["checkout_session_id"].as_str().unwrap())
+            .unwrap()
+    }
+
+    /// `POST …/billing/subscription/{action}` as an admin (`change` takes
+    /// `body`, `cancel` and `resume` none).
+    pub async fn subscription(
+        &self,
+        tenant: &str,
+        action: &str,
+        body: Option<Value>,
+    ) -> reqwest::Response {
+        let token = self.token(tenant, Role::Admin);
+        self.post(tenant, &format!("subscription/{action}"), &token, body)
+            .await
+    }
+
+    /// `POST …/billing/sync` as an admin; expects 200 and returns the state.
+    pub async fn sync(&self, tenant: &str) -> Value {
+        let token = self.token(tenant, Role::Admin);
+        let response = self.post(tenant, "sync", &token, None).await;
+        assert_eq!(response.status(), 200, "sync {tenant}");
+        response.json().await.unwrap()
+    }
+
+    /// `GET …/billing/{resource}` as a member; expects 200.
+    pub async fn read(&self, tenant: &str, resource: &str) -> Value {
+        let token = self.token(tenant, Role::Member);
+        let response = self
+            .get(
+                &format!("/v1/tenants/{tenant}/billing/{resource}"),
+                Some(&token),
+            )
+            .await;
+        assert_eq!(response.status(), 200, "GET {resource}");
+        response.json().await.unwrap()
     }
 
     /// Waits until the simulator has delivered every webhook it owes.
