@@ -158,14 +158,14 @@ async function busy(button, work) {
 
 let answerPending = null;
 
-// Asks in the page (not window.confirm) under the section of `invoker`;
+// Asks in the page (not window.confirm), in the card or section of `invoker`;
 // resolves true for yes, false for no or Escape.
 function confirmInPage(text, invoker, yesLabel) {
   answerPending?.(false);
   const box = byId('confirm');
   byId('confirm-text').textContent = text;
   byTestId('confirm-yes').textContent = yesLabel;
-  invoker.closest('section').append(box);
+  invoker.closest('li, section').append(box);
   box.hidden = false;
   byTestId('confirm-no').focus();
   return new Promise((resolve) => {
@@ -191,8 +191,10 @@ function money(amount, currency) {
   return format.format(amount / 10 ** format.resolvedOptions().maximumFractionDigits);
 }
 
+// `audit_log` → "Audit log"; a short single word is an acronym (`sso` → "SSO").
 function humanize(code) {
   const words = String(code).replace(/[_-]+/g, ' ');
+  if (/^[a-z]{2,3}$/.test(words)) return words.toUpperCase();
   return words.charAt(0).toUpperCase() + words.slice(1);
 }
 
@@ -205,7 +207,7 @@ function periodEnd() {
 }
 
 function price(plan) {
-  if (plan.amount === null || plan.amount === undefined || !plan.currency) return 'Free';
+  if (plan.amount === null || plan.amount === undefined || !plan.currency) return 'No charge';
   const unit = plan.per_seat ? ' per seat' : '';
   return `${money(plan.amount, plan.currency)}${unit} / ${plan.interval ?? 'month'}`;
 }
@@ -255,7 +257,9 @@ function renderPlans(admin, paying) {
     const card = el('li', { class: plan.current ? 'plan-card current' : 'plan-card', 'data-testid': `plan-card-${plan.id}` }, title, el('p', { class: 'price' }, price(plan)));
     if (plan.trial_available && plan.trial_days > 0 && !paying) card.append(el('p', { class: 'muted' }, `${plan.trial_days}-day free trial`));
     const features = (plan.features ?? []).map((feature) => el('li', {}, humanize(feature)));
-    if (plan.limits?.seats) features.push(el('li', {}, `Up to ${plan.limits.seats} seats`));
+    for (const [name, limit] of Object.entries(plan.limits ?? {})) {
+      features.push(el('li', {}, `Up to ${limit} ${String(name).replace(/[_-]+/g, ' ')}`));
+    }
     if (features.length > 0) card.append(el('ul', { class: 'features' }, ...features));
     if (admin) card.append(planButton(plan, paying));
     else if (plan.current) card.append(el('p', { class: 'current-label' }, 'Current plan'));

@@ -252,6 +252,24 @@ impl Browser {
             .await;
     }
 
+    /// A real double click (two presses of the mouse) on `data-testid`.
+    pub async fn double_click(&self, test_id: &str) {
+        let element = self.element(&format!("[data-testid=\"{test_id}\"]")).await;
+        let origin = json!({ ELEMENT_KEY: element });
+        let press = [
+            json!({"type": "pointerDown", "button": 0}),
+            json!({"type": "pointerUp", "button": 0}),
+        ];
+        let mut actions = vec![json!({"type": "pointerMove", "origin": origin, "x": 0, "y": 0})];
+        actions.extend(press.iter().cloned());
+        actions.extend(press.iter().cloned());
+        self.post(
+            "/actions",
+            json!({"actions": [{"type": "pointer", "id": "mouse", "parameters": {"pointerType": "mouse"}, "actions": actions}]}),
+        )
+        .await;
+    }
+
     /// Types `text` into the focused element (WebDriver key codes allowed:
     /// "\u{E004}" is Tab, "\u{E007}" Enter).
     pub async fn keys(&self, text: &str) {

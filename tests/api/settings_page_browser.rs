@@ -63,36 +63,53 @@ fn slow_subscription_reads(app: &TestApp, ms: u64) {
     }
 }
 
-/// After paying on the simulator's hosted Checkout page, the page shows a
-/// confirming state, then the plan bought, within 30 s.
-async fn paying_on_the_hosted_checkout_returns_to_a_confirming_page_then_pro(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let browser = Browser::start().await;
-    let token = app.token("acme", Role::Admin);
-    open_loaded(&browser, &app, &token).await;
-    assert_eq!(browser.text("plan-name").await, "Free");
-    browser.screenshots("free").await;
-
-    // The Checkout session the Upgrade button asks for (the service's default
-    // URLs: this page on its own origin).
-    let session: serde_json::Value = app
-        .post("acme", "checkout", &token, Some(json!({"plan": "pro"})))
-        .await
-        .json()
-        .await
-        .unwrap();
-    slow_subscription_reads(&app, 1500);
-    browser.goto(session["url"].as_str().unwrap()).await;
+/// Waits for the simulator's hosted Checkout page and presses Pay.
+async fn pay_on_the_hosted_checkout(browser: &Browser, sim_base: &str, screenshot: Option<&str>) {
     browser
         .wait_js(
-            "the hosted checkout",
-            "return !!document.getElementById('pay')",
-            json!([]),
+            "the simulator's hosted checkout",
+            "return location.href.startsWith(arguments[0]) && !!document.getElementById('pay')",
+            json!([format!("{sim_base}/checkout/")]),
             SHORT,
         )
         .await;
-    browser.screenshots("checkout").await;
+    if let Some(name) = screenshot {
+        browser.screenshots(name).await;
+    }
     browser.click_css("#pay").await;
+}
+
+/// The tenant's current plan (by `subscription_status` and `plan`), as the API says.
+async fn plan_and_status(app: &TestApp) -> (String, String) {
+    let state = app.billing_state("acme").await;
+    (
+        state["plan"].as_str().unwrap_or_default().to_owned(),
+        state["subscription_status"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+    )
+}
+
+/// The Upgrade click: Free → Upgrade on Pro → the simulator's hosted Checkout
+/// → Pay → back on the page, confirming, then Pro within 30 s.
+async fn upgrade_pays_on_the_hosted_checkout_and_returns_to_a_confirming_page_then_pro(
+    backend: Backend,
+) {
+    let app = spawn_app(backend).await;
+    let browser = Browser::start().await;
+    open_loaded(&browser, &app, &app.token("acme", Role::Admin)).await;
+    browser.wait_visible("plan-card-pro", SHORT).await;
+    assert_eq!(browser.text("plan-name").await, "Free");
+    assert_eq!(browser.text("choose-plan-free").await, "Current");
+    assert_eq!(browser.text("choose-plan-pro").await, "Upgrade");
+    assert_eq!(browser.text("choose-plan-team").await, "Upgrade");
+    browser.screenshots("free").await;
+
+    // Stripe is slow to show the subscription, so the confirming state lasts.
+    slow_subscription_reads(&app, 1500);
+    browser.click("choose-plan-pro").await;
+    pay_on_the_hosted_checkout(&browser, &app.sim.base_url(), Some("checkout")).await;
 
     browser.wait_visible("confirming", SHORT).await;
     assert!(browser.current_url().await.starts_with(&app.address));
@@ -108,17 +125,265 @@ async fn paying_on_the_hosted_checkout_returns_to_a_confirming_page_then_pro(bac
         .await;
     assert_eq!(browser.text("subscription-status").await, "Active");
     assert!(browser.text("period-end").await.starts_with("Renews on"));
+    assert_eq!(browser.text("choose-plan-pro").await, "Current");
+    assert_eq!(browser.text("choose-plan-free").await, "Downgrade");
     // The address bar no longer says ?checkout=success (a reload would not
     // confirm again) and never showed the token after the first load.
     assert_eq!(
         browser.current_url().await,
         format!("{}/settings/billing", app.address)
     );
+    assert_eq!(
+        plan_and_status(&app).await,
+        ("pro".to_owned(), "active".to_owned())
+    );
     browser.screenshots("pro").await;
     app.sim.clear_faults();
 }
 
-backend_tests!(paying_on_the_hosted_checkout_returns_to_a_confirming_page_then_pro);
+backend_tests!(upgrade_pays_on_the_hosted_checkout_and_returns_to_a_confirming_page_then_pro);
+
+/// The "done when": `cargo run`, open the link from the log, click
+/// Upgrade, pay on the simulator's page, see Pro; nothing else.
+#[actix_web::test]
+async fn a_newcomer_opens_the_logged_link_upgrades_pays_and_sees_pro() {
+    let server = DevServer::start(&[]);
+    let browser = Browser::start().await;
+    browser.goto(&server.link).await;
+    browser.wait_text("plan-name", "Free", SHORT).await;
+    browser.click("choose-plan-pro").await;
+    // The in-process simulator's hosted page, on its own port.
+    browser
+        .wait_js(
+            "the hosted checkout",
+            "return location.origin !== arguments[0] && !!document.getElementById('pay')",
+            json!([server.origin]),
+            SHORT,
+        )
+        .await;
+    browser.click_css("#pay").await;
+    browser.wait_text("plan-name", "Pro", CONFIRM_LIMIT).await;
+    assert_eq!(
+        browser.current_url().await,
+        format!("{}/settings/billing", server.origin)
+    );
+}
+
+#[actix_web::test]
+async fn double_clicking_upgrade_opens_one_checkout_session() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let browser = Browser::start().await;
+    open_loaded(&browser, &app, &app.token("acme", Role::Admin)).await;
+    browser.wait_visible("choose-plan-pro", SHORT).await;
+    // The first click's request is still running when the second lands.
+    app.sim.add_fault(Fault {
+        method: "POST".into(),
+        path: "/v1/checkout/sessions".into(),
+        count: 2,
+        kind: FaultKind::DelayMs(800),
+    });
+    browser.double_click("choose-plan-pro").await;
+    let disabled = browser
+        .js(
+            "return document.querySelector('[data-testid=choose-plan-pro]').disabled",
+            json!([]),
+        )
+        .await;
+    assert_eq!(
+        disabled,
+        json!(true),
+        "the button is enabled while its request runs"
+    );
+    pay_on_the_hosted_checkout(&browser, &app.sim.base_url(), None).await;
+    let stats = app.sim.stats();
+    assert_eq!(
+        stats.requests.get("POST /v1/checkout/sessions").copied(),
+        Some(1),
+        "{:?}",
+        stats.requests
+    );
+    assert_eq!(stats.objects.get("checkout_sessions").copied(), Some(1));
+    app.sim.clear_faults();
+}
+
+/// A tenant on Pro: Downgrade (to Free) and Cancel ask in the page first; No
+/// (or Escape) changes nothing; Yes cancels at the period's end; Resume undoes it.
+#[actix_web::test]
+async fn downgrade_and_cancel_ask_first_and_resume_undoes_a_cancel() {
+    let app = spawn_app(Backend::Sqlite).await;
+    app.upgrade_and_pay("acme").await;
+    app.await_webhooks().await;
+    let browser = Browser::start().await;
+    open_loaded(&browser, &app, &app.token("acme", Role::Admin)).await;
+    browser.wait_text("plan-name", "Pro", SHORT).await;
+    let updates = || {
+        app.sim
+            .stats()
+            .requests
+            .get("POST /v1/subscriptions/{id}")
+            .copied()
+            .unwrap_or(0)
+    };
+    let before = updates();
+
+    assert_eq!(browser.text("choose-plan-free").await, "Downgrade");
+    browser.click("choose-plan-free").await;
+    browser.wait_visible("confirm-yes", SHORT).await;
+    assert!(browser.text("confirm-no").await.len() > 1);
+    let question = browser
+        .js(
+            "return document.getElementById('confirm-text').textContent",
+            json!([]),
+        )
+        .await;
+    assert!(question.as_str().unwrap().contains("Free"), "{question}");
+    // Focus waits on the safe answer.
+    let focused = browser
+        .js("return document.activeElement.dataset.testid", json!([]))
+        .await;
+    assert_eq!(focused, json!("confirm-no"));
+    browser.screenshots("confirm-downgrade").await;
+    browser.click("confirm-no").await;
+    assert!(!browser.visible("confirm-yes").await);
+
+    browser.click("cancel-subscription").await;
+    browser.wait_visible("confirm-yes", SHORT).await;
+    browser.screenshots("confirm-cancel").await;
+    browser.keys("\u{E00C}").await; // Escape
+    assert!(!browser.visible("confirm-yes").await);
+    assert_eq!(updates(), before, "a declined question reached Stripe");
+    assert_eq!(
+        app.billing_state("acme").await["cancel_at_period_end"],
+        false
+    );
+
+    browser.click("cancel-subscription").await;
+    browser.wait_visible("confirm-yes", SHORT).await;
+    browser.click("confirm-yes").await;
+    browser.wait_text("cancel-notice", "Ends on", SHORT).await;
+    assert!(browser.visible("resume-subscription").await);
+    assert!(!browser.visible("cancel-subscription").await);
+    assert!(!browser.visible("period-end").await);
+    assert_eq!(
+        app.billing_state("acme").await["cancel_at_period_end"],
+        true
+    );
+    browser.screenshots("cancelled").await;
+
+    browser.click("resume-subscription").await;
+    browser.wait_text("period-end", "Renews on", SHORT).await;
+    assert!(!browser.visible("cancel-notice").await);
+    assert_eq!(
+        app.billing_state("acme").await["cancel_at_period_end"],
+        false
+    );
+
+    browser.click("choose-plan-free").await;
+    browser.wait_visible("confirm-yes", SHORT).await;
+    browser.click("confirm-yes").await;
+    browser.wait_text("cancel-notice", "Ends on", SHORT).await;
+    assert_eq!(
+        app.billing_state("acme").await["cancel_at_period_end"],
+        true
+    );
+}
+
+/// A paying tenant changes plan without Checkout: an upgrade applies at
+/// once, a downgrade is scheduled for the period's end (asked first), and
+/// "Keep this plan" withdraws it. Team shows its seats.
+#[actix_web::test]
+async fn a_paying_tenant_changes_plan_in_place() {
+    let app = spawn_app(Backend::Sqlite).await;
+    app.upgrade_and_pay("acme").await;
+    app.await_webhooks().await;
+    let browser = Browser::start().await;
+    open_loaded(&browser, &app, &app.token("acme", Role::Admin)).await;
+    browser.wait_text("plan-name", "Pro", SHORT).await;
+    let sessions = app.sim.stats().objects.get("checkout_sessions").copied();
+
+    browser.click("choose-plan-team").await;
+    browser.wait_text("plan-name", "Team", SHORT).await;
+    assert_eq!(
+        app.sim.stats().objects.get("checkout_sessions").copied(),
+        sessions
+    );
+    assert!(browser.current_url().await.starts_with(&app.address));
+    browser.wait_visible("seats-input", SHORT).await;
+    let seats = browser
+        .js(
+            "return document.querySelector('[data-testid=seats-input]').value",
+            json!([]),
+        )
+        .await;
+    assert_eq!(seats, json!("1"));
+    browser.screenshots("team").await;
+
+    assert_eq!(browser.text("choose-plan-pro").await, "Downgrade");
+    browser.click("choose-plan-pro").await;
+    browser.wait_visible("confirm-yes", SHORT).await;
+    browser.click("confirm-yes").await;
+    browser
+        .wait_js(
+            "the scheduled change",
+            "return document.getElementById('pending-notice').textContent.startsWith('Changes to Pro on')",
+            json!([]),
+            SHORT,
+        )
+        .await;
+    assert_eq!(browser.text("choose-plan-pro").await, "Scheduled");
+    assert_eq!(browser.text("choose-plan-team").await, "Keep this plan");
+    assert_eq!(app.billing_state("acme").await["pending_plan"], "pro");
+    browser.screenshots("downgrade-scheduled").await;
+
+    browser.click("choose-plan-team").await;
+    browser
+        .wait_js(
+            "the scheduled change to go",
+            "return document.getElementById('pending-notice').hidden",
+            json!([]),
+            SHORT,
+        )
+        .await;
+    assert_eq!(browser.text("choose-plan-team").await, "Current");
+    assert_eq!(app.billing_state("acme").await["pending_plan"], json!(null));
+}
+
+/// Team through Checkout starts with its 14-day trial: the page says when
+/// the trial ends.
+#[actix_web::test]
+async fn a_trial_shows_when_it_ends() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let token = app.token("acme", Role::Admin);
+    let session: serde_json::Value = app
+        .post(
+            "acme",
+            "checkout",
+            &token,
+            Some(json!({"plan": "team", "quantity": 3})),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    app.sim
+        .complete_checkout(session["checkout_session_id"].as_str().unwrap())
+        .unwrap();
+    app.await_webhooks().await;
+    let browser = Browser::start().await;
+    open_loaded(&browser, &app, &token).await;
+    browser.wait_text("plan-name", "Team", SHORT).await;
+    assert_eq!(browser.text("subscription-status").await, "Trial");
+    assert!(browser.text("trial-end").await.starts_with("Trial ends on"));
+    assert!(!browser.visible("period-end").await);
+    let seats = browser
+        .js(
+            "return document.querySelector('[data-testid=seats-input]').value",
+            json!([]),
+        )
+        .await;
+    assert_eq!(seats, json!("3"));
+    browser.screenshots("trial").await;
+}
 
 #[actix_web::test]
 async fn a_member_sees_the_page_read_only() {
@@ -271,6 +536,8 @@ async fn past_due_shows_a_banner() {
     let banner = browser.text("past-due-banner").await;
     assert!(banner.contains("payment failed"), "{banner}");
     assert!(banner.contains("Manage billing"), "{banner}");
+    // The plan's grace period (billing.past_due_grace_days) is named.
+    assert!(banner.contains("Pro stays active until"), "{banner}");
     assert_eq!(browser.text("subscription-status").await, "Past due");
     browser.screenshots("past-due").await;
 }
