@@ -423,6 +423,7 @@ function wire() {
   });
   byId('seats-form').addEventListener('submit', (event) => {
     event.preventDefault();
+    if (me.role !== 'admin') return;
     busy(byTestId('seats-save'), async () => {
       const quantity = Number(byTestId('seats-input').value);
       if (!Number.isInteger(quantity) || quantity < 1) throw new ProblemError(422, 'Seats must be a whole number, at least 1.');
@@ -433,6 +434,7 @@ function wire() {
   });
   byId('profile-form').addEventListener('submit', (event) => {
     event.preventDefault();
+    if (me.role !== 'admin') return;
     busy(byTestId('profile-save'), async () => {
       const name = byTestId('profile-name').value.trim();
       await api('PUT', `${base}/profile`, { billing_email: byTestId('profile-email').value.trim(), billing_name: name || undefined });
