@@ -233,7 +233,7 @@ impl Billing {
         };
         let current = self.snapshot(&subscription, schedule.as_ref());
         if !current.is_paying() {
-            self.store_answer(tenant, &current, actor, "subscription.sync")
+            self.store_answer(tenant, &current, actor, "subscription.sync", false)
                 .await?;
             return Err(ended());
         }
@@ -247,19 +247,19 @@ impl Billing {
                 // Some writes may have gone through: store what Stripe has now.
                 if let Ok(snapshot) = self.read_snapshot(&subscription_id).await {
                     let _ = self
-                        .store_answer(tenant, &snapshot, actor, intent.action())
+                        .store_answer(tenant, &snapshot, actor, "subscription.sync", false)
                         .await;
                 }
                 return Err(failure.into());
             }
         };
         let answer = self.snapshot(&subscription, schedule.as_ref());
-        let action = if steps.is_empty() {
-            "subscription.sync"
-        } else {
-            intent.action()
-        };
-        self.store_answer(tenant, &answer, actor, action).await?;
+        match steps.is_empty() {
+            // Nothing to write; store what was read, audited only if it repairs.
+            true => self.store_answer(tenant, &answer, actor, "subscription.sync", false),
+            false => self.store_answer(tenant, &answer, actor, intent.action(), true),
+        }
+        .await?;
         Ok(())
     }
 
@@ -337,13 +337,16 @@ impl Billing {
     }
 
     /// Stores state taken from Stripe's answer (newer than any read drawn
-    /// before it) and audits what changed under `action`.
+    /// before it) and audits what changed under `action` (always, with
+    /// `always_audit`: an admin's write is recorded even when its webhook
+    /// stored the change first).
     pub(super) async fn store_answer(
         &self,
         tenant: &crate::domain::TenantId,
         snapshot: &SubscriptionSnapshot,
         actor: &Actor<'_>,
         action: &'static str,
+        always_audit: bool,
     ) -> Result<(), BillingError> {
         let (key, snapshot) = (tenant.clone(), snapshot.clone());
         let actor_id = actor.user_id.to_owned();
@@ -356,6 +359,7 @@ impl Billing {
                 event: None,
                 now: Utc::now().naive_utc(),
                 authoritative: false,
+                always_audit,
             };
             Ok(subscriptions::store_latest(
                 conn,

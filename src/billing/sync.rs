@@ -126,6 +126,7 @@ impl Billing {
                             event: None,
                             now: Utc::now().naive_utc(),
                             authoritative: true,
+                            always_audit: false,
                         };
                         Ok(subscriptions::store_read(
                             conn,

@@ -233,6 +233,7 @@ fn apply(
                 event: Some((event.event_type, event.created)),
                 now: chrono::Utc::now().naive_utc(),
                 authoritative: false,
+                always_audit: false,
             };
             Ok(
                 match subscriptions::store(conn, &tenant, ticket, state, &observation)? {

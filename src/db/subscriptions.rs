@@ -71,6 +71,9 @@ pub struct Observation<'a> {
     /// The snapshot is the outcome of listing every subscription (`sync`),
     /// not one subscription's news: it may replace another that pays.
     pub authoritative: bool,
+    /// Audit even if nothing changed here: an admin's write whose webhook
+    /// was stored first still records who asked for it.
+    pub always_audit: bool,
 }
 
 /// How storing a snapshot ended.
@@ -130,7 +133,8 @@ fn draw_in(conn: &mut DbConnection, tenant: &TenantId) -> QueryResult<Option<Tic
 }
 
 /// Stores `snapshot` for `tenant` unless a newer read was stored already,
-/// and audits what changed. Call inside a transaction.
+/// and audits what changed. Call inside a transaction (it holds the row's
+/// lock from its first statement to the commit).
 pub fn store(
     conn: &mut DbConnection,
     tenant: &TenantId,
@@ -139,6 +143,14 @@ pub fn store(
     observation: &Observation<'_>,
 ) -> QueryResult<StoreOutcome> {
     use tenant_config::dsl as t;
+    // Lock the row before reading it (a no-op write: PostgreSQL's row lock,
+    // SQLite's write lock), so the check below and the write that follows
+    // see the same row as every other writer: reading first would let two
+    // stores both pass the ticket check on PostgreSQL, and make a SQLite
+    // read transaction fail to upgrade.
+    diesel::update(t::tenant_config.find(tenant.as_str()))
+        .set(t::state_ticket.eq(t::state_ticket))
+        .execute(conn)?;
     let row = t::tenant_config
         .find(tenant.as_str())
         .select(TenantRecord::as_select())
@@ -188,7 +200,7 @@ pub fn store(
         .execute(conn)?;
 
     let changes = changes(&row, snapshot);
-    if !changes.is_empty() {
+    if !changes.is_empty() || observation.always_audit {
         let mut detail = json!({
             "subscription_id": snapshot.subscription_id,
             "changes": changes,

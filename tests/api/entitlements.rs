@@ -83,6 +83,35 @@ async fn past_due_keeps_the_plan_for_the_grace_period(backend: Backend) {
     assert_eq!(app.billing_state("acme").await["grace_until"], Value::Null);
 }
 
+/// A renewal the card declines: the grace period counts from Stripe's time
+/// of that first failed payment, and a failed retry does not move it.
+async fn grace_counts_from_the_first_failed_payment(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let subscription = app.subscribe("acme", "pro", None).await;
+    app.await_webhooks().await;
+    let period_end = subscription["items"]["data"][0]["current_period_end"]
+        .as_i64()
+        .unwrap();
+    let customer = subscription["customer"].as_str().unwrap();
+    app.sim.set_card_declines(customer, true).unwrap();
+    app.sim.advance_clock(period_end - app.sim.now() + 60);
+    app.await_webhooks().await;
+    let state = app.billing_state("acme").await;
+    assert_eq!(state["subscription_status"], "past_due", "{state}");
+    let grace_until = time(&state["grace_until"]).timestamp();
+    assert_eq!(grace_until, period_end + 7 * 24 * 3600, "{state}");
+    let entitlements = app.read("acme", "entitlements").await;
+    assert_eq!(entitlements["reason"], "grace");
+    assert_eq!(entitlements["grace_until"], state["grace_until"]);
+
+    // The first retry (three days later) fails too: same grace period.
+    app.sim.advance_clock(3 * 24 * 3600);
+    app.await_webhooks().await;
+    let state = app.billing_state("acme").await;
+    assert_eq!(state["subscription_status"], "past_due");
+    assert_eq!(time(&state["grace_until"]).timestamp(), grace_until);
+}
+
 async fn past_due_after_the_grace_period_is_free(backend: Backend) {
     let app = spawn_app_with(
         TestDatabase::migrated(backend),
@@ -117,6 +146,7 @@ backend_tests!(
     a_tenant_never_billed_has_frees,
     a_paying_tenant_has_its_plans,
     past_due_keeps_the_plan_for_the_grace_period,
+    grace_counts_from_the_first_failed_payment,
     past_due_after_the_grace_period_is_free,
     ended_and_unpaid_subscriptions_are_free,
 );

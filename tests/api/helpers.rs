@@ -387,6 +387,15 @@ impl TestApp {
             .await
     }
 
+    /// Changes the plan and expects 200; returns the billing state answered.
+    pub async fn change_plan(&self, tenant: &str, plan: &str) -> Value {
+        let response = self
+            .subscription(tenant, "change", Some(serde_json::json!({ "plan": plan })))
+            .await;
+        assert_eq!(response.status(), 200, "change to {plan}");
+        response.json().await.unwrap()
+    }
+
     /// `POST …/billing/sync` as an admin; expects 200 and returns the state.
     pub async fn sync(&self, tenant: &str) -> Value {
         let token = self.token(tenant, Role::Admin);
@@ -406,6 +415,41 @@ impl TestApp {
             .await;
         assert_eq!(response.status(), 200, "GET {resource}");
         response.json().await.unwrap()
+    }
+
+    /// The tenant's audit entries as stored, oldest first.
+    pub fn audit_records(&self, tenant: &str) -> Vec<tenant_billing::db::audit::AuditRecord> {
+        let tenant = tenant_billing::domain::TenantId::parse(tenant).unwrap();
+        tenant_billing::db::audit::for_tenant(&mut self.db(), &tenant).unwrap()
+    }
+
+    /// How many times the simulator served `key` (`"POST /v1/subscriptions/{id}"`).
+    pub fn stripe_requests(&self, key: &str) -> u64 {
+        self.sim.stats().requests.get(key).copied().unwrap_or(0)
+    }
+
+    /// Every simulator event so far, oldest first.
+    pub fn events_oldest_first(&self) -> Vec<Value> {
+        let mut events = self.sim.events();
+        events.reverse();
+        events
+    }
+
+    /// Delivers `payload` to the webhook endpoint, signed now as Stripe would.
+    pub async fn deliver_event(&self, payload: &str) -> reqwest::Response {
+        let signature = stripe_sim::signature_header(
+            &self.sim.webhook_secret(),
+            chrono::Utc::now().timestamp(),
+            payload,
+        );
+        self.client
+            .post(self.url("/v1/stripe/webhook"))
+            .header("content-type", "application/json")
+            .header("stripe-signature", signature)
+            .body(payload.to_owned())
+            .send()
+            .await
+            .expect("request sent")
     }
 
     /// Waits until the simulator has delivered every webhook it owes.
