@@ -715,3 +715,125 @@ fn without_chromium_the_tests_fail_naming_the_install_script() {
     let hint = crate::browser::find_tools(empty.path().as_os_str()).unwrap_err();
     assert!(hint.contains("scripts/install-browser.sh"), "{hint}");
 }
+
+/// Subscribes acme to Team with `seats` through Checkout (a 14-day trial).
+async fn subscribe_to_team(app: &TestApp, seats: u32) {
+    let token = app.token("acme", Role::Admin);
+    let session: serde_json::Value = app
+        .post(
+            "acme",
+            "checkout",
+            &token,
+            Some(json!({"plan": "team", "quantity": seats})),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    app.sim
+        .complete_checkout(session["checkout_session_id"].as_str().unwrap())
+        .unwrap();
+    app.await_webhooks().await;
+}
+
+/// Seats of a per-seat plan are saved with `PUT …/billing/seats`. Where the
+/// server has no such endpoint yet (404) the page says so in a sentence;
+/// where it has, the new count shows and Stripe's quantity follows. A count
+/// below one never leaves the page.
+#[actix_web::test]
+async fn seats_are_saved_or_explained() {
+    let app = spawn_app(Backend::Sqlite).await;
+    subscribe_to_team(&app, 2).await;
+    let token = app.token("acme", Role::Admin);
+    // Setting the current count is harmless: it tells whether the endpoint exists.
+    let probe = app
+        .client
+        .put(app.url("/v1/tenants/acme/billing/seats"))
+        .bearer_auth(&token)
+        .json(&json!({"quantity": 2}))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    let browser = Browser::start().await;
+    open_loaded(&browser, &app, &token).await;
+    browser.wait_visible("seats-input", SHORT).await;
+    let shown = browser
+        .js(
+            "return document.querySelector('[data-testid=seats-input]').value",
+            json!([]),
+        )
+        .await;
+    assert_eq!(shown, json!("2"));
+
+    browser.fill("seats-input", "0").await;
+    browser.click("seats-save").await;
+    browser.wait_text("error", "at least 1", SHORT).await;
+
+    browser.fill("seats-input", "5").await;
+    browser.click("seats-save").await;
+    if probe == 404 {
+        browser
+            .wait_text("error", "not available on this billing server", SHORT)
+            .await;
+        assert!(!browser.text("error").await.contains('{'));
+        return;
+    }
+    browser
+        .wait_js(
+            "the new seat count",
+            "return document.getElementById('notice').textContent.includes('5 seats')",
+            json!([]),
+            SHORT,
+        )
+        .await;
+    assert_eq!(app.billing_state("acme").await["seats"], 5);
+    browser.screenshots("seats").await;
+}
+
+/// Invoices are listed with links to Stripe's hosted page and PDF (opened in
+/// a new tab, without a Referer) where the server has `GET …/billing/invoices`;
+/// where it answers 404 the section stays hidden and no error shows.
+#[actix_web::test]
+async fn invoices_are_listed_or_quietly_absent() {
+    let app = spawn_app(Backend::Sqlite).await;
+    app.upgrade_and_pay("acme").await;
+    app.await_webhooks().await;
+    let token = app.token("acme", Role::Admin);
+    let answer = app
+        .get("/v1/tenants/acme/billing/invoices", Some(&token))
+        .await;
+    let browser = Browser::start().await;
+    open_loaded(&browser, &app, &token).await;
+    browser.wait_text("plan-name", "Pro", SHORT).await;
+    if answer.status() == 404 {
+        assert!(!browser.visible("invoices").await);
+        assert!(!browser.visible("error").await);
+        return;
+    }
+    let listed: serde_json::Value = answer.json().await.unwrap();
+    let count = listed["invoices"].as_array().map_or(0, Vec::len);
+    assert!(count >= 1, "{listed}");
+    browser.wait_visible("invoices", SHORT).await;
+    let rows = browser
+        .js(
+            "return document.querySelectorAll('[data-testid=invoice-row]').length",
+            json!([]),
+        )
+        .await;
+    assert_eq!(rows, json!(count));
+    let links = browser
+        .js(
+            "return [...document.querySelectorAll('[data-testid=invoice-row] a')] \
+             .map((a) => [a.href, a.rel, a.target])",
+            json!([]),
+        )
+        .await;
+    let links: Vec<(String, String, String)> = serde_json::from_value(links).unwrap();
+    assert!(links.len() >= count, "{links:?}");
+    for (href, rel, target) in links {
+        assert!(href.starts_with(&app.sim.base_url()), "{href}");
+        assert!(rel.contains("noreferrer") && target == "_blank");
+    }
+    browser.screenshots("invoices").await;
+}
