@@ -1250,3 +1250,105 @@ async fn update_validation_answers_stripe_errors() {
         .unwrap();
     assert_eq!(s.items.data[0].price.id.as_str(), PRO, "nothing changed");
 }
+
+#[tokio::test]
+async fn a_future_trial_end_starts_a_trial_and_credits_unused_time() {
+    let sim = start(SimConfig::default());
+    let client = common::client(&sim);
+    let (customer, sub) = subscribe(&sim, &client, PRO, 1, None).await;
+    let (start, end, _) = period(&client, &sub).await;
+    sim.advance_clock(2 * DAY);
+    let trial_end = sim.now() + 20 * DAY;
+    let s = UpdateSubscription::new(sub.as_str())
+        .trial_end(UpdateSubscriptionTrialEnd::Timestamp(trial_end))
+        .send(&client)
+        .await
+        .expect("start a trial");
+    let at = s.trial_start.unwrap();
+    assert_eq!(s.status, SubscriptionStatus::Trialing);
+    assert_eq!(s.trial_end, Some(trial_end));
+    assert_eq!(s.items.data[0].current_period_end, trial_end);
+    // The unused paid time is credited on the invoice at the trial's end.
+    sim.advance_clock(trial_end - sim.now() + 1);
+    let inv = &sim.invoices(&customer)[0];
+    let amounts: Vec<i64> = inv["lines"]["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["amount"].as_i64().unwrap())
+        .collect();
+    assert_eq!(
+        amounts,
+        vec![-hand_prorate(2900, end - at, end - start), 2900]
+    );
+    assert_eq!(sim.object(&sub).unwrap()["status"], "active");
+    let notices = sim
+        .events()
+        .iter()
+        .filter(|e| e["type"] == "customer.subscription.trial_will_end")
+        .count();
+    assert_eq!(notices, 1);
+}
+
+#[tokio::test]
+async fn card_control_over_http() {
+    let sim = start(SimConfig::default());
+    let raw = common::Raw::new(&sim);
+    let client = common::client(&sim);
+    let (customer, _) = subscribe(&sim, &client, PRO, 1, None).await;
+    let set = raw
+        .control(
+            reqwest::Method::POST,
+            &format!("/_sim/customers/{customer}/card"),
+            json!({"declines": true}),
+        )
+        .await;
+    assert_eq!(set.status, 200);
+    assert_eq!(set.json, json!({"customer": customer, "declines": true}));
+    let missing = raw
+        .control(
+            reqwest::Method::POST,
+            &format!("/_sim/customers/{customer}/card"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(missing.status, 400);
+    let unknown = raw
+        .control(
+            reqwest::Method::POST,
+            "/_sim/customers/cus_nope/card",
+            json!({"declines": false}),
+        )
+        .await;
+    assert_eq!(unknown.status, 404);
+    // A declining card cannot pay a checkout.
+    let session = raw
+        .post(
+            "/v1/checkout/sessions",
+            &format!("mode=subscription&customer={customer}&line_items[0][price]={PRO}"),
+            None,
+        )
+        .await
+        .json;
+    let id = session["id"].as_str().unwrap();
+    let refused = raw
+        .control(
+            reqwest::Method::POST,
+            &format!("/_sim/checkout/{id}/complete"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(refused.status, 402);
+    assert_eq!(refused.json["error"]["code"], "card_declined");
+    assert!(matches!(
+        sim.complete_checkout(id),
+        Err(stripe_sim::SimError::CardDeclined(_))
+    ));
+    let stats = raw
+        .control(reqwest::Method::GET, "/_sim/stats", json!({}))
+        .await
+        .json;
+    assert_eq!(stats["objects"]["invoices"], 1);
+    assert_eq!(stats["objects"]["subscription_schedules"], 0);
+    assert_eq!(stats["requests"]["POST /v1/checkout/sessions"], 2);
+}
