@@ -41,6 +41,8 @@ schema url:
 # Load benchmarks on loopback (installs wrk if missing); see scripts/bench.sh.
 bench:
     bash scripts/bench.sh
+    bash scripts/bench-entitlements.sh
+    cargo bench --bench plan_change
     bash stripe-sim/bench.sh
 
 # Upgrade flow end to end with curl against `cargo run` (see README).
