@@ -65,16 +65,20 @@ impl Browser {
         let path = std::env::var_os("PATH").unwrap_or_default();
         let (chromium, chromedriver) = find_tools(&path).unwrap_or_else(|hint| panic!("{hint}"));
         let turn = ONE_AT_A_TIME.acquire().await.expect("never closed");
+        let profile = tempfile::tempdir().expect("a profile directory");
+        let scratch = profile.path().join("tmp");
+        std::fs::create_dir(&scratch).expect("a temporary directory");
         let mut driver = Command::new(chromedriver);
         driver
             .arg("--port=0")
+            // Chromium's own temporary files go with the profile, removed on drop.
+            .env("TMPDIR", &scratch)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null());
         std::os::unix::process::CommandExt::process_group(&mut driver, 0);
         let mut driver = driver.spawn().expect(INSTALL_HINT);
         let port = read_port(&mut driver);
-        let profile = tempfile::tempdir().expect("a profile directory");
         let http = reqwest::Client::new();
         let capabilities = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
@@ -85,7 +89,7 @@ impl Browser {
                     "--disable-background-networking", "--disable-component-update",
                     "--disable-sync", "--no-first-run", "--disable-extensions",
                     "--window-size=1280,800", "--lang=en-US",
-                    format!("--user-data-dir={}", profile.path().display()),
+                    format!("--user-data-dir={}", profile.path().join("profile").display()),
                 ],
             },
             "goog:loggingPrefs": {"performance": "ALL", "browser": "ALL"},
