@@ -837,3 +837,61 @@ async fn invoices_are_listed_or_quietly_absent() {
     }
     browser.screenshots("invoices").await;
 }
+
+/// Stripe failing reads as the problem's own sentence and the button works
+/// again; leaving Checkout with its Cancel link comes back to a page that
+/// says nothing was charged.
+#[actix_web::test]
+async fn a_failed_or_cancelled_checkout_reads_as_a_sentence() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let browser = Browser::start().await;
+    open_loaded(&browser, &app, &app.token("acme", Role::Admin)).await;
+    browser.wait_visible("choose-plan-pro", SHORT).await;
+    app.sim.add_fault(Fault {
+        method: "POST".into(),
+        path: "/v1/checkout/sessions".into(),
+        count: 10,
+        kind: FaultKind::Status(500),
+    });
+    browser.click("choose-plan-pro").await;
+    browser.wait_visible("error", SHORT).await;
+    assert_eq!(
+        browser.text("error").await,
+        "The payment provider failed; nothing was changed, try again."
+    );
+    browser
+        .wait_js(
+            "the button to work again",
+            "return !document.querySelector('[data-testid=choose-plan-pro]').disabled",
+            json!([]),
+            SHORT,
+        )
+        .await;
+    browser.screenshots("stripe-failed").await;
+
+    app.sim.clear_faults();
+    browser.click("choose-plan-pro").await;
+    browser
+        .wait_js(
+            "the hosted checkout",
+            "return !!document.getElementById('cancel')",
+            json!([]),
+            SHORT,
+        )
+        .await;
+    browser.click_css("#cancel").await;
+    browser
+        .wait_js(
+            "the cancelled notice",
+            "return document.getElementById('notice')?.textContent === 'Checkout was cancelled. Nothing was charged.'",
+            json!([]),
+            SHORT,
+        )
+        .await;
+    assert_eq!(browser.text("plan-name").await, "Free");
+    assert!(!browser.visible("confirming").await);
+    assert_eq!(
+        browser.current_url().await,
+        format!("{}/settings/billing", app.address)
+    );
+}
