@@ -1,10 +1,9 @@
 //! `backfill-customers`: a paced, resumable bulk `ensure_customer`.
 
-use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use super::{billing_for_command, runtime_failure, DATABASE_HINT};
+use super::{billing_for_command, runtime_failure, tenant_progress, DATABASE_HINT};
 use crate::cli::BackfillArgs;
 use crate::settings::Settings;
 use crate::stripe::Pacer;
@@ -39,19 +38,7 @@ pub(super) async fn backfill(args: BackfillArgs, settings: Settings) -> ExitCode
         );
         return ExitCode::SUCCESS;
     }
-    let total = pending.len() as u64;
-    let bar = if std::io::stderr().is_terminal() {
-        let bar = indicatif::ProgressBar::new(total);
-        bar.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{bar:40} {pos}/{len} tenants  {per_sec}  ETA {eta}  {msg}",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        bar
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
+    let bar = tenant_progress(pending.len());
     let started = Instant::now();
     let failed = std::cell::Cell::new(0u64);
     let totals = billing

@@ -60,3 +60,20 @@ fn billing_for_command(
 }
 
 const DATABASE_HINT: &str = "check DATABASE_URL and run `tenant-billing migrate`";
+
+/// A progress bar over `total` tenants on a terminal, hidden otherwise (logs
+/// and pipes get the totals line only).
+fn tenant_progress(total: usize) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(total as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} tenants  {per_sec}  ETA {eta}  {msg}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar
+}

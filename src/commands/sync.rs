@@ -1,11 +1,10 @@
 //! `sync [--tenant ID | --all] [--rate REQ_PER_S]`: subscription state re-read
 //! from Stripe, paced like `backfill-customers`.
 
-use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use super::{billing_for_command, runtime_failure, DATABASE_HINT};
+use super::{billing_for_command, runtime_failure, tenant_progress, DATABASE_HINT};
 use crate::billing::{Actor, SyncOutcome};
 use crate::cli::SyncArgs;
 use crate::domain::TenantId;
@@ -58,18 +57,7 @@ pub(super) async fn sync(args: SyncArgs, settings: Settings) -> ExitCode {
             return runtime_failure(format!("cannot read the tenants: {error}; {DATABASE_HINT}"))
         }
     };
-    let bar = if std::io::stderr().is_terminal() {
-        let bar = indicatif::ProgressBar::new(pending.len() as u64);
-        bar.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{bar:40} {pos}/{len} tenants  {per_sec}  ETA {eta}  {msg}",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        bar
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
+    let bar = tenant_progress(pending.len());
     let started = Instant::now();
     let failed = std::cell::Cell::new(0u64);
     let totals = billing

@@ -428,6 +428,31 @@ impl TestApp {
         self.sim.stats().requests.get(key).copied().unwrap_or(0)
     }
 
+    /// A form POST straight to the simulator's API (what a Stripe dashboard
+    /// user or another integration would do); returns the object.
+    pub async fn stripe_post(&self, path: &str, form: &[(&str, &str)]) -> Value {
+        let response = self
+            .client
+            .post(format!("{}{path}", self.sim.base_url()))
+            .bearer_auth("sk_test_dashboard")
+            .form(form)
+            .send()
+            .await
+            .expect("request sent");
+        assert!(response.status().is_success(), "POST {path}");
+        response.json().await.unwrap()
+    }
+
+    /// The customer's invoices with Stripe's `billing_reason` (e.g.
+    /// `subscription_update` for a prorated plan change), newest first.
+    pub fn invoices_for(&self, customer: &str, reason: &str) -> Vec<Value> {
+        self.sim
+            .invoices(customer)
+            .into_iter()
+            .filter(|invoice| invoice["billing_reason"] == reason)
+            .collect()
+    }
+
     /// Every simulator event so far, oldest first.
     pub fn events_oldest_first(&self) -> Vec<Value> {
         let mut events = self.sim.events();
@@ -461,6 +486,16 @@ impl TestApp {
             "webhooks were not all delivered"
         );
     }
+}
+
+/// The row for plan `id` in a `GET …/billing/plans` answer.
+pub fn plan_row<'a>(plans: &'a Value, id: &str) -> &'a Value {
+    plans["plans"]
+        .as_array()
+        .expect("a plans list")
+        .iter()
+        .find(|plan| plan["id"] == id)
+        .unwrap_or_else(|| panic!("no plan {id} in {plans}"))
 }
 
 /// Asserts a problem+json answer with `status` and returns its body.

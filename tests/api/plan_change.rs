@@ -23,15 +23,6 @@ async fn subscribed(app: &TestApp, tenant: &str, plan: &str, quantity: Option<u6
     subscription
 }
 
-/// The customer's invoices for a plan change (Stripe's `subscription_update`).
-fn proration_invoices(app: &TestApp, customer: &str) -> Vec<Value> {
-    app.sim
-        .invoices(customer)
-        .into_iter()
-        .filter(|i| i["billing_reason"] == "subscription_update")
-        .collect()
-}
-
 /// Audit entries whose stored changes move `plan` from `from` to `to`.
 fn plan_moves(app: &TestApp, tenant: &str, from: &str, to: &str) -> usize {
     app.audit_records(tenant)
@@ -58,7 +49,7 @@ async fn an_upgrade_takes_effect_at_once_with_one_proration_invoice(backend: Bac
     assert_eq!(state["seats"], 3);
     assert_eq!(state["subscription_status"], "active");
     assert_eq!(state["pending_plan"], Value::Null);
-    let invoices = proration_invoices(&app, customer);
+    let invoices = app.invoices_for(customer, "subscription_update");
     assert_eq!(invoices.len(), 1, "{invoices:?}");
     assert_eq!(invoices[0]["status"], "paid");
     assert!(invoices[0]["amount_due"].as_i64().unwrap() > 0);
@@ -109,7 +100,7 @@ async fn a_double_clicked_upgrade_changes_the_plan_once(backend: Backend) {
         assert_eq!(state["plan"], "team", "{state}");
     }
     assert_eq!(app.stripe_requests(SUBSCRIPTION_UPDATE), 1);
-    assert_eq!(proration_invoices(&app, customer).len(), 1);
+    assert_eq!(app.invoices_for(customer, "subscription_update").len(), 1);
     app.await_webhooks().await;
     assert_eq!(plan_moves(&app, "acme", "pro", "team"), 1);
     let changes = app

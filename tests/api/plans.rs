@@ -11,16 +11,9 @@ use tenant_billing::domain::Role;
 
 use crate::backend_tests;
 use crate::child::command;
-use crate::helpers::{spawn_app, spawn_app_with, start_sim, Backend, TestApp, TestDatabase};
-
-fn plan<'a>(plans: &'a Value, id: &str) -> &'a Value {
-    plans["plans"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["id"] == id)
-        .unwrap_or_else(|| panic!("no plan {id} in {plans}"))
-}
+use crate::helpers::{
+    plan_row, spawn_app, spawn_app_with, start_sim, Backend, TestApp, TestDatabase,
+};
 
 fn field(plans: &Value, key: &str) -> Vec<Value> {
     plans["plans"]
@@ -46,12 +39,12 @@ async fn a_free_tenant_sees_every_plan_by_rank(backend: Backend) {
         field(&plans, "current"),
         [json!(true), json!(false), json!(false)]
     );
-    let free = plan(&plans, "free");
+    let free = plan_row(&plans, "free");
     assert_eq!(free["amount"], Value::Null);
     assert_eq!(free["currency"], Value::Null);
     assert_eq!(free["trial_available"], false);
     assert_eq!(free["limits"], json!({"projects": 3}));
-    let pro = plan(&plans, "pro");
+    let pro = plan_row(&plans, "pro");
     assert_eq!(
         (&pro["amount"], &pro["currency"], &pro["interval"]),
         (&json!(2900), &json!("usd"), &json!("month"))
@@ -60,7 +53,7 @@ async fn a_free_tenant_sees_every_plan_by_rank(backend: Backend) {
     assert_eq!(pro["trial_days"], 0);
     assert_eq!(pro["trial_available"], false);
     assert_eq!(pro["features"], json!(["api", "exports"]));
-    let team = plan(&plans, "team");
+    let team = plan_row(&plans, "team");
     assert_eq!(team["amount"], 1200);
     assert_eq!(team["per_seat"], true);
     assert_eq!(team["trial_days"], 14);
@@ -77,7 +70,7 @@ async fn plans_are_marked_against_the_current_plan(backend: Backend) {
         field(&plans, "change"),
         [json!("downgrade"), json!("current"), json!("upgrade")]
     );
-    assert_eq!(plan(&plans, "pro")["current"], true);
+    assert_eq!(plan_row(&plans, "pro")["current"], true);
 }
 
 /// The configured amount seeds the simulator, but the one shown is Stripe's.
@@ -90,7 +83,7 @@ async fn amounts_are_stripes(backend: Backend) {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let plans = app.read("acme", "plans").await;
-        if plan(&plans, "pro")["amount"] == 2900 {
+        if plan_row(&plans, "pro")["amount"] == 2900 {
             break;
         }
         assert!(
@@ -111,39 +104,30 @@ async fn subscribe_to_an_unconfigured_price(app: &TestApp, tenant: &str) -> Stri
         .json()
         .await
         .unwrap();
-    let client = reqwest::Client::new();
-    let price: Value = client
-        .post(format!("{}/v1/prices", app.sim.base_url()))
-        .bearer_auth("sk_test_dashboard")
-        .form(&[
-            ("currency", "usd"),
-            ("unit_amount", "9900"),
-            ("recurring[interval]", "month"),
-            ("product_data[name]", "Legacy"),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let price = app
+        .stripe_post(
+            "/v1/prices",
+            &[
+                ("currency", "usd"),
+                ("unit_amount", "9900"),
+                ("recurring[interval]", "month"),
+                ("product_data[name]", "Legacy"),
+            ],
+        )
+        .await;
     let price_id = price["id"].as_str().unwrap().to_owned();
-    let session: Value = client
-        .post(format!("{}/v1/checkout/sessions", app.sim.base_url()))
-        .bearer_auth("sk_test_dashboard")
-        .form(&[
-            ("mode", "subscription"),
-            ("customer", customer["stripe_customer_id"].as_str().unwrap()),
-            ("line_items[0][price]", price_id.as_str()),
-            ("line_items[0][quantity]", "1"),
-            ("success_url", "http://localhost:3000/ok"),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let session = app
+        .stripe_post(
+            "/v1/checkout/sessions",
+            &[
+                ("mode", "subscription"),
+                ("customer", customer["stripe_customer_id"].as_str().unwrap()),
+                ("line_items[0][price]", price_id.as_str()),
+                ("line_items[0][quantity]", "1"),
+                ("success_url", "http://localhost:3000/ok"),
+            ],
+        )
+        .await;
     app.sim
         .complete_checkout(session["id"].as_str().unwrap())
         .unwrap();

@@ -6,7 +6,7 @@
 use serde_json::{json, Value};
 
 use crate::backend_tests;
-use crate::helpers::{assert_problem, spawn_app, Backend, TestApp};
+use crate::helpers::{assert_problem, plan_row, spawn_app, Backend, TestApp};
 
 const DAY: i64 = 24 * 3600;
 
@@ -16,19 +16,10 @@ async fn subscribed(app: &TestApp, plan: &str, quantity: Option<u64>) -> Value {
     subscription
 }
 
-fn plan<'a>(plans: &'a Value, id: &str) -> &'a Value {
-    plans["plans"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["id"] == id)
-        .unwrap()
-}
-
 async fn a_trial_is_given_once_per_tenant(backend: Backend) {
     let app = spawn_app(backend).await;
     assert_eq!(
-        plan(&app.read("acme", "plans").await, "team")["trial_available"],
+        plan_row(&app.read("acme", "plans").await, "team")["trial_available"],
         true
     );
 
@@ -49,7 +40,7 @@ async fn a_trial_is_given_once_per_tenant(backend: Backend) {
     assert_eq!(entitlements["reason"], "trialing");
     assert_eq!(entitlements["plan"], "team");
     assert_eq!(
-        plan(&app.read("acme", "plans").await, "team")["trial_available"],
+        plan_row(&app.read("acme", "plans").await, "team")["trial_available"],
         false
     );
 
@@ -82,7 +73,7 @@ async fn a_trial_is_given_once_per_tenant(backend: Backend) {
         Value::Null
     );
     assert_eq!(
-        plan(&app.read("acme", "plans").await, "team")["trial_available"],
+        plan_row(&app.read("acme", "plans").await, "team")["trial_available"],
         false
     );
 
