@@ -153,10 +153,8 @@ main() {
     command -v curl >/dev/null 2>&1 || apt_install curl || die "curl is required"
     command -v wrk >/dev/null 2>&1 || apt_install wrk || die "wrk is required (apt-get install wrk)"
     log "building the release binary"
-    cargo build --release --bin tenant-billing >&2 || die "cargo build --release failed"
-    local target_dir out
-    target_dir="$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
-    BIN="${target_dir:-$REPO_ROOT/target}/release/tenant-billing"
+    BIN="$(build_binary --release)"
+    local out
     WORK_DIR="$(mktemp -d "${TMPDIR:-/tmp}/tenant-billing-bench-entitlements.XXXXXX")"
     for BACKEND in $BENCH_BACKENDS; do
         case "$BACKEND" in

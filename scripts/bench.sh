@@ -305,11 +305,7 @@ main() {
     ensure_load_generator
 
     log "building the release binary (cargo build --release)"
-    cargo build --release --bin tenant-billing >&2 || die "cargo build --release failed"
-    local target_dir
-    target_dir="$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
-    BIN="${target_dir:-$REPO_ROOT/target}/release/tenant-billing"
-    [[ -x "$BIN" ]] || die "built binary not found at $BIN"
+    BIN="$(build_binary --release)"
 
     WORK_DIR="$(mktemp -d "${TMPDIR:-/tmp}/tenant-billing-bench.XXXXXX")"
 

@@ -122,4 +122,8 @@ pub struct TokenArgs {
     /// Lifetime in seconds (default: auth.default_token_ttl_seconds).
     #[arg(long)]
     pub ttl: Option<u64>,
+    /// Print a link to the billing settings page on BIND_ADDR carrying the
+    /// token (`http://127.0.0.1:8080/settings/billing#token=…`) instead.
+    #[arg(long)]
+    pub link: bool,
 }

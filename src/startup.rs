@@ -36,6 +36,9 @@ impl Default for BuildOptions {
 
 pub struct Application {
     port: u16,
+    /// `http://127.0.0.1:PORT` (or the bound address): where a browser on
+    /// this machine reaches the service, e.g. the settings page link.
+    origin: String,
     server: Server,
     pool: DbPool,
     /// The in-process Stripe simulator, when no key is configured (development).
@@ -65,7 +68,10 @@ impl Application {
         let verifier = JwtVerifier::from_settings(&settings.auth).map_err(anyhow::Error::msg)?;
         let listener = TcpListener::bind(&settings.server.bind_addr)
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.server.bind_addr))?;
-        let port = listener.local_addr()?.port();
+        let bound = listener.local_addr()?;
+        let port = bound.port();
+        settings.billing.adopt_own_origin(bound);
+        let origin = crate::settings::local_origins(bound).remove(0);
         let (gateway, simulator) = connect_stripe(&mut settings)?;
         let metrics = Arc::new(Metrics::new());
         let gateway = gateway.with_metrics(metrics.clone());
@@ -134,6 +140,7 @@ impl Application {
         );
         Ok(Application {
             port,
+            origin,
             server,
             pool,
             simulator,
@@ -145,6 +152,11 @@ impl Application {
     /// The port actually bound (useful with port 0).
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The service's origin for a browser on this machine (`http://127.0.0.1:PORT`).
+    pub fn origin(&self) -> &str {
+        &self.origin
     }
 
     pub fn pool(&self) -> &DbPool {

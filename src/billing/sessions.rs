@@ -10,6 +10,7 @@ pub struct CheckoutRequest {
     pub plan: PlanCode,
     /// Seats for a per-seat plan (validated against its limit); default 1.
     pub quantity: Option<u64>,
+    /// None: `billing.default_*_url`, which the route checked is configured.
     pub success_url: Option<RedirectUrl>,
     pub cancel_url: Option<RedirectUrl>,
 }
@@ -52,12 +53,14 @@ impl Billing {
                 .success_url
                 .as_ref()
                 .map(|u| u.to_string())
-                .unwrap_or_else(|| billing.default_success_url.clone()),
+                .or_else(|| billing.default_success_url.clone())
+                .unwrap_or_default(),
             cancel_url: request
                 .cancel_url
                 .as_ref()
                 .map(|u| u.to_string())
-                .unwrap_or_else(|| billing.default_cancel_url.clone()),
+                .or_else(|| billing.default_cancel_url.clone())
+                .unwrap_or_default(),
         };
         let intent = uuid::Uuid::new_v4().simple().to_string();
         let key = ["checkout", tenant.as_str(), intent.as_str()];
@@ -105,7 +108,8 @@ impl Billing {
             .await?;
         let return_url = return_url
             .map(|u| u.to_string())
-            .unwrap_or_else(|| self.settings.billing.default_return_url.clone());
+            .or_else(|| self.settings.billing.default_return_url.clone())
+            .unwrap_or_default();
         let intent = uuid::Uuid::new_v4().simple().to_string();
         let key = ["portal", tenant.as_str(), intent.as_str()];
         match self

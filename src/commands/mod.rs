@@ -32,6 +32,15 @@ pub async fn dispatch(command: Option<Command>, settings: Settings) -> ExitCode 
     }
 }
 
+/// The settings page with a token in its fragment: the fragment is never sent
+/// to a server nor put in a Referer, and the page moves it to sessionStorage.
+fn settings_page_link(origin: &str, token: &str) -> String {
+    format!(
+        "{origin}{}#token={token}",
+        crate::settings::SETTINGS_PAGE_PATH
+    )
+}
+
 fn runtime_failure(error: impl std::fmt::Display) -> ExitCode {
     eprintln!("tenant-billing: {error}");
     ExitCode::from(1)

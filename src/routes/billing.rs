@@ -9,7 +9,7 @@ use validator::Validate;
 
 use super::openapi::{BodyProblems, StripeProblems, TenantPath, TenantProblems};
 use super::validation::{
-    optional_json, parse_email, parse_plan, parse_quantity, parse_redirect, validated,
+    optional_json, parse_email, parse_plan, parse_quantity, parse_redirect_or_default, validated,
 };
 use crate::auth::{AdminCtx, Identity, TenantCtx};
 use crate::billing::{
@@ -201,14 +201,24 @@ pub async fn post_checkout(
     .map_err(|e| errors.push(e))
     .ok()
     .flatten();
-    let success_url = parse_redirect("success_url", body.success_url.as_deref(), origins)
-        .map_err(|e| errors.push(e))
-        .ok()
-        .flatten();
-    let cancel_url = parse_redirect("cancel_url", body.cancel_url.as_deref(), origins)
-        .map_err(|e| errors.push(e))
-        .ok()
-        .flatten();
+    let success_url = parse_redirect_or_default(
+        "success_url",
+        body.success_url.as_deref(),
+        origins,
+        settings.billing.default_success_url.as_ref(),
+    )
+    .map_err(|e| errors.push(e))
+    .ok()
+    .flatten();
+    let cancel_url = parse_redirect_or_default(
+        "cancel_url",
+        body.cancel_url.as_deref(),
+        origins,
+        settings.billing.default_cancel_url.as_ref(),
+    )
+    .map_err(|e| errors.push(e))
+    .ok()
+    .flatten();
     let Some(plan) = plan.filter(|_| errors.is_empty()) else {
         return Err(ApiError::Validation(errors));
     };
@@ -258,9 +268,14 @@ pub async fn post_portal(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let body: PortalBody = optional_json(&req, &body)?;
-    let origins = &billing.settings().billing.allowed_redirect_origins;
-    let return_url = parse_redirect("return_url", body.return_url.as_deref(), origins)
-        .map_err(|e| ApiError::Validation(vec![e]))?;
+    let settings = &billing.settings().billing;
+    let return_url = parse_redirect_or_default(
+        "return_url",
+        body.return_url.as_deref(),
+        &settings.allowed_redirect_origins,
+        settings.default_return_url.as_ref(),
+    )
+    .map_err(|e| ApiError::Validation(vec![e]))?;
     let request_id = request_id.to_string();
     let url = billing
         .open_portal(

@@ -8,9 +8,11 @@
 pub mod billing;
 pub mod errors;
 pub mod health;
+pub mod me;
 pub mod metrics;
 pub mod openapi;
 pub mod plans;
+pub mod settings_page;
 pub mod subscription;
 mod validation;
 pub mod webhook;
@@ -19,7 +21,7 @@ use actix_web::http::Method;
 use actix_web::middleware::from_fn;
 use actix_web::{web, FromRequest, Handler, Responder};
 
-use crate::auth::require_tenant_token;
+use crate::auth::{require_tenant_token, require_token};
 use crate::rate_limit::limit_tenant;
 
 /// The prefix of every tenant route; its `{tenant_id}` must be the token's.
@@ -43,6 +45,13 @@ fn public_routes(r: &mut impl RouteSink) {
     r.add(Method::GET, "/docs", openapi::docs_root);
     r.add(Method::GET, "/docs/{file:.*}", openapi::docs_file);
     r.add(Method::POST, "/v1/stripe/webhook", webhook::receive);
+    r.add(Method::GET, "/settings/billing", settings_page::page);
+    r.add(Method::GET, "/settings/assets/{name}", settings_page::asset);
+}
+
+/// Routes that name no tenant but need a valid token (any tenant's).
+fn token_routes(r: &mut impl RouteSink) {
+    r.add(Method::GET, "/v1/me", me::get_me);
 }
 
 /// Routes under `TENANT_SCOPE`, relative to it: reachable only with a
@@ -79,6 +88,24 @@ fn tenant_routes(r: &mut impl RouteSink) {
 
 struct Actix<'a>(&'a mut web::ServiceConfig);
 
+/// Registers each route as its own resource behind the token check.
+struct ActixWithToken<'a>(&'a mut web::ServiceConfig);
+
+impl RouteSink for ActixWithToken<'_> {
+    fn add<F, Args>(&mut self, method: Method, path: &'static str, handler: F)
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.0.service(
+            web::resource(path)
+                .wrap(from_fn(require_token))
+                .route(web::method(method).to(handler)),
+        );
+    }
+}
+
 impl RouteSink for Actix<'_> {
     fn add<F, Args>(&mut self, method: Method, path: &'static str, handler: F)
     where
@@ -94,6 +121,7 @@ impl RouteSink for Actix<'_> {
 /// so no tenant route is reachable without a verified token for that tenant.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     public_routes(&mut Actix(cfg));
+    token_routes(&mut ActixWithToken(cfg));
     cfg.service(
         web::scope(TENANT_SCOPE)
             // The last wrap runs first: the token, then the tenant's budget.
@@ -125,6 +153,7 @@ impl RouteSink for Listing {
 pub fn registered() -> Vec<(Method, String)> {
     let mut listing = Listing::default();
     public_routes(&mut listing);
+    token_routes(&mut listing);
     listing.prefix = TENANT_SCOPE;
     tenant_routes(&mut listing);
     listing.routes

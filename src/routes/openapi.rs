@@ -96,6 +96,9 @@ pub enum StripeProblems {
         docs_root,
         docs_file,
         super::webhook::receive,
+        super::me::get_me,
+        super::settings_page::page,
+        super::settings_page::asset,
         super::billing::get_billing,
         super::billing::ensure_customer,
         super::billing::put_profile,
@@ -113,6 +116,7 @@ pub enum StripeProblems {
         (name = "billing", description = "A tenant's billing: state, plans, entitlements, profile, customer, Checkout, portal, subscription changes, sync"),
         (name = "stripe", description = "Stripe's webhook deliveries"),
         (name = "operations", description = "Health, readiness, metrics, this document"),
+        (name = "settings page", description = "The billing settings page a tenant admin uses (HTML)"),
     )
 )]
 pub struct ApiDoc;

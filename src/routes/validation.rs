@@ -77,6 +77,24 @@ pub fn parse_redirect(
         .map_err(|e| FieldError::new(field, e.to_string()))
 }
 
+/// `parse_redirect`, for a URL that falls back to `default` when omitted:
+/// without a default either (production names its own), the request must
+/// carry one, or Stripe would be handed an empty URL.
+pub fn parse_redirect_or_default(
+    field: &str,
+    value: Option<&str>,
+    allowed_origins: &[String],
+    default: Option<&String>,
+) -> Result<Option<RedirectUrl>, FieldError> {
+    if value.is_none() && default.is_none() {
+        return Err(FieldError::new(
+            field,
+            "is required: this deployment configures no default",
+        ));
+    }
+    parse_redirect(field, value, allowed_origins)
+}
+
 /// Parses an optional JSON body read as bytes: empty means `T::default()`;
 /// otherwise the same rules as the JSON extractor (content type, syntax, shape).
 pub fn optional_json<T: serde::de::DeserializeOwned + Default>(

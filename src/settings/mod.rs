@@ -19,7 +19,7 @@ mod stripe;
 mod telemetry;
 
 pub use auth::AuthSettings;
-pub use billing::BillingSettings;
+pub use billing::{local_origins, BillingSettings, SETTINGS_PAGE_PATH};
 pub use database::DatabaseSettings;
 pub use jobs::JobsSettings;
 pub use metrics::MetricsSettings;
