@@ -42,7 +42,14 @@ schema url:
 bench:
     bash scripts/bench.sh
     cargo bench --bench invalidation_lag
+    bash scripts/bench-middleware.sh
+    bash scripts/bench-entitlements.sh
+    cargo bench --bench plan_change
     bash stripe-sim/bench.sh
+
+# Regenerate docs/openapi.json from the code (commit it with the API change).
+openapi:
+    UPDATE_OPENAPI=1 cargo test --test api openapi::the_committed_snapshot
 
 # Upgrade flow end to end with curl against `cargo run` (see README).
 demo:

@@ -39,12 +39,21 @@ fn summary(name: &str, mut samples: Vec<Duration>) -> (Duration, Duration) {
 
 fn start_sim() -> SimHandle {
     SimHandle::start(SimConfig {
-        prices: vec![PriceSeed {
-            id: "price_pro_monthly".into(),
-            unit_amount: 2900,
-            currency: "usd".into(),
-            interval: "month".into(),
-        }],
+        // Every configured plan's price, so the startup price check finds them.
+        prices: vec![
+            PriceSeed {
+                id: "price_pro_monthly".into(),
+                unit_amount: 2900,
+                currency: "usd".into(),
+                interval: "month".into(),
+            },
+            PriceSeed {
+                id: "price_team_monthly".into(),
+                unit_amount: 1200,
+                currency: "usd".into(),
+                interval: "month".into(),
+            },
+        ],
         ..SimConfig::default()
     })
     .expect("start stripe-sim")

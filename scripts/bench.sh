@@ -425,10 +425,7 @@ main() {
         BIN="$BENCH_BIN"
     else
         log "building the release binary (cargo build --release)"
-        cargo build --release --bin tenant-billing >&2 || die "cargo build --release failed"
-        local target_dir
-        target_dir="$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
-        BIN="${target_dir:-$REPO_ROOT/target}/release/tenant-billing"
+        BIN="$(build_binary --release)"
     fi
     [[ -x "$BIN" ]] || die "built binary not found at $BIN"
 

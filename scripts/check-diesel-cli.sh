@@ -212,11 +212,7 @@ main() {
     ensure_diesel
 
     log "building tenant-billing (cargo build)"
-    cargo build --bin tenant-billing >&2 || die "cargo build failed"
-    local target_dir
-    target_dir="$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
-    BIN="${target_dir:-$REPO_ROOT/target}/debug/tenant-billing"
-    [[ -x "$BIN" ]] || die "built binary not found at $BIN"
+    BIN="$(build_binary)"
 
     WORK_DIR="$(mktemp -d "${TMPDIR:-/tmp}/check-diesel-cli.XXXXXX")"
 

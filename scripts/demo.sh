@@ -11,8 +11,8 @@ source scripts/lib.sh
 
 workdir=$(mktemp -d)
 port=${DEMO_PORT:-$(free_port)}
-cargo build -q
-bin="$PWD/target/debug/tenant-billing"
+# Where cargo put it (CARGO_TARGET_DIR and friends), not a guessed target/debug.
+bin=$(build_binary -q)
 # exec: $! must be the server itself, not a subshell, or it outlives the script.
 (cd "$workdir" && exec env BIND_ADDR="127.0.0.1:$port" "$bin" >"$workdir/server.log" 2>&1) &
 SERVER_PID=$!
@@ -23,6 +23,14 @@ for _ in $(seq 300); do curl -fs "$api/healthz" >/dev/null && break; sleep 0.1; 
 curl -fs "$api/readyz" >/dev/null || { cat "$workdir/server.log" >&2; die "the server is not ready on $api"; }
 
 step() { printf '\n== %s\n' "$*"; }
+
+step "the billing settings page and the ready link in the log (open it in a browser)"
+link=$(sed -n 's#.*\(http://[^ ]*/settings/billing\#token=[A-Za-z0-9._-]*\).*#\1#p' "$workdir/server.log" | head -n 1)
+[[ "$link" == "http://127.0.0.1:$port/settings/billing#token="* ]] || { cat "$workdir/server.log" >&2; die "no ready link in the log"; }
+echo "${link%%#*}#token=…"
+curl -fs "$api/settings/billing" | grep -q 'data-testid="plan-name"' || die "GET /settings/billing is not the page"
+curl -fs "$api/v1/me" -H "Authorization: Bearer ${link#*#token=}"; echo
+
 TOKEN=$(cd "$workdir" && "$bin" token --tenant acme --role admin --email owner@acme.test)
 auth=(-H "Authorization: Bearer $TOKEN")
 

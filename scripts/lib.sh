@@ -21,6 +21,23 @@ free_port() {
     die "no free TCP port found on 127.0.0.1"
 }
 
+# Builds tenant-billing with `cargo build --bin tenant-billing "$@"` (e.g.
+# --release) and prints the path of the binary as cargo reports it, so that
+# CARGO_TARGET_DIR, build.target-dir and --target are honoured; a script
+# never guesses target/debug. Fails (through `die`) when cargo does.
+build_binary() {
+    local messages executable
+    messages="$(cargo build --bin tenant-billing --message-format=json-render-diagnostics "$@")" ||
+        die "cargo build failed"
+    executable="$(printf '%s\n' "$messages" |
+        grep '"reason":"compiler-artifact"' |
+        grep '"name":"tenant-billing"' |
+        sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -n 1)"
+    [[ -n "$executable" && -x "$executable" ]] ||
+        die "cargo build did not report a tenant-billing binary"
+    printf '%s\n' "$executable"
+}
+
 # Runs a tenant-billing command against database URL $1 with the script's JWT
 # secret ($SCRIPT_JWT_SECRET) and quiet logs.
 app() {

@@ -30,6 +30,23 @@ pub enum Command {
     /// Inspect and re-drive the outbox jobs (customer provisioning, profile syncs).
     #[command(subcommand)]
     Jobs(JobsCommand),
+    /// Re-read subscription state from Stripe (repairs missed webhooks; safe to re-run).
+    Sync(SyncArgs),
+}
+
+/// `sync`: one tenant, or every linked tenant paced to `--rate`.
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// The tenant to re-read.
+    #[arg(long, required_unless_present = "all", conflicts_with = "all")]
+    pub tenant: Option<String>,
+    /// Every tenant linked to a Stripe customer, least recently synced first
+    /// (a run cut short and started again resumes where it stopped).
+    #[arg(long)]
+    pub all: bool,
+    /// Stripe requests per second, never exceeded even in a burst.
+    #[arg(long, default_value_t = 20.0, value_name = "REQ_PER_S")]
+    pub rate: f64,
 }
 
 /// `backfill-customers`: paced so a bulk run never trips Stripe's rate limit.
@@ -105,4 +122,8 @@ pub struct TokenArgs {
     /// Lifetime in seconds (default: auth.default_token_ttl_seconds).
     #[arg(long)]
     pub ttl: Option<u64>,
+    /// Print a link to the billing settings page on BIND_ADDR carrying the
+    /// token (`http://127.0.0.1:8080/settings/billing#token=…`) instead.
+    #[arg(long)]
+    pub link: bool,
 }

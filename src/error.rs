@@ -10,7 +10,7 @@ use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
 /// One invalid field of a request body.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct FieldError {
     pub field: String,
     pub message: String,
@@ -41,12 +41,19 @@ pub enum ApiError {
     PayloadTooLarge,
     #[error("validation failed")]
     Validation(Vec<FieldError>),
+    /// The tenant spent its request budget; retry after this many seconds.
+    #[error("rate limited")]
+    RateLimited { retry_after_seconds: u64 },
     /// Stripe answered with an error or could not be reached.
     #[error("stripe request failed")]
     StripeFailed(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// Stripe did not answer within the retry budget.
     #[error("stripe request timed out")]
     StripeTimeout(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The identity provider's keys were never fetched: tokens cannot be
+    /// checked yet (503, since the token may well be valid).
+    #[error("token keys unavailable")]
+    AuthUnavailable,
     #[error("database unavailable")]
     DatabaseUnavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// The instance is stopping and cut the request off at its shutdown
@@ -75,10 +82,12 @@ impl ApiError {
             ApiError::Conflict(_) => ("conflict", "Conflict"),
             ApiError::PayloadTooLarge => ("payload-too-large", "Payload too large"),
             ApiError::Validation(_) => ("validation-failed", "Validation failed"),
+            ApiError::RateLimited { .. } => ("rate-limited", "Too many requests"),
             ApiError::StripeFailed(_) => ("stripe-unavailable", "Payment provider error"),
             ApiError::StripeTimeout(_) => ("stripe-timeout", "Payment provider timeout"),
             ApiError::DatabaseUnavailable(_) => ("database-unavailable", "Service unavailable"),
             ApiError::ShuttingDown => ("shutting-down", "Service restarting"),
+            ApiError::AuthUnavailable => ("auth-unavailable", "Service unavailable"),
             ApiError::Internal(_) => ("internal", "Internal server error"),
         }
     }
@@ -90,6 +99,11 @@ impl ApiError {
             ApiError::NotFound => "no such resource".into(),
             ApiError::PayloadTooLarge => "the request body exceeds the size limit".into(),
             ApiError::Validation(_) => "one or more fields are invalid".into(),
+            ApiError::RateLimited {
+                retry_after_seconds,
+            } => format!(
+                "this tenant sent too many requests of this kind; retry in {retry_after_seconds} s"
+            ),
             ApiError::StripeFailed(_) => {
                 "the payment provider failed; nothing was changed, try again".into()
             }
@@ -102,20 +116,29 @@ impl ApiError {
             ApiError::ShuttingDown => {
                 "this instance is restarting and stopped the request; retrying it is safe".into()
             }
+            ApiError::AuthUnavailable => {
+                "the identity provider's signing keys are not available yet; try again shortly"
+                    .into()
+            }
             ApiError::Internal(_) => "an unexpected error occurred".into(),
         }
     }
 }
 
-#[derive(Serialize)]
-struct Problem<'a> {
+/// RFC 9457 problem details: the body of every error answer.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Problem {
+    /// A relative URI naming the kind of problem (`/problems/validation-failed`).
     #[serde(rename = "type")]
-    kind: String,
-    title: &'a str,
-    status: u16,
-    detail: String,
+    pub kind: String,
+    pub title: String,
+    /// The HTTP status, repeated.
+    pub status: u16,
+    /// A sentence for a person; never echoes submitted values.
+    pub detail: String,
+    /// For validation failures: which fields, and why.
     #[serde(skip_serializing_if = "Option::is_none")]
-    errors: Option<&'a [FieldError]>,
+    pub errors: Option<Vec<FieldError>>,
 }
 
 /// The source chain, for the log only.
@@ -139,11 +162,12 @@ impl ResponseError for ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::StripeFailed(_) => StatusCode::BAD_GATEWAY,
             ApiError::StripeTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
-            ApiError::DatabaseUnavailable(_) | ApiError::ShuttingDown => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            ApiError::DatabaseUnavailable(_)
+            | ApiError::ShuttingDown
+            | ApiError::AuthUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -157,12 +181,12 @@ impl ResponseError for ApiError {
         }
         let (slug, title) = self.slug_and_title();
         let errors = match self {
-            ApiError::Validation(errors) => Some(errors.as_slice()),
+            ApiError::Validation(errors) => Some(errors.clone()),
             _ => None,
         };
         let problem = Problem {
             kind: format!("/problems/{slug}"),
-            title,
+            title: title.to_owned(),
             status: status.as_u16(),
             detail: self.detail(),
             errors,
@@ -178,8 +202,16 @@ impl ResponseError for ApiError {
                 HeaderValue::from_static("Bearer realm=\"tenant-billing\""),
             ));
         }
-        if status == StatusCode::SERVICE_UNAVAILABLE {
-            response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
+        match self {
+            ApiError::RateLimited {
+                retry_after_seconds,
+            } => {
+                response.insert_header((header::RETRY_AFTER, *retry_after_seconds));
+            }
+            _ if status == StatusCode::SERVICE_UNAVAILABLE => {
+                response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
+            }
+            _ => {}
         }
         response.json(problem)
     }

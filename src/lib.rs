@@ -8,6 +8,8 @@ pub mod commands;
 pub mod db;
 pub mod domain;
 pub mod error;
+pub mod metrics;
+pub mod rate_limit;
 pub mod routes;
 pub mod settings;
 pub mod shutdown;

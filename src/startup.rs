@@ -8,13 +8,15 @@ use std::time::Duration;
 use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServerHandle, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
-use actix_web::middleware::{from_fn, Next};
+use actix_web::middleware::{from_fn, Condition, Next};
 use actix_web::{web, App, HttpMessage, HttpServer};
 use tracing_actix_web::{RequestId, TracingLogger};
 
 use crate::auth::JwtVerifier;
 use crate::billing::{Billing, JobWorkers};
 use crate::db::{self, DbPool};
+use crate::metrics::{self, Metrics};
+use crate::rate_limit::TenantLimits;
 use crate::routes;
 use crate::settings::Settings;
 use crate::shutdown::{self, Drain};
@@ -36,6 +38,9 @@ impl Default for BuildOptions {
 
 pub struct Application {
     port: u16,
+    /// `http://127.0.0.1:PORT` (or the bound address): where a browser on
+    /// this machine reaches the service, e.g. the settings page link.
+    origin: String,
     server: Server,
     pool: DbPool,
     /// The in-process Stripe simulator, when no key is configured (development).
@@ -47,6 +52,8 @@ pub struct Application {
     shutdown_timeout: Duration,
     /// PostgreSQL: other instances' changes, dropped from the state cache.
     _listener: Option<crate::db::listen::Listener>,
+    /// Keeps a configured JWKS fresh; stopped with the server.
+    jwks_refresher: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// Once every request is answered, how long actix may take to close the
@@ -71,19 +78,37 @@ impl Application {
         let verifier = JwtVerifier::from_settings(&settings.auth).map_err(anyhow::Error::msg)?;
         let listener = TcpListener::bind(&settings.server.bind_addr)
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.server.bind_addr))?;
-        let port = listener.local_addr()?.port();
+        let bound = listener.local_addr()?;
+        let port = bound.port();
+        settings.billing.adopt_own_origin(bound);
+        let origin = crate::settings::local_origins(bound).remove(0);
         let (gateway, simulator) = connect_stripe(&mut settings)?;
+        let metrics = Arc::new(Metrics::new());
+        let gateway = gateway.with_metrics(metrics.clone());
         if let Some(sim) = &simulator {
             sim.set_webhook_url(Some(format!("http://127.0.0.1:{port}/v1/stripe/webhook")));
         }
         let settings = Arc::new(settings);
-        let billing = web::Data::new(Billing::new(pool.clone(), gateway, settings.clone()));
+        let billing = web::Data::new(
+            Billing::new(pool.clone(), gateway, settings.clone()).with_metrics(metrics.clone()),
+        );
+        let metrics_enabled = settings.metrics.enabled;
+        let metrics = web::Data::from(metrics);
         let workers = settings
             .jobs
             .enabled
             .then(|| billing.get_ref().start_workers());
         let change_listener = billing.listen_for_changes();
+        let jwks_refresher = verifier.start_jwks().await;
+        if settings.stripe.check_prices_on_startup {
+            // Reported, never waited on: serving does not depend on Stripe.
+            let checker = billing.get_ref().clone();
+            actix_web::rt::spawn(async move {
+                checker.check_prices().await;
+            });
+        }
         let verifier = web::Data::new(verifier);
+        let limits = web::Data::new(TenantLimits::new(&settings.rate_limit));
         let max_body = settings.server.max_body_bytes;
         let drain = web::Data::new(Drain::default());
         let app_billing = billing.clone();
@@ -94,6 +119,10 @@ impl Application {
                 .wrap(from_fn(shutdown::track_requests))
                 .wrap(from_fn(echo_request_id))
                 .wrap(TracingLogger::<TenantRootSpan>::new())
+                .wrap(Condition::new(
+                    metrics_enabled,
+                    from_fn(metrics::record_http),
+                ))
                 .app_data(
                     web::JsonConfig::default()
                         .limit(max_body)
@@ -103,6 +132,8 @@ impl Application {
                 .app_data(app_billing.clone())
                 .app_data(app_drain.clone())
                 .app_data(verifier.clone())
+                .app_data(metrics.clone())
+                .app_data(limits.clone())
                 .configure(routes::configure)
                 .default_service(web::to(routes::errors::not_found))
         })
@@ -128,6 +159,7 @@ impl Application {
         );
         Ok(Application {
             port,
+            origin,
             server,
             pool,
             simulator,
@@ -136,12 +168,18 @@ impl Application {
             drain,
             shutdown_timeout: settings.server.shutdown_timeout(),
             _listener: change_listener,
+            jwks_refresher,
         })
     }
 
     /// The port actually bound (useful with port 0).
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The service's origin for a browser on this machine (`http://127.0.0.1:PORT`).
+    pub fn origin(&self) -> &str {
+        &self.origin
     }
 
     pub fn pool(&self) -> &DbPool {
@@ -215,6 +253,9 @@ impl Application {
                 "could not release this instance's leases; they lapse on their own"
             ),
         }
+        if let Some(refresher) = self.jwks_refresher {
+            refresher.abort();
+        }
         result
     }
 }
@@ -252,7 +293,7 @@ pub fn connect_stripe(
         .values()
         .filter_map(|plan| {
             Some(stripe_sim::PriceSeed {
-                id: plan.price_id.clone(),
+                id: plan.price_id.clone()?,
                 unit_amount: plan.unit_amount?,
                 currency: plan.currency.clone()?,
                 interval: plan.interval.clone()?,

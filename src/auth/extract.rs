@@ -18,6 +18,11 @@ pub struct TenantCtx(pub Identity);
 #[derive(Debug, Clone)]
 pub struct AdminCtx(pub Identity);
 
+/// Any caller with a valid token, for routes that name no tenant (`/v1/me`,
+/// behind `require_token`): the tenant is the token's own.
+#[derive(Debug, Clone)]
+pub struct Caller(pub Identity);
+
 impl std::ops::Deref for TenantCtx {
     type Target = Identity;
     fn deref(&self) -> &Identity {
@@ -45,6 +50,15 @@ impl FromRequest for TenantCtx {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         ready(identity(req).map(TenantCtx))
+    }
+}
+
+impl FromRequest for Caller {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(identity(req).map(Caller))
     }
 }
 

@@ -1,15 +1,19 @@
 //! JWT verification with an explicit `Validation` per algorithm: only the
 //! configured algorithms are accepted (never `none`), `exp` and `sub` are
-//! required, and `iss`/`aud` are checked when configured.
+//! required, and `iss`/`aud` are checked when configured. Keys come from the
+//! configuration (a shared secret or a PEM key) or from an identity
+//! provider's JWKS, where each key verifies the one algorithm of its type.
 
-use std::collections::HashMap;
+use std::sync::Arc;
 
 use jsonwebtoken::{decode, decode_header, encode, Algorithm, DecodingKey, EncodingKey, Header};
 use secrecy::ExposeSecret;
-use serde::Deserialize;
+use serde_json::{Map, Value};
 
+use super::claims::ClaimRules;
+use super::jwks::{JwksCache, KeyEntry, KeyLookup};
 use super::Identity;
-use crate::domain::{Email, Role, TenantId};
+use crate::domain::Role;
 use crate::settings::AuthSettings;
 
 /// Why a token was refused. Deliberately coarse: the client learns only that
@@ -26,28 +30,42 @@ pub enum TokenError {
     Invalid,
     #[error("token has no valid tenant claim")]
     Tenant,
+    #[error("token key id is not in the identity provider's key set")]
+    UnknownKey,
+    /// Not the token's fault: the JWKS was never fetched (503, not 401).
+    #[error("the identity provider's keys are not available yet")]
+    KeysUnavailable,
 }
 
-#[derive(Deserialize)]
-struct RawClaims {
-    sub: String,
-    #[serde(default)]
-    role: Option<Role>,
-    #[serde(default)]
-    email: Option<String>,
-    #[serde(default)]
-    email_verified: Option<bool>,
-    #[serde(flatten)]
-    rest: HashMap<String, serde_json::Value>,
+enum KeySource {
+    /// The shared secret and/or PEM key, one per configured algorithm.
+    Configured(Vec<Arc<KeyEntry>>),
+    Jwks(Arc<JwksCache>),
 }
 
 pub struct JwtVerifier {
-    keys: Vec<(Algorithm, DecodingKey, jsonwebtoken::Validation)>,
-    tenant_claim: String,
+    source: KeySource,
+    /// One `Validation` per accepted algorithm, built once.
+    validations: Vec<(Algorithm, jsonwebtoken::Validation)>,
+    rules: ClaimRules,
 }
 
 impl JwtVerifier {
+    /// Builds the verifier; with `auth.jwks_url` the keys start empty (see
+    /// `start_jwks`).
     pub fn from_settings(settings: &AuthSettings) -> Result<JwtVerifier, String> {
+        let rules = ClaimRules::from_settings(settings);
+        if let Some(url) = &settings.jwks_url {
+            let validations = [Algorithm::RS256, Algorithm::ES256, Algorithm::EdDSA]
+                .into_iter()
+                .map(|alg| (alg, validation(settings, alg)))
+                .collect();
+            return Ok(JwtVerifier {
+                source: KeySource::Jwks(Arc::new(JwksCache::new(url)?)),
+                validations,
+                rules,
+            });
+        }
         let public_pem = match (&settings.public_key_pem, &settings.public_key_path) {
             (Some(pem), _) => Some(pem.clone().into_bytes()),
             (None, Some(path)) => Some(
@@ -57,6 +75,7 @@ impl JwtVerifier {
             (None, None) => None,
         };
         let mut keys = Vec::new();
+        let mut validations = Vec::new();
         for name in &settings.algorithms {
             let (algorithm, key) = match name.as_str() {
                 "HS256" => (
@@ -75,69 +94,111 @@ impl JwtVerifier {
                 ),
                 other => return Err(format!("unsupported JWT algorithm {other}")),
             };
-            let mut validation = jsonwebtoken::Validation::new(algorithm);
-            validation.leeway = settings.leeway_seconds;
-            validation.validate_exp = true;
-            validation.validate_nbf = true;
-            // jsonwebtoken checks iss/aud only when present: require them when configured.
-            let mut required = vec!["exp", "sub"];
-            if settings.issuer.is_some() {
-                required.push("iss");
-            }
-            if settings.audience.is_some() {
-                required.push("aud");
-            }
-            validation.set_required_spec_claims(&required);
-            match &settings.issuer {
-                Some(issuer) => validation.set_issuer(&[issuer]),
-                None => validation.iss = None,
-            }
-            match &settings.audience {
-                Some(audience) => validation.set_audience(&[audience]),
-                None => validation.validate_aud = false,
-            }
-            keys.push((algorithm, key, validation));
+            keys.push(Arc::new(KeyEntry { algorithm, key }));
+            validations.push((algorithm, validation(settings, algorithm)));
         }
         Ok(JwtVerifier {
-            keys,
-            tenant_claim: settings.tenant_claim.clone(),
+            source: KeySource::Configured(keys),
+            validations,
+            rules,
         })
     }
 
+    /// With a JWKS: fetches it once now (a failure is logged, not fatal: the
+    /// service starts and answers 503 on token routes until keys arrive) and
+    /// starts the background refresher. Without one: nothing to do.
+    pub async fn start_jwks(&self) -> Option<tokio::task::JoinHandle<()>> {
+        let KeySource::Jwks(cache) = &self.source else {
+            return None;
+        };
+        if let Err(error) = cache.refresh().await {
+            tracing::warn!(error = %error, "JWKS not available at startup; token-protected routes answer 503 until it is");
+        }
+        Some(cache.clone().spawn_refresher())
+    }
+
+    /// False while a configured JWKS has never been fetched (`/readyz`).
+    pub fn ready(&self) -> bool {
+        match &self.source {
+            KeySource::Configured(_) => true,
+            KeySource::Jwks(cache) => cache.has_keys(),
+        }
+    }
+
     /// Verifies a compact JWS and returns the identity it proves.
-    pub fn verify(&self, token: &str) -> Result<Identity, TokenError> {
+    pub async fn verify(&self, token: &str) -> Result<Identity, TokenError> {
         // An `alg` outside jsonwebtoken's enum (such as "none") fails here.
         let header = decode_header(token).map_err(|_| TokenError::Malformed)?;
-        let (_, key, validation) = self
-            .keys
-            .iter()
-            .find(|(algorithm, _, _)| *algorithm == header.alg)
-            .ok_or(TokenError::Algorithm)?;
-        let data = decode::<RawClaims>(token, key, validation).map_err(|_| TokenError::Invalid)?;
-        let claims = data.claims;
-        let tenant = claims
-            .rest
-            .get(&self.tenant_claim)
-            .and_then(|value| value.as_str())
-            .ok_or(TokenError::Tenant)?;
-        let tenant_id = TenantId::parse(tenant).map_err(|_| TokenError::Tenant)?;
-        if claims.sub.is_empty() {
-            return Err(TokenError::Invalid);
+        let entry = match &self.source {
+            KeySource::Configured(keys) => keys
+                .iter()
+                .find(|entry| entry.algorithm == header.alg)
+                .cloned()
+                .ok_or(TokenError::Algorithm)?,
+            KeySource::Jwks(cache) => {
+                // Checked before the lookup, so that tokens of a refused
+                // algorithm cannot trigger refetches.
+                if !self.validations.iter().any(|(alg, _)| *alg == header.alg) {
+                    return Err(TokenError::Algorithm);
+                }
+                let kid = header.kid.as_deref().ok_or(TokenError::UnknownKey)?;
+                match cache.key(kid).await {
+                    KeyLookup::Found(entry) => entry,
+                    KeyLookup::Unknown => return Err(TokenError::UnknownKey),
+                    KeyLookup::NoKeys => return Err(TokenError::KeysUnavailable),
+                }
+            }
+        };
+        // A key verifies only the algorithm of its type: an HS256 token
+        // "signed" with an RSA public key, or an ES256 header on an RSA key,
+        // stops here.
+        if entry.algorithm != header.alg {
+            return Err(TokenError::Algorithm);
         }
-        Ok(Identity {
-            tenant_id,
-            user_id: claims.sub,
-            role: claims.role.unwrap_or_default(),
-            email: claims.email.as_deref().and_then(|e| Email::parse(e).ok()),
-            email_verified: claims.email_verified.unwrap_or(false),
-        })
+        let (_, validation) = self
+            .validations
+            .iter()
+            .find(|(alg, _)| *alg == entry.algorithm)
+            .ok_or(TokenError::Algorithm)?;
+        let data = decode::<Map<String, Value>>(token, &entry.key, validation)
+            .map_err(|_| TokenError::Invalid)?;
+        self.rules.identity(&data.claims)
     }
+}
+
+/// The checks every token must pass, for one algorithm.
+fn validation(settings: &AuthSettings, algorithm: Algorithm) -> jsonwebtoken::Validation {
+    let mut validation = jsonwebtoken::Validation::new(algorithm);
+    validation.leeway = settings.leeway_seconds;
+    validation.validate_exp = true;
+    validation.validate_nbf = true;
+    // jsonwebtoken checks iss/aud only when present: require them when configured.
+    let mut required = vec!["exp", "sub"];
+    if settings.issuer.is_some() {
+        required.push("iss");
+    }
+    if settings.audience.is_some() {
+        required.push("aud");
+    }
+    validation.set_required_spec_claims(&required);
+    match &settings.issuer {
+        Some(issuer) => validation.set_issuer(&[issuer]),
+        None => validation.iss = None,
+    }
+    match &settings.audience {
+        Some(audience) => validation.set_audience(&[audience]),
+        None => validation.validate_aud = false,
+    }
+    validation
 }
 
 /// Mints HS256 tokens for development and tests (the `token` command).
 pub struct TokenIssuer {
     key: EncodingKey,
     tenant_claim: String,
+    role_claim: String,
+    /// The role value minted for an admin: the first of `auth.admin_roles`.
+    admin_role: String,
     issuer: Option<String>,
     audience: Option<String>,
 }
@@ -156,6 +217,12 @@ impl TokenIssuer {
         TokenIssuer {
             key: EncodingKey::from_secret(settings.jwt_secret.expose_secret().as_bytes()),
             tenant_claim: settings.tenant_claim.clone(),
+            role_claim: settings.role_claim.clone(),
+            admin_role: settings
+                .admin_roles
+                .first()
+                .cloned()
+                .unwrap_or_else(|| "admin".into()),
             issuer: settings.issuer.clone(),
             audience: settings.audience.clone(),
         }
@@ -166,7 +233,11 @@ impl TokenIssuer {
         let mut claims = serde_json::Map::new();
         claims.insert("sub".into(), request.sub.into());
         claims.insert(self.tenant_claim.clone(), request.tenant.into());
-        claims.insert("role".into(), request.role.as_str().into());
+        let role = match request.role {
+            Role::Admin => self.admin_role.as_str(),
+            Role::Member => Role::Member.as_str(),
+        };
+        claims.insert(self.role_claim.clone(), role.into());
         claims.insert("iat".into(), now.into());
         claims.insert("exp".into(), (now + request.ttl_seconds as i64).into());
         if let Some(email) = request.email {

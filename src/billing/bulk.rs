@@ -2,7 +2,7 @@
 //!
 //! One runner, generic over the per-tenant operation, gives every bulk
 //! command the same guarantees:
-//! - *Streaming*: tenant ids are read in keyset pages (`tenants::page_ids`)
+//! - *Streaming*: tenant ids are read in keyset pages (`tenants::page`)
 //!   into a bounded channel, so a run over a million rows holds one page.
 //! - *Pacing*: operations call Stripe through a gateway `with_pacer`, shared
 //!   by the concurrent workers, so the run never exceeds its rate.
@@ -23,7 +23,7 @@ use tokio::sync::{mpsc, Mutex};
 use tokio::time::Instant;
 
 use super::Billing;
-use crate::db::tenants::{self, Selection};
+use crate::db::tenants::{self, Selection, WalkKey};
 use crate::db::{self, DbError};
 use crate::domain::TenantId;
 
@@ -134,14 +134,17 @@ impl Billing {
         selection: Selection,
         mut each: impl FnMut(&TenantId),
     ) -> Result<u64, DbError> {
-        let mut after: Option<String> = None;
+        let mut after: Option<WalkKey> = None;
         let mut seen = 0;
         loop {
             let page = self.tenant_page(selection, after.take()).await?;
             let Some(last) = page.last().cloned() else {
                 return Ok(seen);
             };
-            for tenant in page.iter().filter_map(|id| TenantId::parse(id).ok()) {
+            for tenant in page
+                .iter()
+                .filter_map(|key| TenantId::parse(&key.tenant_id).ok())
+            {
                 each(&tenant);
                 seen += 1;
             }
@@ -152,10 +155,10 @@ impl Billing {
     async fn tenant_page(
         &self,
         selection: Selection,
-        after: Option<String>,
-    ) -> Result<Vec<String>, DbError> {
+        after: Option<WalkKey>,
+    ) -> Result<Vec<WalkKey>, DbError> {
         db::interact(&self.pool, move |conn| {
-            Ok(tenants::page_ids(conn, selection, after.as_deref(), PAGE)?)
+            Ok(tenants::page(conn, selection, after.as_ref(), PAGE)?)
         })
         .await
     }
@@ -180,7 +183,7 @@ impl Billing {
             let (billing, selection, failure) =
                 (self.clone(), op.selection(), read_failure.clone());
             actix_web::rt::spawn(async move {
-                let mut after: Option<String> = None;
+                let mut after: Option<WalkKey> = None;
                 loop {
                     let page = match billing.tenant_page(selection, after.take()).await {
                         Ok(page) => page,
@@ -192,7 +195,10 @@ impl Billing {
                     let Some(last) = page.last().cloned() else {
                         return;
                     };
-                    for tenant in page.iter().filter_map(|id| TenantId::parse(id).ok()) {
+                    for tenant in page
+                        .iter()
+                        .filter_map(|key| TenantId::parse(&key.tenant_id).ok())
+                    {
                         if feed.send(tenant).await.is_err() {
                             return;
                         }

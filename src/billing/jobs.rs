@@ -278,6 +278,8 @@ impl Billing {
         .await?;
         match finished {
             Finished::Succeeded => {
+                self.metrics
+                    .job_processed(kind_label(&job.kind), "succeeded");
                 let succeeded = JobCounters::bump(&self.jobs.counters.succeeded);
                 tracing::info!(
                     jobs_succeeded = succeeded,
@@ -289,10 +291,14 @@ impl Billing {
                 );
             }
             Finished::Requeued => {
+                self.metrics
+                    .job_processed(kind_label(&job.kind), "requeued");
                 self.jobs.wake.notify_one();
                 tracing::info!(job_id = job.id, job_kind = %job.kind, tenant_id = %job.tenant_id, "job asked for again while running: queued once more");
             }
             Finished::LeaseLost => {
+                self.metrics
+                    .job_processed(kind_label(&job.kind), "lease_lost");
                 tracing::warn!(
                     job_id = job.id,
                     "job finished after its lease was taken over"
@@ -314,11 +320,14 @@ impl Billing {
         })
         .await?;
         if !written {
+            self.metrics
+                .job_processed(kind_label(&job.kind), "lease_lost");
             tracing::warn!(job_id = job.id, "job failed after its lease was taken over");
             return Ok(());
         }
         match retry_at {
             Some(at) => {
+                self.metrics.job_processed(kind_label(&job.kind), "retried");
                 let retried = JobCounters::bump(&self.jobs.counters.retried);
                 tracing::warn!(
                     jobs_retried = retried,
@@ -332,6 +341,7 @@ impl Billing {
                 );
             }
             None => {
+                self.metrics.job_processed(kind_label(&job.kind), "dead");
                 let dead = JobCounters::bump(&self.jobs.counters.dead);
                 tracing::error!(
                     jobs_dead = dead,
@@ -365,4 +375,10 @@ impl Billing {
             + chrono::Duration::seconds(i64::try_from(jobs.retry_horizon_seconds).unwrap_or(0));
         (at <= horizon).then_some(at)
     }
+}
+
+/// A stored kind as a metric label: one of ours, or `unknown` (a newer
+/// version's), so a stored string never becomes a label as such.
+fn kind_label(kind: &str) -> &'static str {
+    JobKind::parse(kind).map_or("unknown", JobKind::as_str)
 }

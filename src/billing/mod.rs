@@ -4,38 +4,51 @@
 
 mod backfill;
 mod bulk;
+mod catalog;
 mod customer;
+mod entitlements;
 mod jobs;
 mod leases;
+mod plan_change;
 mod profile;
 mod reconcile;
 mod retention;
 mod sessions;
+mod snapshot;
 mod state;
 mod state_cache;
 mod state_reader;
+mod subscription_lock;
+mod sync;
 mod webhooks;
 
 pub use backfill::{BackfillOutcome, BackfillTotals, EnsureCustomers};
 pub use bulk::{BulkOperation, BulkOutcome, BulkTotals, Step};
+pub use catalog::{PlanView, PriceProblem};
 pub use customer::{CustomerHints, EnsureAttempt, EnsuredCustomer};
+pub use entitlements::Entitlements;
 pub use jobs::{JobCounters, JobHub, JobWorkers};
 pub use leases::Released;
+pub use plan_change::PlanChangeRequest;
 pub use profile::{ProfileSync, ProfileUpdate};
 pub use reconcile::{classify, Finding, FixSummary, ReconcileReport, DUPLICATE_OF};
 pub use retention::{Swept, RETENTION_BATCH};
 pub use sessions::CheckoutRequest;
 pub use state::BillingState;
+pub use sync::{SyncOutcome, SyncTenants};
 pub use webhooks::{WebhookFailure, WebhookRejection};
 
 use std::sync::Arc;
 
+use catalog::PriceBook;
 use state_cache::StateCache;
 use state_reader::StateReader;
 
+use crate::db::tenants::TenantRecord;
 use crate::db::{self, audit, DbConnection, DbError, DbPool};
-use crate::domain::{Email, TenantId};
+use crate::domain::{Email, PlanCatalog, TenantId};
 use crate::error::ApiError;
+use crate::metrics::Metrics;
 use crate::settings::Settings;
 use crate::stripe::{StripeFailure, StripeGateway};
 
@@ -68,6 +81,15 @@ pub enum BillingError {
     /// The tenant already pays for a plan: a second Checkout would double-bill.
     #[error("an active paid subscription already exists")]
     AlreadySubscribed,
+    /// A plan change, cancel or resume needs a live subscription.
+    #[error("the tenant has no subscription")]
+    NoSubscription,
+    /// Resume comes too late: the subscription has ended.
+    #[error("the subscription has ended")]
+    SubscriptionEnded,
+    /// Another subscription write of this tenant did not finish in time.
+    #[error("another change to this subscription is in progress")]
+    WriteInProgress,
 }
 
 impl From<BillingError> for ApiError {
@@ -77,8 +99,17 @@ impl From<BillingError> for ApiError {
             BillingError::Stripe(e) => e.into(),
             BillingError::CreationInProgress => ApiError::StripeTimeout(Box::new(error)),
             BillingError::AlreadySubscribed => ApiError::Conflict(
-                "the tenant already has an active paid subscription; use the billing portal to change it"
+                "the tenant already has an active paid subscription; change its plan instead"
                     .into(),
+            ),
+            BillingError::NoSubscription => {
+                ApiError::Conflict("the tenant has no subscription; start one with Checkout".into())
+            }
+            BillingError::SubscriptionEnded => ApiError::Conflict(
+                "the subscription has ended; start a new one with Checkout".into(),
+            ),
+            BillingError::WriteInProgress => ApiError::Conflict(
+                "another change to this subscription is in progress; try again".into(),
             ),
         }
     }
@@ -97,6 +128,8 @@ pub struct Billing {
     /// Names this process in the leases it takes (creation claims, jobs), so
     /// that it can give them all back when it stops.
     instance: Arc<str>,
+    metrics: Arc<Metrics>,
+    prices: Arc<PriceBook>,
 }
 
 impl Billing {
@@ -122,6 +155,8 @@ impl Billing {
                 &uuid::Uuid::new_v4().simple().to_string()[..8]
             )
             .into(),
+            metrics: Arc::default(),
+            prices: Arc::default(),
         }
     }
 
@@ -157,6 +192,29 @@ impl Billing {
         }
     }
 
+    /// Records into `metrics` (the instance's registry) instead of a
+    /// private one nobody scrapes.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Billing {
+        self.metrics = metrics;
+        self
+    }
+
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// Refreshes the gauges read at scrape time (jobs by state from the
+    /// database, pool usage) and encodes every family.
+    pub async fn scrape_metrics(&self) -> String {
+        match db::interact(&self.pool, |conn| Ok(db::jobs::count_by_state(conn)?)).await {
+            Ok(counts) => self.metrics.set_jobs(&counts),
+            Err(error) => tracing::warn!(error = %error, "could not count jobs for /metrics"),
+        }
+        let (idle, in_use) = self.pool.usage();
+        self.metrics.set_pool(idle, in_use);
+        self.metrics.encode()
+    }
+
     /// This instance's job counters (also logged as they change).
     pub fn job_counters(&self) -> &JobCounters {
         &self.jobs.counters
@@ -170,16 +228,27 @@ impl Billing {
         &self.settings
     }
 
+    pub fn catalog(&self) -> &PlanCatalog {
+        &self.settings.catalog
+    }
+
+    /// A stored row as `GET …/billing` shows it.
+    fn displayed(&self, record: TenantRecord) -> BillingState {
+        BillingState::from_record(record, self.settings.billing.past_due_grace())
+    }
+
     /// The tenant's billing state for display: a tenant without a row is on
     /// the free plan. Served from the per-instance cache when it can be (see
     /// `state_cache`); use `fresh_state` to decide anything.
     pub async fn state(&self, tenant: &TenantId) -> Result<Arc<BillingState>, DbError> {
         if let Some(state) = self.state_cache.get(tenant) {
+            self.metrics.cache_lookup(true);
             return Ok(state);
         }
+        self.metrics.cache_lookup(false);
         let ticket = self.state_cache.ticket();
         let state = Arc::new(match self.state_reader.read(&self.pool, tenant).await? {
-            Some(record) => BillingState::from(record),
+            Some(record) => self.displayed(record),
             None => BillingState::free(tenant),
         });
         self.state_cache.fill(ticket, tenant, state.clone());
@@ -189,7 +258,7 @@ impl Billing {
     /// The tenant's billing state as the database has it now.
     pub async fn fresh_state(&self, tenant: &TenantId) -> Result<BillingState, DbError> {
         Ok(match self.read_row(tenant).await? {
-            Some(record) => BillingState::from(record),
+            Some(record) => self.displayed(record),
             None => BillingState::free(tenant),
         })
     }

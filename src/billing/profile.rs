@@ -20,7 +20,7 @@ pub struct ProfileUpdate {
 }
 
 /// Where the profile stands relative to Stripe after an update.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ProfileSync {
     /// The Stripe customer now matches.
@@ -120,7 +120,7 @@ impl Billing {
             ProfileSync::Synced => self.push_stored_profile(tenant, actor).await?,
             other => other,
         };
-        Ok((BillingState::from(row), sync))
+        Ok((self.displayed(row), sync))
     }
 
     /// Pushes the stored profile to the tenant's Stripe customer if it is

@@ -1,12 +1,16 @@
 //! The Upgrade button (Checkout) and the billing portal.
 
 use super::{Actor, Billing, BillingError, CustomerHints};
-use crate::domain::{is_paying, PlanCode, RedirectUrl, TenantId};
+use crate::domain::{PlanCode, RedirectUrl, TenantId};
 use crate::stripe::{CheckoutParams, CheckoutSession};
 
 #[derive(Debug, Clone)]
 pub struct CheckoutRequest {
+    /// A paid plan (Checkout for `free` is refused at the edge).
     pub plan: PlanCode,
+    /// Seats for a per-seat plan (validated against its limit); default 1.
+    pub quantity: Option<u64>,
+    /// None: `billing.default_*_url`, which the route checked is configured.
     pub success_url: Option<RedirectUrl>,
     pub cancel_url: Option<RedirectUrl>,
 }
@@ -22,38 +26,52 @@ impl Billing {
     ) -> Result<CheckoutSession, BillingError> {
         // Not the display cache: another instance may have applied the
         // webhook that made this tenant pay a moment ago.
+        // The same read tells whether the tenant ever had a trial.
         let state = self.fresh_state(tenant).await?;
-        let paying = state.subscription_status.as_deref().is_some_and(is_paying);
-        if paying && state.plan != "free" {
+        if state.is_paying() {
             return Err(BillingError::AlreadySubscribed);
         }
+        let Some(plan) = self.catalog().get(request.plan.as_str()) else {
+            return Err(BillingError::NoSubscription);
+        };
+        let Some(price_id) = plan.price_id.clone() else {
+            return Err(BillingError::NoSubscription);
+        };
         let customer = self
             .ensure_customer(tenant, &CustomerHints::default(), actor)
             .await?;
-        let plan = &self.settings.plans[request.plan.as_str()];
         let billing = &self.settings.billing;
         let params = CheckoutParams {
             tenant_id: tenant.to_string(),
             customer_id: customer.customer_id,
             plan: request.plan.to_string(),
-            price_id: plan.price_id.clone(),
+            price_id,
+            quantity: request.quantity.filter(|_| plan.per_seat).unwrap_or(1),
+            // One trial per tenant, ever: remembered even after it ended.
+            trial_days: (plan.trial_days > 0 && !state.trial_used).then_some(plan.trial_days),
             success_url: request
                 .success_url
                 .as_ref()
                 .map(|u| u.to_string())
-                .unwrap_or_else(|| billing.default_success_url.clone()),
+                .or_else(|| billing.default_success_url.clone())
+                .unwrap_or_default(),
             cancel_url: request
                 .cancel_url
                 .as_ref()
                 .map(|u| u.to_string())
-                .unwrap_or_else(|| billing.default_cancel_url.clone()),
+                .or_else(|| billing.default_cancel_url.clone())
+                .unwrap_or_default(),
         };
         let intent = uuid::Uuid::new_v4().simple().to_string();
         let key = ["checkout", tenant.as_str(), intent.as_str()];
         match self.stripe.create_checkout_session(&params, &key).await {
             Ok(session) => {
-                let detail =
-                    serde_json::json!({"checkout_session_id": session.id, "plan": params.plan});
+                let detail = serde_json::json!({
+                    "checkout_session_id": session.id,
+                    "plan": params.plan,
+                    "quantity": params.quantity,
+                    "trial_days": params.trial_days,
+                });
                 self.audit(
                     tenant,
                     actor,
@@ -90,7 +108,8 @@ impl Billing {
             .await?;
         let return_url = return_url
             .map(|u| u.to_string())
-            .unwrap_or_else(|| self.settings.billing.default_return_url.clone());
+            .or_else(|| self.settings.billing.default_return_url.clone())
+            .unwrap_or_default();
         let intent = uuid::Uuid::new_v4().simple().to_string();
         let key = ["portal", tenant.as_str(), intent.as_str()];
         match self

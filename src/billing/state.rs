@@ -1,11 +1,12 @@
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::Serialize;
 
 use crate::db::tenants::TenantRecord;
 use crate::domain::TenantId;
 
-/// What `GET …/billing` answers: the tenant's plan as last reported by Stripe.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+/// What `GET …/billing` answers: the tenant's plan as last reported by
+/// Stripe (SPEC §4 and §7; the settings page reads exactly these names).
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct BillingState {
     pub tenant_id: String,
     pub stripe_customer_id: Option<String>,
@@ -15,6 +16,19 @@ pub struct BillingState {
     pub subscription_status: Option<String>,
     pub current_period_end: Option<DateTime<Utc>>,
     pub cancel_at_period_end: bool,
+    pub trial_end: Option<DateTime<Utc>>,
+    pub seats: Option<i32>,
+    pub pending_plan: Option<String>,
+    pub pending_plan_at: Option<DateTime<Utc>>,
+    /// Set only while past_due: when the plan's entitlements end.
+    pub grace_until: Option<DateTime<Utc>>,
+    /// Whether the tenant ever had a trial (Checkout gives one trial, ever).
+    #[serde(skip)]
+    pub trial_used: bool,
+}
+
+fn utc(time: Option<NaiveDateTime>) -> Option<DateTime<Utc>> {
+    time.map(|t| t.and_utc())
 }
 
 impl BillingState {
@@ -25,16 +39,26 @@ impl BillingState {
             stripe_customer_id: None,
             billing_email: None,
             billing_name: None,
-            plan: "free".into(),
+            plan: crate::domain::FREE.into(),
             subscription_status: None,
             current_period_end: None,
             cancel_at_period_end: false,
+            trial_end: None,
+            seats: None,
+            pending_plan: None,
+            pending_plan_at: None,
+            grace_until: None,
+            trial_used: false,
         }
     }
-}
 
-impl From<TenantRecord> for BillingState {
-    fn from(record: TenantRecord) -> Self {
+    /// The stored row as shown; `grace` is `billing.past_due_grace_days`.
+    pub fn from_record(record: TenantRecord, grace: chrono::Duration) -> BillingState {
+        let past_due = record.subscription_status.as_deref() == Some("past_due");
+        let grace_until = record
+            .past_due_since
+            .filter(|_| past_due)
+            .map(|since| (since + grace).and_utc());
         BillingState {
             tenant_id: record.tenant_id,
             stripe_customer_id: record.stripe_customer_id,
@@ -42,8 +66,21 @@ impl From<TenantRecord> for BillingState {
             billing_name: record.billing_name,
             plan: record.plan,
             subscription_status: record.subscription_status,
-            current_period_end: record.current_period_end.map(|t| t.and_utc()),
+            current_period_end: utc(record.current_period_end),
             cancel_at_period_end: record.cancel_at_period_end,
+            trial_end: utc(record.trial_end),
+            seats: record.seats,
+            pending_plan: record.pending_plan,
+            pending_plan_at: utc(record.pending_plan_at),
+            grace_until,
+            trial_used: record.trial_used_at.is_some(),
         }
+    }
+
+    /// Whether the tenant has a live subscription (one Checkout would duplicate).
+    pub fn is_paying(&self) -> bool {
+        self.subscription_status
+            .as_deref()
+            .is_some_and(crate::domain::is_paying)
     }
 }

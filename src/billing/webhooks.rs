@@ -13,10 +13,10 @@ use secrecy::ExposeSecret;
 use stripe_webhook::{Event, EventObject, Webhook, WebhookError};
 
 use super::{Billing, BillingError};
-use crate::db::events::{self, Effect, EventOutcome, LedgerEvent, SubscriptionState};
-use crate::db::{self};
+use crate::db::events::{self, Effect, EventOutcome, LedgerEvent};
+use crate::db::{self, subscriptions};
 use crate::domain::TenantId;
-use crate::stripe::StripeSubscription;
+use crate::metrics::WebhookOutcome;
 
 /// Why a delivery was refused (400): nothing is stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -50,7 +50,35 @@ impl Billing {
         signature: Option<&str>,
         now: i64,
     ) -> Result<EventOutcome, WebhookFailure> {
-        let event = self.verify(payload, signature, now)?;
+        let event = match self.verify(payload, signature, now) {
+            Ok(event) => event,
+            Err(rejection) => {
+                // The payload's claimed type is not trusted as a label.
+                self.metrics.webhook("unverified", WebhookOutcome::Rejected);
+                return Err(rejection.into());
+            }
+        };
+        let event_type = event.type_.as_str().to_owned();
+        let result = self.process_event(event, payload).await;
+        let outcome = match &result {
+            Ok(EventOutcome::Applied) => WebhookOutcome::Applied,
+            Ok(EventOutcome::Duplicate) => WebhookOutcome::Duplicate,
+            Ok(EventOutcome::Stale | EventOutcome::Unmatched | EventOutcome::Ignored) => {
+                WebhookOutcome::Ignored
+            }
+            Ok(EventOutcome::Rejected) => WebhookOutcome::Rejected,
+            Err(_) => WebhookOutcome::Failed,
+        };
+        self.metrics.webhook(&event_type, outcome);
+        result
+    }
+
+    /// Records and applies a verified event.
+    async fn process_event(
+        &self,
+        event: Event,
+        payload: &str,
+    ) -> Result<EventOutcome, WebhookFailure> {
         let event_id = event.id.to_string();
         let event_type = event.type_.as_str().to_owned();
         let created = timestamp(event.created).unwrap_or_else(|| Utc::now().naive_utc());
@@ -161,77 +189,123 @@ impl Billing {
 
     /// What the event asks of our state, read from Stripe where it matters.
     async fn effect_of(&self, event: Event) -> Result<Effect, BillingError> {
-        let (subscription_id, mut claimed) = match event.data.object {
-            EventObject::CheckoutSessionCompleted(session) => {
-                let Some(subscription) = session.subscription else {
-                    return Ok(Effect::Ignore);
-                };
-                let claimed = [
-                    session.client_reference_id,
-                    session.metadata.and_then(|m| m.get("tenant_id").cloned()),
-                ];
-                (
-                    subscription.id().to_string(),
-                    claimed.into_iter().flatten().collect(),
-                )
-            }
-            EventObject::CustomerSubscriptionCreated(subscription)
-            | EventObject::CustomerSubscriptionUpdated(subscription)
-            | EventObject::CustomerSubscriptionDeleted(subscription) => {
-                (subscription.id.to_string(), Vec::new())
-            }
-            EventObject::InvoicePaid(invoice) | EventObject::InvoicePaymentFailed(invoice) => {
-                let invoice = *invoice;
-                let from_parent = invoice
-                    .parent
-                    .and_then(|p| p.subscription_details)
-                    .map(|d| d.subscription.id().to_string());
-                let subscription = invoice
-                    .subscription
-                    .map(|s| s.id().to_string())
-                    .or(from_parent);
-                match subscription {
-                    Some(id) => (id, Vec::new()),
-                    None => return Ok(Effect::Ignore),
-                }
-            }
-            EventObject::CustomerDeleted(customer) => {
+        let Some(news) = subscription_news(event.data.object) else {
+            return Ok(Effect::Ignore);
+        };
+        let News {
+            subscription_id,
+            customer_id,
+            mut claimed,
+            notice,
+        } = match news {
+            Ok(news) => news,
+            Err(deleted_customer) => {
                 return Ok(Effect::CustomerDeleted {
-                    customer_id: customer.id.to_string(),
+                    customer_id: deleted_customer,
                 })
             }
-            _ => return Ok(Effect::Ignore),
+        };
+        // The ticket is drawn before reading Stripe, so a slower handler of
+        // an older read can never overwrite what a newer read stored.
+        let ticket = match customer_id {
+            Some(customer) => {
+                db::interact(&self.pool, move |conn| {
+                    Ok(subscriptions::draw_ticket_for_customer(conn, &customer)?)
+                })
+                .await?
+            }
+            None => None,
         };
         let subscription = self.stripe.retrieve_subscription(&subscription_id).await?;
         claimed.extend(subscription.metadata.get("tenant_id").cloned());
+        let state = self.snapshot_with_schedule(subscription).await?;
         Ok(Effect::Subscription {
-            state: self.subscription_state(subscription),
+            state: Box::new(state),
             claimed_tenants: claimed,
+            ticket,
+            notice,
         })
     }
+}
 
-    fn subscription_state(&self, subscription: StripeSubscription) -> SubscriptionState {
-        let paying = crate::domain::is_paying(&subscription.status);
-        let plan = match (&subscription.price_id, paying) {
-            (Some(price), true) => match self.settings.plan_for_price(price) {
-                Some(plan) => plan.to_owned(),
-                None => {
-                    tracing::warn!(price_id = %price, "subscription on a price no plan configures; treating as free");
-                    "free".to_owned()
-                }
-            },
-            _ => "free".to_owned(),
-        };
-        SubscriptionState {
-            subscription_id: subscription.id,
-            customer_id: subscription.customer_id,
-            status: subscription.status,
-            price_id: subscription.price_id,
-            plan,
-            current_period_end: subscription.current_period_end.and_then(timestamp),
-            cancel_at_period_end: subscription.cancel_at_period_end,
+/// What an event says about a subscription: which one to re-read, its
+/// customer (to draw the owner's ticket) and the tenants it names.
+struct News {
+    subscription_id: String,
+    customer_id: Option<String>,
+    claimed: Vec<String>,
+    notice: Option<&'static str>,
+}
+
+/// `None`: an event we record but do not act on; `Err`: a deleted customer.
+fn subscription_news(object: EventObject) -> Option<Result<News, String>> {
+    let news = |subscription_id: String, customer_id: Option<String>| News {
+        subscription_id,
+        customer_id,
+        claimed: Vec::new(),
+        notice: None,
+    };
+    Some(Ok(match object {
+        EventObject::CheckoutSessionCompleted(session) => {
+            let subscription = session.subscription?;
+            let claimed = [
+                session.client_reference_id,
+                session.metadata.and_then(|m| m.get("tenant_id").cloned()),
+            ];
+            News {
+                claimed: claimed.into_iter().flatten().collect(),
+                ..news(
+                    subscription.id().to_string(),
+                    session.customer.map(|c| c.id().to_string()),
+                )
+            }
         }
-    }
+        EventObject::CustomerSubscriptionTrialWillEnd(subscription) => News {
+            notice: Some("subscription.trial_will_end"),
+            ..news(
+                subscription.id.to_string(),
+                Some(subscription.customer.id().to_string()),
+            )
+        },
+        EventObject::CustomerSubscriptionCreated(subscription)
+        | EventObject::CustomerSubscriptionUpdated(subscription)
+        | EventObject::CustomerSubscriptionDeleted(subscription)
+        | EventObject::CustomerSubscriptionPaused(subscription)
+        | EventObject::CustomerSubscriptionResumed(subscription)
+        | EventObject::CustomerSubscriptionPendingUpdateApplied(subscription)
+        | EventObject::CustomerSubscriptionPendingUpdateExpired(subscription) => news(
+            subscription.id.to_string(),
+            Some(subscription.customer.id().to_string()),
+        ),
+        EventObject::InvoicePaid(invoice) | EventObject::InvoicePaymentFailed(invoice) => {
+            let invoice = *invoice;
+            let from_parent = invoice
+                .parent
+                .and_then(|p| p.subscription_details)
+                .map(|d| d.subscription.id().to_string());
+            let subscription = invoice
+                .subscription
+                .map(|s| s.id().to_string())
+                .or(from_parent)?;
+            news(subscription, invoice.customer.map(|c| c.id().to_string()))
+        }
+        EventObject::SubscriptionScheduleAborted(schedule)
+        | EventObject::SubscriptionScheduleCanceled(schedule)
+        | EventObject::SubscriptionScheduleCompleted(schedule)
+        | EventObject::SubscriptionScheduleCreated(schedule)
+        | EventObject::SubscriptionScheduleExpiring(schedule)
+        | EventObject::SubscriptionScheduleReleased(schedule)
+        | EventObject::SubscriptionScheduleUpdated(schedule) => {
+            let schedule = *schedule;
+            let subscription = schedule
+                .subscription
+                .map(|s| s.id().to_string())
+                .or(schedule.released_subscription)?;
+            news(subscription, Some(schedule.customer.id().to_string()))
+        }
+        EventObject::CustomerDeleted(customer) => return Some(Err(customer.id.to_string())),
+        _ => return None,
+    }))
 }
 
 fn timestamp(seconds: i64) -> Option<NaiveDateTime> {

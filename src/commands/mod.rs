@@ -7,6 +7,7 @@ mod jobs;
 mod migrate;
 mod reconcile;
 mod serve;
+mod sync;
 mod token;
 
 use std::process::ExitCode;
@@ -28,7 +29,17 @@ pub async fn dispatch(command: Option<Command>, settings: Settings) -> ExitCode 
         Command::Reconcile(args) => reconcile::reconcile(args, settings).await,
         Command::Jobs(JobsCommand::Redrive(args)) => jobs::redrive(args, settings).await,
         Command::Jobs(JobsCommand::List(args)) => jobs::list_jobs(args, settings).await,
+        Command::Sync(args) => sync::sync(args, settings).await,
     }
+}
+
+/// The settings page with a token in its fragment: the fragment is never sent
+/// to a server nor put in a Referer, and the page moves it to sessionStorage.
+fn settings_page_link(origin: &str, token: &str) -> String {
+    format!(
+        "{origin}{}#token={token}",
+        crate::settings::SETTINGS_PAGE_PATH
+    )
 }
 
 fn runtime_failure(error: impl std::fmt::Display) -> ExitCode {

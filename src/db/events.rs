@@ -8,30 +8,13 @@
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
+use serde_json::json;
 
 use super::audit::{self, AuditEntry};
 use super::schema::{stripe_events, tenant_config};
+use super::subscriptions::{self, Observation, StoreOutcome, SubscriptionSnapshot, Ticket};
 use super::DbConnection;
-use crate::domain::{is_paying, TenantId};
-
-/// Stripe's current view of a subscription, mapped to our columns.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SubscriptionState {
-    pub subscription_id: String,
-    pub customer_id: String,
-    pub status: String,
-    pub price_id: Option<String>,
-    /// Our plan code for the price while paying, else "free".
-    pub plan: String,
-    pub current_period_end: Option<NaiveDateTime>,
-    pub cancel_at_period_end: bool,
-}
-
-impl SubscriptionState {
-    pub fn is_paying(&self) -> bool {
-        is_paying(&self.status)
-    }
-}
+use crate::domain::TenantId;
 
 /// What an event asks of our state.
 #[derive(Debug, Clone)]
@@ -39,9 +22,15 @@ pub enum Effect {
     /// Set the owning tenant's subscription state. `claimed_tenants` are the
     /// tenant ids the event names (metadata, client_reference_id): each must
     /// be the customer's owner, or nothing is applied.
+    ///
+    /// `ticket` was drawn for the customer's owner before Stripe was read
+    /// (see `subscriptions`); `notice` is an extra audit action for events
+    /// worth recording on their own (a trial about to end).
     Subscription {
-        state: SubscriptionState,
+        state: Box<SubscriptionSnapshot>,
         claimed_tenants: Vec<String>,
+        ticket: Option<(TenantId, Ticket)>,
+        notice: Option<&'static str>,
     },
     /// The customer is gone at Stripe: unlink it so the next upgrade creates one.
     CustomerDeleted { customer_id: String },
@@ -204,17 +193,10 @@ fn apply(
             let Some(owner) = owner_of(conn, customer_id)? else {
                 return Ok((EventOutcome::Unmatched, None));
             };
+            let tenant = TenantId::parse(&owner).map_err(|_| diesel::result::Error::NotFound)?;
+            super::tenants::unlink_customer(conn, &tenant, customer_id)?;
             diesel::update(t::tenant_config.find(&owner))
-                .set((
-                    t::stripe_customer_id.eq(None::<String>),
-                    t::plan.eq("free"),
-                    t::subscription_id.eq(None::<String>),
-                    t::subscription_status.eq(None::<String>),
-                    t::subscription_price_id.eq(None::<String>),
-                    t::current_period_end.eq(None::<NaiveDateTime>),
-                    t::cancel_at_period_end.eq(false),
-                    t::subscription_state_at.eq(Some(event.created)),
-                ))
+                .set(t::subscription_state_at.eq(Some(event.created)))
                 .execute(conn)?;
             audit_change(conn, &owner, event, "customer.unlinked", customer_id)?;
             Ok((EventOutcome::Applied, Some(owner)))
@@ -222,6 +204,8 @@ fn apply(
         Effect::Subscription {
             state,
             claimed_tenants,
+            ticket,
+            notice,
         } => {
             let Some(owner) = owner_of(conn, &state.customer_id)? else {
                 return Ok((EventOutcome::Unmatched, None));
@@ -229,44 +213,34 @@ fn apply(
             if claimed_tenants.iter().any(|claimed| claimed != &owner) {
                 return Ok((EventOutcome::Rejected, Some(owner)));
             }
-            let current = t::tenant_config
-                .find(&owner)
-                .select((t::subscription_id, t::subscription_status))
-                .first::<(Option<String>, Option<String>)>(conn)?;
-            let other_paying_subscription = matches!(
-                &current,
-                (Some(id), Some(status))
-                    if id != &state.subscription_id && is_paying(status)
-            );
-            if other_paying_subscription && !state.is_paying() {
-                // A lapsed old subscription must not demote the current one.
-                return Ok((EventOutcome::Stale, Some(owner)));
+            let tenant = TenantId::parse(&owner).map_err(|_| diesel::result::Error::NotFound)?;
+            let ticket = match ticket {
+                Some((drawn_for, ticket)) if drawn_for == &tenant => *ticket,
+                // The customer changed hands between the read and now: a
+                // fresh ticket still orders this read after older ones.
+                _ => subscriptions::draw_ticket(conn, &tenant)?
+                    .ok_or(diesel::result::Error::NotFound)?,
+            };
+            if let Some(action) = notice {
+                let detail =
+                    json!({"subscription_id": state.subscription_id, "trial_end": state.trial_end});
+                audit_change(conn, &owner, event, action, &detail.to_string())?;
             }
-            let updated = diesel::update(t::tenant_config.find(&owner))
-                .filter(
-                    t::subscription_state_at
-                        .is_null()
-                        .or(t::subscription_state_at.le(event.created)),
-                )
-                .set((
-                    t::plan.eq(&state.plan),
-                    t::subscription_id.eq(Some(&state.subscription_id)),
-                    t::subscription_status.eq(Some(&state.status)),
-                    t::subscription_price_id.eq(state.price_id.as_ref()),
-                    t::current_period_end.eq(state.current_period_end),
-                    t::cancel_at_period_end.eq(state.cancel_at_period_end),
-                    t::subscription_state_at.eq(Some(event.created)),
-                ))
-                .execute(conn)?;
-            if updated == 0 {
-                return Ok((EventOutcome::Stale, Some(owner)));
-            }
-            let detail = format!(
-                "{} {} plan={}",
-                state.subscription_id, state.status, state.plan
-            );
-            audit_change(conn, &owner, event, "subscription.sync", &detail)?;
-            Ok((EventOutcome::Applied, Some(owner)))
+            let observation = Observation {
+                actor: "stripe",
+                request_id: Some(event.event_id),
+                action: "subscription.sync",
+                event: Some((event.event_type, event.created)),
+                now: chrono::Utc::now().naive_utc(),
+                authoritative: false,
+                always_audit: false,
+            };
+            Ok(
+                match subscriptions::store(conn, &tenant, ticket, state, &observation)? {
+                    StoreOutcome::Stored(_) => (EventOutcome::Applied, Some(owner)),
+                    StoreOutcome::Stale => (EventOutcome::Stale, Some(owner)),
+                },
+            )
         }
     }
 }

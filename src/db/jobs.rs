@@ -447,3 +447,12 @@ pub fn list(
         .select(JobRecord::as_select())
         .load(conn)
 }
+
+/// How many jobs are in each state (the `jobs{state}` gauge); states with
+/// no job are absent.
+pub fn count_by_state(conn: &mut DbConnection) -> QueryResult<Vec<(String, i64)>> {
+    j::jobs
+        .group_by(j::state)
+        .select((j::state, diesel::dsl::count_star()))
+        .load(conn)
+}

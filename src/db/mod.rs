@@ -26,6 +26,8 @@ pub mod listen;
 pub mod migrations;
 mod pool;
 pub mod schema;
+pub mod subscription_lock;
+pub mod subscriptions;
 pub mod tenants;
 
 pub use connection::{establish, Backend, DbConnection};

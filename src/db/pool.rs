@@ -85,6 +85,15 @@ impl DbPool {
         matches!(all, Ok(Ok(_)))
     }
 
+    /// Connections `(idle, in_use)` now (the `db_pool_connections` gauge).
+    pub fn usage(&self) -> (u32, u32) {
+        let state = self.inner.state();
+        (
+            state.idle_connections,
+            state.connections - state.idle_connections,
+        )
+    }
+
     pub fn connection_timeout(&self) -> std::time::Duration {
         self.inner.connection_timeout()
     }

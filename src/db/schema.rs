@@ -70,6 +70,18 @@ diesel::table! {
         customer_lease_expires_at -> Nullable<Timestamp>,
         profile_sync_pending -> Bool,
         subscription_state_at -> Nullable<Timestamp>,
+        trial_end -> Nullable<Timestamp>,
+        seats -> Nullable<Int4>,
+        pending_plan -> Nullable<Text>,
+        pending_plan_at -> Nullable<Timestamp>,
+        subscription_schedule_id -> Nullable<Text>,
+        past_due_since -> Nullable<Timestamp>,
+        trial_used_at -> Nullable<Timestamp>,
+        state_ticket -> Int8,
+        state_applied_ticket -> Int8,
+        stripe_synced_at -> Nullable<Timestamp>,
+        subscription_lock_token -> Nullable<Text>,
+        subscription_lock_expires_at -> Nullable<Timestamp>,
         customer_claim_holder -> Nullable<Text>,
     }
 }

@@ -29,6 +29,18 @@ pub struct TenantRecord {
     pub customer_lease_expires_at: Option<NaiveDateTime>,
     pub profile_sync_pending: bool,
     pub subscription_state_at: Option<NaiveDateTime>,
+    pub trial_end: Option<NaiveDateTime>,
+    pub seats: Option<i32>,
+    pub pending_plan: Option<String>,
+    pub pending_plan_at: Option<NaiveDateTime>,
+    pub subscription_schedule_id: Option<String>,
+    pub past_due_since: Option<NaiveDateTime>,
+    pub trial_used_at: Option<NaiveDateTime>,
+    pub state_ticket: i64,
+    pub state_applied_ticket: i64,
+    pub stripe_synced_at: Option<NaiveDateTime>,
+    pub subscription_lock_token: Option<String>,
+    pub subscription_lock_expires_at: Option<NaiveDateTime>,
 }
 
 /// The tenant's row, if it has one. A tenant without a row is on the free plan.
@@ -359,37 +371,121 @@ pub fn list_all(conn: &mut DbConnection, unlinked_only: bool) -> QueryResult<Vec
 /// Which tenants a bulk command walks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Selection {
-    /// Rows without a Stripe customer (`backfill-customers`).
+    /// Rows without a Stripe customer (`backfill-customers`), in tenant order.
     Unlinked,
-    /// Rows with a Stripe customer (`sync --all`).
+    /// Rows with a Stripe customer, in tenant order.
     Linked,
-    /// Every row.
+    /// Every row, in tenant order.
     All,
+    /// Linked rows not synced since `before` (`sync --all`, which passes its
+    /// own start): never-synced first in tenant order, then least recently
+    /// synced. A row the run syncs leaves the selection, so the walk ends,
+    /// and a run cut short and started again begins with the rows it did
+    /// not reach.
+    SyncDue { before: NaiveDateTime },
 }
 
-/// Up to `limit` tenant ids of `selection` after `after`, in tenant order:
-/// keyset pagination, so a bulk command streams any number of rows in
-/// constant memory and each page is an index range scan.
-pub fn page_ids(
+/// A row's place in a bulk walk: its id, and its sync age when the walk is
+/// by sync age (`Selection::SyncDue`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WalkKey {
+    pub tenant_id: String,
+    pub synced_at: Option<NaiveDateTime>,
+}
+
+/// Up to `limit` rows of `selection` after `after`, in the selection's
+/// order: keyset pagination, so a bulk command streams any number of rows in
+/// constant memory and each page is an index range scan (the primary key;
+/// `tenant_config_sync_age` for `SyncDue`).
+pub fn page(
     conn: &mut DbConnection,
     selection: Selection,
-    after: Option<&str>,
+    after: Option<&WalkKey>,
     limit: i64,
-) -> QueryResult<Vec<String>> {
+) -> QueryResult<Vec<WalkKey>> {
     use tenant_config::dsl as t;
+    let by_id = |ids: Vec<String>| {
+        ids.into_iter()
+            .map(|tenant_id| WalkKey {
+                tenant_id,
+                synced_at: None,
+            })
+            .collect()
+    };
     let mut query = t::tenant_config.select(t::tenant_id).into_boxed();
     query = match selection {
         Selection::Unlinked => query.filter(t::stripe_customer_id.is_null()),
         Selection::Linked => query.filter(t::stripe_customer_id.is_not_null()),
         Selection::All => query,
+        Selection::SyncDue { before } => return sync_due_page(conn, before, after, limit),
     };
     if let Some(after) = after {
-        query = query.filter(t::tenant_id.gt(after.to_owned()));
+        query = query.filter(t::tenant_id.gt(after.tenant_id.clone()));
     }
-    query.order(t::tenant_id.asc()).limit(limit).load(conn)
+    query
+        .order(t::tenant_id.asc())
+        .limit(limit)
+        .load(conn)
+        .map(by_id)
 }
 
-/// How many tenants `selection` holds (a bulk command's progress total).
+/// `page` for `Selection::SyncDue`: the never-synced rows, then the synced
+/// ones by `(stripe_synced_at, tenant_id)`.
+fn sync_due_page(
+    conn: &mut DbConnection,
+    before: NaiveDateTime,
+    after: Option<&WalkKey>,
+    limit: i64,
+) -> QueryResult<Vec<WalkKey>> {
+    use tenant_config::dsl as t;
+    let mut keys = Vec::new();
+    let in_second_part = after.is_some_and(|key| key.synced_at.is_some());
+    if !in_second_part {
+        let mut never = t::tenant_config
+            .select(t::tenant_id)
+            .filter(t::stripe_customer_id.is_not_null())
+            .filter(t::stripe_synced_at.is_null())
+            .into_boxed();
+        if let Some(after) = after {
+            never = never.filter(t::tenant_id.gt(after.tenant_id.clone()));
+        }
+        let ids: Vec<String> = never.order(t::tenant_id.asc()).limit(limit).load(conn)?;
+        keys.extend(ids.into_iter().map(|tenant_id| WalkKey {
+            tenant_id,
+            synced_at: None,
+        }));
+        if keys.len() as i64 == limit {
+            return Ok(keys);
+        }
+    }
+    let mut aged = t::tenant_config
+        .select((t::tenant_id, t::stripe_synced_at.assume_not_null()))
+        .filter(t::stripe_customer_id.is_not_null())
+        .filter(t::stripe_synced_at.lt(before))
+        .into_boxed();
+    if let Some(WalkKey {
+        tenant_id,
+        synced_at: Some(at),
+    }) = after
+    {
+        aged = aged.filter(
+            t::stripe_synced_at.gt(*at).or(t::stripe_synced_at
+                .eq(*at)
+                .and(t::tenant_id.gt(tenant_id.clone()))),
+        );
+    }
+    let rows: Vec<(String, NaiveDateTime)> = aged
+        .order((t::stripe_synced_at.asc(), t::tenant_id.asc()))
+        .limit(limit - keys.len() as i64)
+        .load(conn)?;
+    keys.extend(rows.into_iter().map(|(tenant_id, at)| WalkKey {
+        tenant_id,
+        synced_at: Some(at),
+    }));
+    Ok(keys)
+}
+
+/// How many tenants `selection` holds now (a bulk command's progress total).
 pub fn count(conn: &mut DbConnection, selection: Selection) -> QueryResult<i64> {
     use tenant_config::dsl as t;
     let mut query = t::tenant_config.count().into_boxed();
@@ -397,6 +493,11 @@ pub fn count(conn: &mut DbConnection, selection: Selection) -> QueryResult<i64> 
         Selection::Unlinked => query.filter(t::stripe_customer_id.is_null()),
         Selection::Linked => query.filter(t::stripe_customer_id.is_not_null()),
         Selection::All => query,
+        Selection::SyncDue { before } => query.filter(t::stripe_customer_id.is_not_null()).filter(
+            t::stripe_synced_at
+                .is_null()
+                .or(t::stripe_synced_at.lt(before)),
+        ),
     };
     query.get_result(conn)
 }
@@ -410,6 +511,52 @@ pub fn set_profile_sync_pending(
     use tenant_config::dsl as t;
     diesel::update(t::tenant_config.find(tenant.as_str()))
         .set(t::profile_sync_pending.eq(pending))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Unlinks a customer Stripe deleted, with its subscription state, so the
+/// next upgrade creates a new one. Keeps `trial_used_at`: one trial per
+/// tenant, whatever happens to its customers. True if it was linked.
+pub fn unlink_customer(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    customer_id: &str,
+) -> QueryResult<bool> {
+    use tenant_config::dsl as t;
+    let unlinked = diesel::update(
+        t::tenant_config
+            .find(tenant.as_str())
+            .filter(t::stripe_customer_id.eq(customer_id)),
+    )
+    .set((
+        t::stripe_customer_id.eq(None::<String>),
+        t::plan.eq(crate::domain::FREE),
+        t::subscription_id.eq(None::<String>),
+        t::subscription_status.eq(None::<String>),
+        t::subscription_price_id.eq(None::<String>),
+        t::current_period_end.eq(None::<NaiveDateTime>),
+        t::cancel_at_period_end.eq(false),
+        t::trial_end.eq(None::<NaiveDateTime>),
+        t::seats.eq(None::<i32>),
+        t::pending_plan.eq(None::<String>),
+        t::pending_plan_at.eq(None::<NaiveDateTime>),
+        t::subscription_schedule_id.eq(None::<String>),
+        t::past_due_since.eq(None::<NaiveDateTime>),
+    ))
+    .execute(conn)?;
+    Ok(unlinked == 1)
+}
+
+/// Records that `sync` read the tenant from Stripe just now.
+pub fn mark_synced(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    use tenant_config::dsl as t;
+    diesel::update(t::tenant_config.find(tenant.as_str()))
+        .set(t::stripe_synced_at.eq(now))
         .execute(conn)?;
     Ok(())
 }

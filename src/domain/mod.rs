@@ -1,7 +1,8 @@
-//! Validated value types. Constructing one proves the value is well-formed, so
-//! code below the HTTP layer never re-checks. No I/O here.
+//! Validated value types and pure rules. Constructing one proves the value is
+//! well-formed, so code below the HTTP layer never re-checks. No I/O here.
 
 mod email;
+mod entitlements;
 mod plan;
 mod redirect;
 mod role;
@@ -9,7 +10,10 @@ mod subscription;
 mod tenant_id;
 
 pub use email::Email;
-pub use plan::PlanCode;
+pub use entitlements::{access, Access, AccessReason};
+pub use plan::{
+    CatalogError, Plan, PlanCatalog, PlanChange, PlanCode, PlanPrice, UnknownPlan, FREE,
+};
 pub use redirect::RedirectUrl;
 pub use role::Role;
 pub use subscription::is_paying;

@@ -1,25 +1,27 @@
-use std::fmt;
+//! The plan catalog: which plans exist, what each grants, and how they rank.
+//!
+//! Built once from configuration (`[plans.*]`) and validated then, so code
+//! below the HTTP layer can look plans up without re-checking anything.
 
-/// A plan code that exists in the configuration (`[plans.<code>]`). Construct it
-/// only through `PlanCode::parse` with the configured codes, so an unknown plan
-/// is rejected at the edge.
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::sync::Arc;
+
+/// The plan of a tenant without a paying subscription; always in the catalog.
+pub const FREE: &str = "free";
+
+/// A plan code that exists in the catalog. Construct it only through
+/// `PlanCatalog::parse`, so an unknown plan is rejected at the edge.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlanCode(String);
 
 impl PlanCode {
-    pub fn parse<'a>(
-        value: &str,
-        mut configured: impl Iterator<Item = &'a str>,
-    ) -> Result<PlanCode, UnknownPlan> {
-        if configured.any(|code| code == value) {
-            Ok(PlanCode(value.to_owned()))
-        } else {
-            Err(UnknownPlan)
-        }
-    }
-
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    pub fn is_free(&self) -> bool {
+        self.0 == FREE
     }
 }
 
@@ -33,15 +35,302 @@ impl fmt::Display for PlanCode {
 #[error("is not a plan offered by this service")]
 pub struct UnknownPlan;
 
+/// A price as shown to users: Stripe's when known, else the configured one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanPrice {
+    pub amount: i64,
+    pub currency: String,
+    pub interval: String,
+}
+
+/// One sellable plan (or `free`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    pub id: String,
+    pub name: String,
+    /// Absent only for `free`.
+    pub price_id: Option<String>,
+    /// Higher is an upgrade.
+    pub rank: i64,
+    /// 0 = no trial.
+    pub trial_days: u32,
+    /// Billed per seat (the subscription item's quantity).
+    pub per_seat: bool,
+    pub features: Vec<String>,
+    /// `seats` is the most seats a per-seat plan may have.
+    pub limits: BTreeMap<String, i64>,
+    /// The configured price, shown until Stripe's has been read.
+    pub configured_price: Option<PlanPrice>,
+}
+
+impl Plan {
+    /// The most seats this plan allows, if it limits them.
+    pub fn max_seats(&self) -> Option<i64> {
+        self.limits.get("seats").copied()
+    }
+
+    /// A plan with this id and nothing else (free's defaults).
+    pub fn bare(id: &str, name: &str) -> Plan {
+        Plan {
+            id: id.to_owned(),
+            name: name.to_owned(),
+            price_id: None,
+            rank: 0,
+            trial_days: 0,
+            per_seat: false,
+            features: Vec::new(),
+            limits: BTreeMap::new(),
+            configured_price: None,
+        }
+    }
+}
+
+/// How moving from one plan to another counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlanChange {
+    Current,
+    Upgrade,
+    Downgrade,
+}
+
+impl PlanChange {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PlanChange::Current => "current",
+            PlanChange::Upgrade => "upgrade",
+            PlanChange::Downgrade => "downgrade",
+        }
+    }
+}
+
+/// Why a catalog was refused: the plan, the key and the problem (never a value).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("plans.{plan}.{key} {problem}")]
+pub struct CatalogError {
+    pub plan: String,
+    pub key: &'static str,
+    pub problem: &'static str,
+}
+
+/// Every configured plan, ordered by rank, with lookups by id and price.
+/// Cheap to clone (shared).
+#[derive(Debug, Clone)]
+pub struct PlanCatalog {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    plans: Vec<Plan>,
+    by_id: HashMap<String, usize>,
+    by_price: HashMap<String, usize>,
+}
+
+impl Default for PlanCatalog {
+    /// Only `free`: what a service without `[plans]` sells.
+    fn default() -> Self {
+        PlanCatalog::new(Vec::new()).expect("free alone is a valid catalog")
+    }
+}
+
+impl PlanCatalog {
+    /// Validates `plans` (adding `free` with its defaults when absent).
+    pub fn new(mut plans: Vec<Plan>) -> Result<PlanCatalog, CatalogError> {
+        if !plans.iter().any(|p| p.id == FREE) {
+            plans.push(Plan::bare(FREE, "Free"));
+        }
+        plans.sort_by(|a, b| a.rank.cmp(&b.rank).then_with(|| a.id.cmp(&b.id)));
+        let error = |plan: &Plan, key, problem| CatalogError {
+            plan: plan.id.clone(),
+            key,
+            problem,
+        };
+        let free_rank = plans.iter().find(|p| p.id == FREE).map(|p| p.rank);
+        let mut by_id = HashMap::new();
+        let mut by_price = HashMap::new();
+        for (index, plan) in plans.iter().enumerate() {
+            let well_formed = (1..=64).contains(&plan.id.len())
+                && plan.id.bytes().all(|b| {
+                    b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-'
+                });
+            if !well_formed {
+                return Err(error(
+                    plan,
+                    "id",
+                    "must be 1-64 characters of a-z, 0-9, '_' and '-'",
+                ));
+            }
+            if plan.name.trim().is_empty() {
+                return Err(error(plan, "name", "must not be empty"));
+            }
+            match (&plan.price_id, plan.id == FREE) {
+                (Some(_), true) => {
+                    return Err(error(plan, "price_id", "must be absent: free has no price"))
+                }
+                (None, false) => return Err(error(plan, "price_id", "is required")),
+                (Some(price), false) => {
+                    if by_price.insert(price.clone(), index).is_some() {
+                        return Err(error(plan, "price_id", "is already another plan's price"));
+                    }
+                }
+                (None, true) => {}
+            }
+            if plan.id != FREE && Some(plan.rank) <= free_rank {
+                return Err(error(plan, "rank", "must be higher than free's rank"));
+            }
+            if index > 0 && plans[index - 1].rank == plan.rank {
+                return Err(error(
+                    plan,
+                    "rank",
+                    "is another plan's rank (ranks order upgrades)",
+                ));
+            }
+            if plan.id == FREE && (plan.trial_days > 0 || plan.per_seat) {
+                return Err(error(
+                    plan,
+                    "trial_days",
+                    "and per_seat do not apply to free",
+                ));
+            }
+            if plan.max_seats().is_some_and(|seats| seats < 1) {
+                return Err(error(plan, "limits", "seats must be at least 1"));
+            }
+            by_id.insert(plan.id.clone(), index);
+        }
+        Ok(PlanCatalog {
+            inner: Arc::new(Inner {
+                plans,
+                by_id,
+                by_price,
+            }),
+        })
+    }
+
+    /// Every plan, lowest rank first (free first).
+    pub fn plans(&self) -> &[Plan] {
+        &self.inner.plans
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Plan> {
+        self.inner.by_id.get(id).map(|&i| &self.inner.plans[i])
+    }
+
+    pub fn free(&self) -> &Plan {
+        self.get(FREE).expect("the catalog always holds free")
+    }
+
+    /// The plan sold at `price_id`, if any is configured with it.
+    pub fn by_price(&self, price_id: &str) -> Option<&Plan> {
+        self.inner
+            .by_price
+            .get(price_id)
+            .map(|&i| &self.inner.plans[i])
+    }
+
+    /// Accepts exactly the configured plan ids (free included).
+    pub fn parse(&self, value: &str) -> Result<PlanCode, UnknownPlan> {
+        self.get(value)
+            .map(|plan| PlanCode(plan.id.clone()))
+            .ok_or(UnknownPlan)
+    }
+
+    /// What moving from `from` to `to` is, by rank. A current plan the
+    /// catalog does not know (a price only Stripe knows) ranks above free and
+    /// below every configured paid plan: leaving it for a paid plan is an
+    /// upgrade (at once), for free a downgrade.
+    pub fn change(&self, from: &str, to: &str) -> PlanChange {
+        if from == to {
+            return PlanChange::Current;
+        }
+        let rank = |id: &str| match self.get(id) {
+            Some(plan) => (plan.rank, 0),
+            None => (self.free().rank, 1),
+        };
+        if rank(to) > rank(from) {
+            PlanChange::Upgrade
+        } else {
+            PlanChange::Downgrade
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn paid(id: &str, rank: i64, price: &str) -> Plan {
+        Plan {
+            price_id: Some(price.into()),
+            rank,
+            ..Plan::bare(id, id)
+        }
+    }
+
+    fn shipped() -> PlanCatalog {
+        PlanCatalog::new(vec![
+            paid("team", 20, "price_team"),
+            paid("pro", 10, "price_pro"),
+        ])
+        .unwrap()
+    }
+
+    #[test]
+    fn free_is_always_there_and_plans_are_ordered_by_rank() {
+        let catalog = shipped();
+        let ids: Vec<&str> = catalog.plans().iter().map(|p| p.id.as_str()).collect();
+        assert_eq!(ids, ["free", "pro", "team"]);
+        assert!(catalog.free().features.is_empty());
+        assert_eq!(catalog.by_price("price_team").unwrap().id, "team");
+        assert!(catalog.by_price("price_legacy").is_none());
+    }
+
     #[test]
     fn only_configured_plans_parse() {
-        let configured = ["pro", "team"];
-        assert!(PlanCode::parse("pro", configured.iter().copied()).is_ok());
-        assert!(PlanCode::parse("free", configured.iter().copied()).is_err());
-        assert!(PlanCode::parse("enterprise", configured.iter().copied()).is_err());
+        let catalog = shipped();
+        assert!(catalog.parse("pro").is_ok());
+        assert!(catalog.parse("free").unwrap().is_free());
+        assert!(catalog.parse("enterprise").is_err());
+        assert!(catalog.parse("PRO").is_err());
+    }
+
+    #[test]
+    fn changes_follow_rank() {
+        let catalog = shipped();
+        assert_eq!(catalog.change("pro", "team"), PlanChange::Upgrade);
+        assert_eq!(catalog.change("team", "pro"), PlanChange::Downgrade);
+        assert_eq!(catalog.change("team", "team"), PlanChange::Current);
+        assert_eq!(catalog.change("free", "pro"), PlanChange::Upgrade);
+        assert_eq!(catalog.change("pro", "free"), PlanChange::Downgrade);
+        // A price only Stripe knows sits between free and the paid plans.
+        assert_eq!(catalog.change("price_legacy", "pro"), PlanChange::Upgrade);
+        assert_eq!(
+            catalog.change("price_legacy", "free"),
+            PlanChange::Downgrade
+        );
+    }
+
+    #[test]
+    fn inconsistent_catalogs_are_refused() {
+        let cases = [
+            (vec![paid("pro", 10, "p"), paid("team", 10, "t")], "rank"),
+            (
+                vec![paid("pro", 10, "p"), paid("team", 20, "p")],
+                "price_id",
+            ),
+            (vec![paid("pro", 0, "p")], "rank"),
+            (vec![paid("Pro", 10, "p")], "id"),
+            (vec![Plan::bare("pro", "Pro")], "price_id"),
+            (vec![paid("free", 0, "p")], "price_id"),
+        ];
+        for (plans, key) in cases {
+            let error = PlanCatalog::new(plans).unwrap_err();
+            assert_eq!(error.key, key, "{error}");
+        }
+        let mut zero_seats = paid("team", 20, "t");
+        zero_seats.limits.insert("seats".into(), 0);
+        assert_eq!(
+            PlanCatalog::new(vec![zero_seats]).unwrap_err().key,
+            "limits"
+        );
     }
 }

@@ -1,14 +1,30 @@
 //! `POST /v1/stripe/webhook`: authenticated by Stripe's signature, not a JWT.
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::billing::{Billing, WebhookFailure};
 use crate::error::ApiError;
 
+/// `POST /v1/stripe/webhook`'s answer.
+#[derive(Serialize, ToSchema)]
+pub struct Received {
+    pub received: bool,
+}
+
 /// Reads the raw body (the signature covers its exact bytes), verifies and
 /// processes it. 400 when the delivery is not genuine or not an event; 500
 /// when processing failed, so Stripe redelivers it.
+#[utoipa::path(post, path = "/v1/stripe/webhook", tag = "stripe",
+    params(("Stripe-Signature" = String, Header, description = "Stripe's signature over the raw body: `t=…,v1=…`")),
+    request_body(content = Object, content_type = "application/json", description = "A Stripe event, exactly as Stripe sent it"),
+    responses(
+        (status = 200, description = "Verified and processed (or a duplicate)", body = Received),
+        (status = 400, description = "Missing, bad or stale signature, or not an event; nothing stored", content_type = "application/problem+json", body = crate::error::Problem),
+        (status = 413, description = "The body exceeds 64 KiB", content_type = "application/problem+json", body = crate::error::Problem),
+        (status = 500, description = "Processing failed; the event is kept and Stripe redelivers it", content_type = "application/problem+json", body = crate::error::Problem),
+    ))]
 pub async fn receive(
     req: HttpRequest,
     billing: web::Data<Billing>,
@@ -22,7 +38,7 @@ pub async fn receive(
         .and_then(|v| v.to_str().ok());
     let now = chrono::Utc::now().timestamp();
     match billing.handle_webhook(payload, signature, now).await {
-        Ok(_) => Ok(HttpResponse::Ok().json(json!({ "received": true }))),
+        Ok(_) => Ok(HttpResponse::Ok().json(Received { received: true })),
         Err(WebhookFailure::Rejected(rejection)) => {
             tracing::warn!(reason = %rejection, "webhook refused");
             Err(ApiError::BadRequest(rejection.to_string()))

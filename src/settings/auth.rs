@@ -13,15 +13,61 @@ pub struct AuthSettings {
     pub algorithms: Vec<String>,
     pub public_key_pem: Option<String>,
     pub public_key_path: Option<PathBuf>,
+    /// The claim naming the tenant: a top-level name (`tenant_id`,
+    /// `https://app.example/tenant`) or a dotted path (`o.id`).
     pub tenant_claim: String,
+    /// The claim naming the role, same forms; a string or a list of strings.
+    #[serde(default = "default_role_claim")]
+    pub role_claim: String,
+    /// Role values that make a user an admin (`org:admin` for Clerk, …);
+    /// any other value, or none, is a member.
+    #[serde(default = "default_admin_roles")]
+    pub admin_roles: Vec<String>,
+    /// The identity provider's JWKS (`JWT_JWKS_URL`): when set, tokens are
+    /// verified with its RS256/ES256/EdDSA keys by `kid`, and `algorithms`,
+    /// the secret and the PEM key are not used.
+    #[serde(default)]
+    pub jwks_url: Option<String>,
     pub leeway_seconds: u64,
     pub issuer: Option<String>,
     pub audience: Option<String>,
     pub default_token_ttl_seconds: u64,
 }
 
+fn default_role_claim() -> String {
+    "role".into()
+}
+
+fn default_admin_roles() -> Vec<String> {
+    vec!["admin".into()]
+}
+
 impl AuthSettings {
     pub(super) fn validate(&self, env: AppEnv) -> Result<(), SettingsError> {
+        if self.admin_roles.iter().all(|r| r.trim().is_empty()) {
+            return Err(SettingsError::invalid(
+                "APP__AUTH__ADMIN_ROLES",
+                "must name at least one role",
+            ));
+        }
+        if let Some(url) = &self.jwks_url {
+            let parsed = url::Url::parse(url)
+                .map_err(|_| SettingsError::invalid("JWT_JWKS_URL", "is not a URL"))?;
+            if !matches!(parsed.scheme(), "https" | "http") {
+                return Err(SettingsError::invalid(
+                    "JWT_JWKS_URL",
+                    "must be an http(s) URL",
+                ));
+            }
+            if env == AppEnv::Production && parsed.scheme() != "https" {
+                return Err(SettingsError::invalid(
+                    "JWT_JWKS_URL",
+                    "must use https in production",
+                ));
+            }
+            // The JWKS is the only key source: the rest does not apply.
+            return Ok(());
+        }
         if self.algorithms.is_empty() {
             return Err(SettingsError::invalid(
                 "APP__AUTH__ALGORITHMS",

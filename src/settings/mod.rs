@@ -11,17 +11,21 @@ mod auth;
 mod billing;
 mod database;
 mod jobs;
+mod metrics;
 mod plans;
+mod rate_limit;
 mod server;
 mod stripe;
 mod telemetry;
 mod webhooks;
 
 pub use auth::AuthSettings;
-pub use billing::BillingSettings;
+pub use billing::{local_origins, BillingSettings, SETTINGS_PAGE_PATH};
 pub use database::DatabaseSettings;
 pub use jobs::JobsSettings;
+pub use metrics::MetricsSettings;
 pub use plans::PlanSettings;
+pub use rate_limit::RateLimitSettings;
 pub use server::ServerSettings;
 pub use stripe::StripeSettings;
 pub use telemetry::{LogFormat, TelemetrySettings};
@@ -31,6 +35,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+
+use crate::domain::PlanCatalog;
 
 /// The development JWT secret shipped in `config/default.toml`; refused in production.
 pub const DEVELOPMENT_JWT_SECRET: &str =
@@ -112,10 +118,18 @@ pub struct Settings {
     pub telemetry: TelemetrySettings,
     #[serde(default)]
     pub jobs: JobsSettings,
+    /// `[plans.*]` as written; use `catalog` to look plans up.
+    #[serde(default)]
+    pub metrics: MetricsSettings,
+    #[serde(default)]
+    pub rate_limit: RateLimitSettings,
     #[serde(default)]
     pub webhooks: WebhooksSettings,
     #[serde(default)]
     pub plans: BTreeMap<String, PlanSettings>,
+    /// The validated plan catalog built from `plans` when settings load.
+    #[serde(skip)]
+    pub catalog: PlanCatalog,
 }
 
 fn default_env() -> AppEnv {
@@ -127,6 +141,7 @@ const WELL_KNOWN: &[(&str, &str)] = &[
     ("DATABASE_URL", "database.url"),
     ("BIND_ADDR", "server.bind_addr"),
     ("JWT_SECRET", "auth.jwt_secret"),
+    ("JWT_JWKS_URL", "auth.jwks_url"),
     ("STRIPE_SECRET_KEY", "stripe.secret_key"),
     ("STRIPE_API_BASE", "stripe.api_base"),
 ];
@@ -183,6 +198,7 @@ impl Settings {
                 .list_separator(",")
                 .with_list_parse_key("billing.allowed_redirect_origins")
                 .with_list_parse_key("auth.algorithms")
+                .with_list_parse_key("auth.admin_roles")
                 .try_parsing(true)
                 .source(Some(app_vars)),
         );
@@ -212,6 +228,7 @@ impl Settings {
             .map_err(|e| SettingsError::invalid("configuration", redact_config_error(&e)))?;
         settings.app_env = app_env;
         settings.validate()?;
+        settings.catalog = plans::catalog(&settings.plans)?;
         Ok(settings)
     }
 
@@ -220,19 +237,11 @@ impl Settings {
     pub fn validate(&self) -> Result<(), SettingsError> {
         self.database.validate()?;
         self.auth.validate(self.app_env)?;
-        plans::validate(&self.plans)?;
+        plans::catalog(&self.plans)?;
         self.billing.validate()?;
         self.stripe.validate(self.app_env)?;
         self.webhooks.validate()?;
         Ok(())
-    }
-
-    /// The plan code whose price is `price_id`, if configured.
-    pub fn plan_for_price(&self, price_id: &str) -> Option<&str> {
-        self.plans
-            .iter()
-            .find(|(_, plan)| plan.price_id == price_id)
-            .map(|(code, _)| code.as_str())
     }
 }
 
@@ -275,7 +284,18 @@ mod tests {
             "sqlite://data/tenant-billing.db"
         );
         assert!(settings.stripe.uses_simulator());
-        assert_eq!(settings.plans["pro"].price_id, "price_pro_monthly");
+        let ids: Vec<&str> = settings
+            .catalog
+            .plans()
+            .iter()
+            .map(|p| p.id.as_str())
+            .collect();
+        assert_eq!(ids, ["free", "pro", "team"]);
+        let team = settings.catalog.get("team").unwrap();
+        assert_eq!(team.price_id.as_deref(), Some("price_team_monthly"));
+        assert!(team.per_seat);
+        assert_eq!(team.trial_days, 14);
+        assert!(settings.catalog.get("pro").unwrap().trial_days == 0);
     }
 
     #[test]
@@ -325,12 +345,16 @@ mod tests {
     #[test]
     fn secrets_do_not_print() {
         let settings = Settings::load_from(
-            &vars(&[("STRIPE_SECRET_KEY", "sk_test_supersecretvalue")]),
+            &vars(&[
+                ("STRIPE_SECRET_KEY", "sk_test_supersecretvalue"),
+                ("APP__METRICS__BEARER_TOKEN", "scrape-token-supersecret"),
+            ]),
             None,
         )
         .unwrap();
         let dump = format!("{settings:?}");
         assert!(!dump.contains("sk_test_supersecretvalue"));
+        assert!(!dump.contains("scrape-token-supersecret"));
         assert!(!dump.contains(DEVELOPMENT_JWT_SECRET));
     }
 
@@ -342,6 +366,59 @@ mod tests {
         let settings =
             Settings::load_from(&vars(&[("APP__WEBHOOKS__RETAIN_DAYS", "3")]), None).unwrap();
         assert_eq!(settings.webhooks.retain_days, 3);
+    }
+
+    #[test]
+    fn jwks_url_and_admin_roles_come_from_the_environment() {
+        let settings = Settings::load_from(
+            &vars(&[
+                ("JWT_JWKS_URL", "https://idp.example/.well-known/jwks.json"),
+                ("APP__AUTH__ADMIN_ROLES", "owner,org:admin"),
+                ("APP__AUTH__ROLE_CLAIM", "o.rol"),
+            ]),
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            settings.auth.jwks_url.as_deref(),
+            Some("https://idp.example/.well-known/jwks.json")
+        );
+        assert_eq!(settings.auth.admin_roles, ["owner", "org:admin"]);
+        assert_eq!(settings.auth.role_claim, "o.rol");
+        let error = Settings::load_from(
+            &vars(&[
+                ("APP_ENV", "production"),
+                ("JWT_JWKS_URL", "http://idp.example/jwks.json"),
+                ("STRIPE_SECRET_KEY", "sk_live_x"),
+                ("STRIPE_WEBHOOK_SECRET", "whsec_x"),
+            ]),
+            None,
+        )
+        .unwrap_err();
+        assert_eq!(error.variable, "JWT_JWKS_URL");
+    }
+
+    #[test]
+    fn plans_can_be_set_from_the_environment() {
+        let settings = Settings::load_from(
+            &vars(&[
+                ("APP__PLANS__PRO__FEATURES", "api, exports"),
+                ("APP__PLANS__TEAM__LIMITS__SEATS", "7"),
+            ]),
+            None,
+        )
+        .unwrap();
+        let pro = settings.catalog.get("pro").unwrap();
+        assert_eq!(pro.features, ["api", "exports"]);
+        assert_eq!(settings.catalog.get("team").unwrap().max_seats(), Some(7));
+    }
+
+    #[test]
+    fn a_priced_free_plan_is_a_configuration_error() {
+        let error =
+            Settings::load_from(&vars(&[("APP__PLANS__FREE__PRICE_ID", "price_free")]), None)
+                .unwrap_err();
+        assert_eq!(error.variable, "plans.free.price_id");
     }
 
     #[test]

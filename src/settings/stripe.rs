@@ -15,6 +15,14 @@ pub struct StripeSettings {
     pub max_attempts: u32,
     pub retry_base_delay_ms: u64,
     pub retry_max_delay_ms: u64,
+    /// Read every configured plan's price from Stripe when serving starts
+    /// (in the background) and log the ones Stripe does not have.
+    #[serde(default = "enabled")]
+    pub check_prices_on_startup: bool,
+}
+
+fn enabled() -> bool {
+    true
 }
 
 impl StripeSettings {

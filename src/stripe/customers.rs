@@ -1,6 +1,8 @@
 use std::collections::HashMap;
 
-use stripe_core::customer::{CreateCustomer, ListCustomer, UpdateCustomer};
+use stripe_core::customer::{
+    CreateCustomer, ListCustomer, RetrieveCustomer, RetrieveCustomerReturned, UpdateCustomer,
+};
 
 use super::{StripeFailure, StripeGateway};
 
@@ -75,6 +77,24 @@ impl StripeGateway {
         self.send_idempotent("update_customer", &request, key_parts)
             .await
             .map(StripeCustomer::from)
+    }
+
+    /// The customer, or `None` when it was deleted (or never existed).
+    pub async fn retrieve_customer(
+        &self,
+        customer_id: &str,
+    ) -> Result<Option<StripeCustomer>, StripeFailure> {
+        let request = RetrieveCustomer::new(customer_id);
+        match self
+            .policy
+            .run("retrieve_customer", || request.send(&self.client))
+            .await
+        {
+            Ok(RetrieveCustomerReturned::Customer(customer)) => Ok(Some(customer.into())),
+            Ok(RetrieveCustomerReturned::DeletedCustomer(_)) => Ok(None),
+            Err(StripeFailure::Rejected { status: 404, .. }) => Ok(None),
+            Err(other) => Err(other),
+        }
     }
 
     /// Customers created at or after `since` (unix seconds) whose

@@ -5,16 +5,20 @@
 mod customers;
 mod error;
 mod pacer;
+mod prices;
 mod retry;
+mod schedules;
 mod sessions;
 mod subscriptions;
 
 pub use customers::{CustomerParams, StripeCustomer};
 pub use error::StripeFailure;
 pub use pacer::Pacer;
+pub use prices::StripePrice;
 pub use retry::RetryPolicy;
+pub use schedules::{PhaseSpec, SchedulePhase, StripeSchedule};
 pub use sessions::{CheckoutParams, CheckoutSession};
-pub use subscriptions::StripeSubscription;
+pub use subscriptions::{ItemChange, Proration, StripeSubscription, SubscriptionUpdate};
 
 use std::time::Duration;
 
@@ -59,6 +63,7 @@ impl StripeGateway {
                 base_delay: Duration::from_millis(settings.retry_base_delay_ms),
                 max_delay: Duration::from_millis(settings.retry_max_delay_ms),
                 pacer: None,
+                metrics: None,
             },
         })
     }
@@ -69,6 +74,15 @@ impl StripeGateway {
 
     /// This gateway with every request (retries included) paced by `pacer`:
     /// bulk commands share one pacer across their concurrent tasks.
+    /// This gateway with every attempt counted and timed in `metrics`.
+    pub fn with_metrics(
+        mut self,
+        metrics: std::sync::Arc<crate::metrics::Metrics>,
+    ) -> StripeGateway {
+        self.policy.metrics = Some(metrics);
+        self
+    }
+
     pub fn with_pacer(mut self, pacer: std::sync::Arc<Pacer>) -> StripeGateway {
         self.policy.pacer = Some(pacer);
         self

@@ -3,11 +3,12 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rand::Rng;
 
 use super::{Pacer, StripeFailure};
+use crate::metrics::{Metrics, StripeOutcome};
 
 /// A bounded budget: at most `max_attempts`, each cut off after
 /// `attempt_timeout`, with full-jitter exponential backoff in between.
@@ -19,6 +20,11 @@ pub struct RetryPolicy {
     pub max_delay: Duration,
     /// Bulk commands pace every attempt through this (and slow it on 429).
     pub pacer: Option<Arc<Pacer>>,
+    /// Where each attempt is counted and timed (`stripe_requests_total`,
+    /// `stripe_request_duration_seconds`): per attempt, not per intent, so
+    /// retries and Stripe's own latency show; the intent's total time is in
+    /// the HTTP histogram of the route that made it.
+    pub metrics: Option<Arc<Metrics>>,
 }
 
 impl RetryPolicy {
@@ -59,7 +65,15 @@ impl RetryPolicy {
             if let Some(pacer) = &self.pacer {
                 pacer.acquire().await;
             }
+            let started = Instant::now();
             let outcome = tokio::time::timeout(self.attempt_timeout, attempt()).await;
+            if let Some(metrics) = &self.metrics {
+                metrics.observe_stripe(
+                    operation,
+                    attempt_outcome(&outcome),
+                    started.elapsed().as_secs_f64(),
+                );
+            }
             let failure = match outcome {
                 Ok(Ok(value)) => {
                     if let Some(pacer) = &self.pacer {
@@ -90,6 +104,22 @@ impl RetryPolicy {
         }
         tracing::warn!(operation, attempts = self.max_attempts, error = %last, "stripe retry budget spent");
         Err(last)
+    }
+}
+
+/// How one attempt ended, for the `outcome` label.
+fn attempt_outcome<T, E>(outcome: &Result<Result<T, stripe::StripeError>, E>) -> StripeOutcome {
+    match outcome {
+        Ok(Ok(_)) => StripeOutcome::Ok,
+        Ok(Err(stripe::StripeError::Stripe(_, 429))) => StripeOutcome::RateLimited,
+        Ok(Err(stripe::StripeError::Stripe(_, status))) if *status >= 500 => {
+            StripeOutcome::ServerError
+        }
+        Ok(Err(stripe::StripeError::Stripe(..))) => StripeOutcome::ClientError,
+        Ok(Err(stripe::StripeError::Timeout)) | Err(_) => StripeOutcome::Timeout,
+        Ok(Err(stripe::StripeError::ClientError(_))) => StripeOutcome::NetworkError,
+        Ok(Err(stripe::StripeError::JSONDeserialize(_))) => StripeOutcome::InvalidResponse,
+        Ok(Err(stripe::StripeError::ConfigError(_))) => StripeOutcome::ClientError,
     }
 }
 

@@ -14,6 +14,10 @@ pub struct CheckoutParams {
     pub customer_id: String,
     pub plan: String,
     pub price_id: String,
+    /// Seats for a per-seat plan, else 1.
+    pub quantity: u64,
+    /// The plan's trial, only for a tenant that never had one.
+    pub trial_days: Option<u32>,
     pub success_url: String,
     pub cancel_url: String,
 }
@@ -38,9 +42,10 @@ impl StripeGateway {
         ]);
         let mut line_item = CreateCheckoutSessionLineItems::new();
         line_item.price = Some(params.price_id.clone());
-        line_item.quantity = Some(1);
+        line_item.quantity = Some(params.quantity);
         let mut subscription_data = CreateCheckoutSessionSubscriptionData::new();
         subscription_data.metadata = Some(metadata.clone());
+        subscription_data.trial_period_days = params.trial_days;
         let request = CreateCheckoutSession::new()
             .mode(stripe_checkout::CheckoutSessionMode::Subscription)
             .customer(params.customer_id.clone())

@@ -1,19 +1,32 @@
 use std::collections::HashMap;
 
-use stripe_billing::subscription::RetrieveSubscription;
+use stripe_billing::subscription::{
+    ListSubscription, ListSubscriptionStatus, RetrieveSubscription, UpdateSubscription,
+    UpdateSubscriptionItems, UpdateSubscriptionProrationBehavior,
+};
 
 use super::{StripeFailure, StripeGateway};
 
-/// The part of a subscription the service caches.
+/// The part of a subscription the service caches and decides on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StripeSubscription {
     pub id: String,
     pub customer_id: String,
     pub status: String,
+    pub created: i64,
+    /// The first item: the plan's price, its quantity (seats) and its id
+    /// (a price change updates this item rather than adding one).
+    pub item_id: Option<String>,
     pub price_id: Option<String>,
+    pub quantity: Option<u64>,
     /// Unix seconds; on the first item in current API versions.
+    pub current_period_start: Option<i64>,
     pub current_period_end: Option<i64>,
     pub cancel_at_period_end: bool,
+    pub trial_start: Option<i64>,
+    pub trial_end: Option<i64>,
+    /// The subscription schedule managing it (a pending downgrade), if any.
+    pub schedule_id: Option<String>,
     pub metadata: HashMap<String, String>,
 }
 
@@ -24,12 +37,46 @@ impl From<stripe_billing::Subscription> for StripeSubscription {
             id: subscription.id.to_string(),
             customer_id: subscription.customer.id().to_string(),
             status: subscription.status.as_str().to_owned(),
+            created: subscription.created,
+            item_id: first_item.map(|item| item.id.to_string()),
             price_id: first_item.map(|item| item.price.id.to_string()),
+            quantity: first_item.and_then(|item| item.quantity),
+            current_period_start: first_item.map(|item| item.current_period_start),
             current_period_end: first_item.map(|item| item.current_period_end),
             cancel_at_period_end: subscription.cancel_at_period_end,
+            trial_start: subscription.trial_start,
+            trial_end: subscription.trial_end,
+            schedule_id: subscription.schedule.map(|s| s.id().to_string()),
             metadata: subscription.metadata,
         }
     }
+}
+
+/// How Stripe bills a price change made now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proration {
+    /// Invoice the prorated difference at once (an upgrade).
+    AlwaysInvoice,
+    /// Carry prorations to the next invoice.
+    CreateProrations,
+    None,
+}
+
+/// A change to a subscription: only the fields set are sent.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SubscriptionUpdate {
+    /// Moves the item `item_id` to `price` (and `quantity`, when set).
+    pub item: Option<ItemChange>,
+    pub proration: Option<Proration>,
+    pub cancel_at_period_end: Option<bool>,
+    pub metadata: HashMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemChange {
+    pub item_id: String,
+    pub price_id: String,
+    pub quantity: Option<u64>,
 }
 
 impl StripeGateway {
@@ -42,6 +89,71 @@ impl StripeGateway {
         let request = RetrieveSubscription::new(id);
         self.policy
             .run("retrieve_subscription", || request.send(&self.client))
+            .await
+            .map(StripeSubscription::from)
+    }
+
+    /// Every subscription of `customer_id`, ended ones included, newest
+    /// first (the list API is consistent; `sync` decides on it).
+    pub async fn list_subscriptions(
+        &self,
+        customer_id: &str,
+    ) -> Result<Vec<StripeSubscription>, StripeFailure> {
+        let mut found = Vec::new();
+        let mut starting_after: Option<String> = None;
+        loop {
+            let mut request = ListSubscription::new()
+                .customer(customer_id.to_owned())
+                .status(ListSubscriptionStatus::All)
+                .limit(100);
+            if let Some(cursor) = &starting_after {
+                request = request.starting_after(cursor.clone());
+            }
+            let page = self
+                .policy
+                .run("list_subscriptions", || request.send(&self.client))
+                .await?;
+            starting_after = page.data.last().map(|s| s.id.to_string());
+            found.extend(page.data.into_iter().map(StripeSubscription::from));
+            if !page.has_more || starting_after.is_none() {
+                break;
+            }
+        }
+        found.sort_by(|a, b| b.created.cmp(&a.created).then_with(|| b.id.cmp(&a.id)));
+        Ok(found)
+    }
+
+    /// Applies `update` under one idempotency key for the intent.
+    pub async fn update_subscription(
+        &self,
+        id: &str,
+        update: &SubscriptionUpdate,
+        key_parts: &[&str],
+    ) -> Result<StripeSubscription, StripeFailure> {
+        let mut request = UpdateSubscription::new(id);
+        if let Some(change) = &update.item {
+            let mut item = UpdateSubscriptionItems::new();
+            item.id = Some(change.item_id.clone());
+            item.price = Some(change.price_id.clone());
+            item.quantity = change.quantity;
+            request = request.items(vec![item]);
+        }
+        if let Some(proration) = update.proration {
+            request = request.proration_behavior(match proration {
+                Proration::AlwaysInvoice => UpdateSubscriptionProrationBehavior::AlwaysInvoice,
+                Proration::CreateProrations => {
+                    UpdateSubscriptionProrationBehavior::CreateProrations
+                }
+                Proration::None => UpdateSubscriptionProrationBehavior::None,
+            });
+        }
+        if let Some(cancel) = update.cancel_at_period_end {
+            request = request.cancel_at_period_end(cancel);
+        }
+        if !update.metadata.is_empty() {
+            request = request.metadata(update.metadata.clone());
+        }
+        self.send_idempotent("update_subscription", &request, key_parts)
             .await
             .map(StripeSubscription::from)
     }

@@ -136,6 +136,31 @@ pub(crate) fn handle(
                 owned(s, v, &expand)
             }
             InvoiceRetrieve => borrowed(s, s.retrieve_invoice(id)?, &expand),
+            InvoicePay => {
+                let v = s.pay_invoice(ctx, id, p)?;
+                owned(s, v, &expand)
+            }
+            ScheduleCreate => {
+                let v = s.create_schedule(ctx, p)?;
+                owned(s, v, &expand)
+            }
+            ScheduleList => {
+                let v = s.list_schedules(p)?;
+                owned(s, v, &expand)
+            }
+            ScheduleRetrieve => borrowed(s, s.retrieve_schedule(id)?, &expand),
+            ScheduleUpdate => {
+                let v = s.update_schedule(ctx, id, p)?;
+                owned(s, v, &expand)
+            }
+            ScheduleRelease => {
+                let v = s.release_schedule(ctx, id)?;
+                owned(s, v, &expand)
+            }
+            ScheduleCancel => {
+                let v = s.cancel_schedule(ctx, id)?;
+                owned(s, v, &expand)
+            }
             PortalSessionCreate => {
                 let v = s.create_portal_session(ctx, p)?;
                 owned(s, v, &expand)

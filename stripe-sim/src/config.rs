@@ -22,6 +22,40 @@ pub struct SimConfig {
     pub prices: Vec<PriceSeed>,
     /// First webhook retry waits this long; every further retry doubles it (capped).
     pub webhook_retry_base_ms: u64,
+    /// What happens to a subscription once the last automatic retry of its invoice
+    /// has failed (Stripe's "if all retries for a payment fail" setting).
+    pub after_failed_payments: FailedPaymentAction,
+}
+
+/// The subscription's fate after the last failed payment retry.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum FailedPaymentAction {
+    /// Cancel the subscription (`customer.subscription.deleted`), Stripe's default.
+    #[default]
+    Cancel,
+    /// Keep it, marked `unpaid` (`customer.subscription.updated`).
+    Unpaid,
+}
+
+impl FailedPaymentAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailedPaymentAction::Cancel => "cancel",
+            FailedPaymentAction::Unpaid => "unpaid",
+        }
+    }
+}
+
+impl FromStr for FailedPaymentAction {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "cancel" => Ok(FailedPaymentAction::Cancel),
+            "unpaid" => Ok(FailedPaymentAction::Unpaid),
+            other => Err(format!("`{other}` is not cancel|unpaid")),
+        }
+    }
 }
 
 /// Default webhook secret; only meaningful against this simulator.
@@ -38,6 +72,7 @@ impl Default for SimConfig {
             rate_limit: None,
             prices: Vec::new(),
             webhook_retry_base_ms: 500,
+            after_failed_payments: FailedPaymentAction::Cancel,
         }
     }
 }
@@ -103,5 +138,18 @@ mod tests {
         assert!("price_pro:25.00:usd:month".parse::<PriceSeed>().is_err());
         assert!("price_pro:2500:usd".parse::<PriceSeed>().is_err());
         assert!("price_pro:2500:usd:fortnight".parse::<PriceSeed>().is_err());
+    }
+
+    #[test]
+    fn parses_failed_payment_action() {
+        assert_eq!(
+            "unpaid".parse::<FailedPaymentAction>(),
+            Ok(FailedPaymentAction::Unpaid)
+        );
+        assert_eq!(
+            "cancel".parse::<FailedPaymentAction>(),
+            Ok(FailedPaymentAction::Cancel)
+        );
+        assert!("void".parse::<FailedPaymentAction>().is_err());
     }
 }

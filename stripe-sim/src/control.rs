@@ -1,6 +1,6 @@
 //! The control plane under `/_sim/` (no auth, JSON in and out): statistics, faults,
-//! paying checkouts, forcing subscription statuses, the clock, runtime settings and
-//! reset. The library handle calls the same functions directly.
+//! paying checkouts, forcing subscription statuses, customers' cards, the clock,
+//! runtime settings and reset. The library handle calls the same functions directly.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -9,9 +9,11 @@ use hyper::http::request::Parts;
 use hyper::{Method, Response};
 use serde_json::{json, Value};
 
+use crate::config::FailedPaymentAction;
 use crate::error::ApiError;
 use crate::faults::Fault;
-use crate::server::{error_response, simple_response, Body};
+use crate::form::Params;
+use crate::http::{error_response, simple_response, Body};
 use crate::state::Shared;
 
 /// Pays a checkout session (see `Store::complete_session`).
@@ -27,6 +29,43 @@ pub(crate) fn set_subscription_status(
 ) -> Result<Value, ApiError> {
     let ctx = shared.ctx(None, None);
     shared.with_store(|s| s.set_subscription_status(&ctx, id, status))
+}
+
+/// Makes every charge to `customer`'s card fail (or succeed again).
+pub(crate) fn set_card(
+    shared: &Arc<Shared>,
+    customer: &str,
+    declines: bool,
+) -> Result<Value, ApiError> {
+    shared.with_store(|s| s.set_card(customer, declines))
+}
+
+/// Charges an open invoice now, as `POST /v1/invoices/{id}/pay` does.
+pub(crate) fn pay_invoice(shared: &Arc<Shared>, id: &str) -> Result<Value, ApiError> {
+    let ctx = shared.ctx(None, None);
+    let none = json!({});
+    shared.with_store(|s| s.pay_invoice(&ctx, id, Params(&none)))
+}
+
+/// Charges every open invoice of `customer`, oldest first (the portal's "Pay open
+/// invoices"). Returns the invoices paid and those whose charge was declined.
+pub(crate) fn pay_open_invoices(
+    shared: &Arc<Shared>,
+    customer: &str,
+) -> (Vec<String>, Vec<String>) {
+    let ctx = shared.ctx(None, None);
+    let none = json!({});
+    shared.with_store(|s| {
+        let mut paid = Vec::new();
+        let mut declined = Vec::new();
+        for id in s.open_invoices_of(customer) {
+            match s.pay_invoice(&ctx, &id, Params(&none)) {
+                Ok(_) => paid.push(id),
+                Err(_) => declined.push(id),
+            }
+        }
+        (paid, declined)
+    })
 }
 
 pub(crate) fn add_fault(shared: &Shared, fault: Fault) {
@@ -101,6 +140,13 @@ fn handle_inner(
                 .ok_or_else(|| ApiError::missing_param("status"))?;
             ok_json(&set_subscription_status(shared, id, status)?)
         }
+        (&Method::POST, ["customers", id, "card"]) => {
+            let v = parse_json(body)?;
+            let declines = v["declines"]
+                .as_bool()
+                .ok_or_else(|| ApiError::missing_param("declines"))?;
+            ok_json(&set_card(shared, id, declines)?)
+        }
         (&Method::GET, ["clock"]) => ok_json(&json!({ "now": shared.clock.now() })),
         (&Method::POST, ["clock", "advance"]) => {
             let v = parse_json(body)?;
@@ -138,11 +184,20 @@ fn handle_inner(
             if let Some(rate) = v.get("rate_limit") {
                 shared.set_rate_limit(rate.as_u64().map(|r| r.min(u32::MAX as u64) as u32));
             }
+            if let Some(action) = v.get("after_failed_payments") {
+                let action: FailedPaymentAction = action
+                    .as_str()
+                    .unwrap_or("")
+                    .parse()
+                    .map_err(|e: String| ApiError::invalid("after_failed_payments", e))?;
+                shared.store.lock().after_failed_payments = action;
+            }
             ok_json(&json!({
                 "latency_ms": shared.latency_ms.load(Ordering::Relaxed),
                 "search_lag_ms": shared.search_lag_ms.load(Ordering::Relaxed),
                 "webhook_url": shared.webhook_url(),
                 "rate_limited": shared.rate_limited.load(Ordering::Relaxed),
+                "after_failed_payments": shared.store.lock().after_failed_payments.as_str(),
             }))
         }
         _ => return Err(ApiError::unrecognized_url(m.as_str(), parts.uri.path())),

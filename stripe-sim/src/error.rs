@@ -70,6 +70,14 @@ impl ApiError {
         }
     }
 
+    /// 402 `card_error` for a charge the customer's card declined.
+    pub fn card_declined() -> Self {
+        ApiError {
+            code: Some("card_declined"),
+            ..Self::new(402, "card_error", "Your card was declined.")
+        }
+    }
+
     pub fn unrecognized_url(method: &str, path: &str) -> Self {
         Self::new(
             404,
@@ -134,12 +142,8 @@ impl ApiError {
             429 => Self::rate_limited(),
             401 => Self::unauthorized(),
             402 => ApiError {
-                code: Some("card_declined"),
-                ..Self::new(
-                    402,
-                    "card_error",
-                    "Your card was declined. (injected fault)",
-                )
+                message: "Your card was declined. (injected fault)".into(),
+                ..Self::card_declined()
             },
             404 => ApiError {
                 code: Some("resource_missing"),
@@ -212,4 +216,7 @@ pub enum SimError {
     /// A parameter was wrong.
     #[error("{0}")]
     Invalid(String),
+    /// The customer's card declined the charge (`/_sim/customers/{id}/card`).
+    #[error("{0}")]
+    CardDeclined(String),
 }

@@ -26,10 +26,12 @@ mod control;
 mod error;
 mod faults;
 mod form;
+mod http;
 mod idempotency;
 mod ids;
 mod objects;
 mod pages;
+mod pdf;
 mod ratelimit;
 mod routes;
 mod server;
@@ -45,7 +47,7 @@ use parking_lot::Mutex;
 use serde_json::Value;
 use tokio::sync::watch;
 
-pub use config::{PriceSeed, SimConfig, DEFAULT_WEBHOOK_SECRET};
+pub use config::{FailedPaymentAction, PriceSeed, SimConfig, DEFAULT_WEBHOOK_SECRET};
 pub use error::SimError;
 pub use faults::{Fault, FaultKind};
 pub use objects::API_VERSION;
@@ -89,6 +91,7 @@ fn sim_error(e: ApiError, resource: &'static str, id: &str) -> SimError {
             resource,
             id: id.to_string(),
         },
+        (402, _) => SimError::CardDeclined(e.message),
         (_, Some("status")) => SimError::Invalid(e.message),
         _ => SimError::InvalidState(e.message),
     }
@@ -209,10 +212,49 @@ impl SimHandle {
             .map_err(|e| sim_error(e, "subscription", sub_id))
     }
 
-    /// Moves simulator time forward. Subscriptions whose period ends renew (new paid
-    /// invoice) or, with `cancel_at_period_end`, end.
+    /// Moves simulator time forward and runs every boundary it passes, in time
+    /// order: trial notices and ends, period renewals (a charged invoice each),
+    /// cancellations at period end, schedule phases, payment retries.
     pub fn advance_clock(&self, seconds: i64) {
         self.shared().advance_clock(seconds);
+    }
+
+    /// Makes every charge to `customer`'s card decline (`true`) or succeed again
+    /// (`false`), as `POST /_sim/customers/{id}/card` does.
+    pub fn set_card_declines(&self, customer: &str, declines: bool) -> Result<(), SimError> {
+        control::set_card(self.shared(), customer, declines)
+            .map(|_| ())
+            .map_err(|e| sim_error(e, "customer", customer))
+    }
+
+    /// The invoices of `customer` (any status), newest first.
+    pub fn invoices(&self, customer: &str) -> Vec<Value> {
+        self.shared().with_store(|s| {
+            s.invoices
+                .iter_newest()
+                .filter(|e| e.obj["customer"] == customer)
+                .map(|e| e.obj.clone())
+                .collect()
+        })
+    }
+
+    /// Charges an open invoice now, like `POST /v1/invoices/{id}/pay`
+    /// ([`SimError::CardDeclined`] while the customer's card declines).
+    pub fn pay_invoice(&self, invoice_id: &str) -> Result<Value, SimError> {
+        control::pay_invoice(self.shared(), invoice_id)
+            .map_err(|e| sim_error(e, "invoice", invoice_id))
+    }
+
+    /// Charges every open invoice of `customer`, oldest first, like the portal's
+    /// "Pay open invoices" button. Returns `(paid, declined)` invoice ids.
+    pub fn pay_open_invoices(&self, customer: &str) -> (Vec<String>, Vec<String>) {
+        control::pay_open_invoices(self.shared(), customer)
+    }
+
+    /// What happens after the last failed payment retry from now on.
+    pub fn set_after_failed_payments(&self, action: FailedPaymentAction) {
+        self.shared()
+            .with_store(|s| s.after_failed_payments = action);
     }
 
     /// Simulator time (Unix seconds).
@@ -228,31 +270,34 @@ impl SimHandle {
 
     /// Live (not deleted) customers, oldest first.
     pub fn customers(&self) -> Vec<Value> {
-        let store = self.shared().store.lock();
-        let mut v: Vec<Value> = store
-            .customers
-            .iter_newest()
-            .map(|e| e.obj.clone())
-            .collect();
-        v.reverse();
-        v
+        self.shared().with_store(|store| {
+            let mut v: Vec<Value> = store
+                .customers
+                .iter_newest()
+                .map(|e| e.obj.clone())
+                .collect();
+            v.reverse();
+            v
+        })
     }
 
     /// Subscriptions (any status), oldest first.
     pub fn subscriptions(&self) -> Vec<Value> {
-        let store = self.shared().store.lock();
-        let mut v: Vec<Value> = store
-            .subscriptions
-            .iter_newest()
-            .map(|e| e.obj.clone())
-            .collect();
-        v.reverse();
-        v
+        self.shared().with_store(|store| {
+            let mut v: Vec<Value> = store
+                .subscriptions
+                .iter_newest()
+                .map(|e| e.obj.clone())
+                .collect();
+            v.reverse();
+            v
+        })
     }
 
-    /// Any stored object by id (`cus_…`, `sub_…`, `cs_…`, `in_…`, `price_…`, `evt_…`).
+    /// Any stored object by id (`cus_…`, `sub_…`, `sub_sched_…`, `cs_…`, `in_…`,
+    /// `price_…`, `evt_…`).
     pub fn object(&self, id: &str) -> Option<Value> {
-        self.shared().store.lock().lookup(id).cloned()
+        self.shared().with_store(|s| s.lookup(id).cloned())
     }
 
     /// Creates a customer without HTTP, with the same parameters as
@@ -273,8 +318,8 @@ impl SimHandle {
 
     /// Every event kept, newest first (as `GET /v1/events`).
     pub fn events(&self) -> Vec<Value> {
-        let store = self.shared().store.lock();
-        store.events.iter_newest().map(|e| e.obj.clone()).collect()
+        self.shared()
+            .with_store(|store| store.events.iter_newest().map(|e| e.obj.clone()).collect())
     }
 
     /// Waits until every queued webhook has been answered 2xx; false on timeout.

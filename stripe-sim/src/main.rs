@@ -3,7 +3,7 @@
 use std::io::Write;
 
 use clap::Parser;
-use stripe_sim::{PriceSeed, SimConfig, SimHandle, DEFAULT_WEBHOOK_SECRET};
+use stripe_sim::{FailedPaymentAction, PriceSeed, SimConfig, SimHandle, DEFAULT_WEBHOOK_SECRET};
 
 /// Offline, stateful Stripe API simulator.
 #[derive(Debug, Parser)]
@@ -33,6 +33,9 @@ struct Args {
     /// Base delay of webhook retries (doubles on each retry).
     #[arg(long, default_value_t = 500)]
     webhook_retry_base_ms: u64,
+    /// After the last failed payment retry: cancel the subscription or mark it unpaid.
+    #[arg(long, default_value = "cancel", value_name = "cancel|unpaid")]
+    after_failed_payments: FailedPaymentAction,
 }
 
 fn main() {
@@ -46,6 +49,7 @@ fn main() {
         rate_limit: args.rate_limit,
         prices: args.prices,
         webhook_retry_base_ms: args.webhook_retry_base_ms,
+        after_failed_payments: args.after_failed_payments,
     };
     let sim = match SimHandle::start(config) {
         Ok(sim) => sim,

@@ -45,6 +45,13 @@ endpoints! {
     SubscriptionCancel => "DELETE /v1/subscriptions/{id}",
     InvoiceList => "GET /v1/invoices",
     InvoiceRetrieve => "GET /v1/invoices/{id}",
+    InvoicePay => "POST /v1/invoices/{id}/pay",
+    ScheduleCreate => "POST /v1/subscription_schedules",
+    ScheduleList => "GET /v1/subscription_schedules",
+    ScheduleRetrieve => "GET /v1/subscription_schedules/{id}",
+    ScheduleUpdate => "POST /v1/subscription_schedules/{id}",
+    ScheduleRelease => "POST /v1/subscription_schedules/{id}/release",
+    ScheduleCancel => "POST /v1/subscription_schedules/{id}/cancel",
     PortalSessionCreate => "POST /v1/billing_portal/sessions",
     EventList => "GET /v1/events",
     EventRetrieve => "GET /v1/events/{id}",
@@ -95,6 +102,13 @@ pub(crate) fn route<'p>(method: &Method, path: &'p str) -> (Endpoint, Option<&'p
         ("DELETE", ["subscriptions", id]) => return (SubscriptionCancel, Some(id)),
         ("GET", ["invoices"]) => InvoiceList,
         ("GET", ["invoices", id]) => return (InvoiceRetrieve, Some(id)),
+        ("POST", ["invoices", id, "pay"]) => return (InvoicePay, Some(id)),
+        ("POST", ["subscription_schedules"]) => ScheduleCreate,
+        ("GET", ["subscription_schedules"]) => ScheduleList,
+        ("GET", ["subscription_schedules", id]) => return (ScheduleRetrieve, Some(id)),
+        ("POST", ["subscription_schedules", id]) => return (ScheduleUpdate, Some(id)),
+        ("POST", ["subscription_schedules", id, "release"]) => return (ScheduleRelease, Some(id)),
+        ("POST", ["subscription_schedules", id, "cancel"]) => return (ScheduleCancel, Some(id)),
         ("POST", ["billing_portal", "sessions"]) => PortalSessionCreate,
         ("GET", ["events"]) => EventList,
         ("GET", ["events", id]) => return (EventRetrieve, Some(id)),
@@ -122,6 +136,17 @@ mod tests {
             Endpoint::SessionExpire
         );
         assert_eq!(route(&Method::PUT, "/v1/customers").0, Endpoint::Unknown);
+        assert_eq!(
+            route(&Method::POST, "/v1/invoices/in_1/pay"),
+            (Endpoint::InvoicePay, Some("in_1"))
+        );
+        assert_eq!(
+            route(
+                &Method::POST,
+                "/v1/subscription_schedules/sub_sched_1/release"
+            ),
+            (Endpoint::ScheduleRelease, Some("sub_sched_1"))
+        );
         assert_eq!(Endpoint::CustomerRetrieve.template(), "/v1/customers/{id}");
         assert_eq!(Endpoint::ALL[Endpoint::Unknown.index()], Endpoint::Unknown);
     }

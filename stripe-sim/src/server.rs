@@ -10,25 +10,24 @@ use std::time::Duration;
 
 use base64::Engine;
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
-use hyper::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
+use hyper::header::{HeaderMap, HeaderValue};
 use hyper::http::request::Parts;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::{Method, Request, Response};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::error::ApiError;
 use crate::faults::FaultKind;
+use crate::http::{error_response, json_response, Body};
 use crate::idempotency::Begin;
 use crate::routes::{self, Endpoint};
 use crate::state::Shared;
-use crate::{api, control, form, ids, objects, pages};
-
-pub(crate) type Body = Full<Bytes>;
+use crate::{api, control, form, ids, pages};
 
 /// Largest request body accepted.
 const MAX_BODY: usize = 1 << 20;
@@ -83,7 +82,10 @@ async fn dispatch(
     } else if path.starts_with("/_sim/") {
         let body = read_body(body).await.unwrap_or_default();
         Ok(control::handle(&shared, &parts, &body))
-    } else if path.starts_with("/checkout/") || path.starts_with("/billing_portal/") {
+    } else if path.starts_with("/checkout/")
+        || path.starts_with("/billing_portal/")
+        || path.starts_with("/invoice/")
+    {
         Ok(pages::handle(&shared, &parts))
     } else {
         Ok(error_response(
@@ -303,52 +305,4 @@ async fn apply_late_fault(fault: &Option<FaultKind>) -> Result<(), DropConnectio
         Some(FaultKind::Drop) => Err(DropConnection),
         _ => Ok(()),
     }
-}
-
-pub(crate) fn json_response(
-    status: u16,
-    body: Bytes,
-    request_id: &str,
-    version: Option<HeaderValue>,
-) -> Response<Body> {
-    let mut resp = Response::new(Full::new(body));
-    *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let h = resp.headers_mut();
-    h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    if let Ok(v) = HeaderValue::from_str(request_id) {
-        h.insert("request-id", v);
-    }
-    h.insert(
-        "stripe-version",
-        version.unwrap_or_else(|| HeaderValue::from_static(objects::API_VERSION)),
-    );
-    resp
-}
-
-pub(crate) fn error_response(
-    e: &ApiError,
-    request_id: &str,
-    version: Option<HeaderValue>,
-) -> Response<Body> {
-    let mut resp = json_response(e.status, e.body(), request_id, version);
-    if let Some(retry) = e.should_retry {
-        resp.headers_mut().insert(
-            "stripe-should-retry",
-            HeaderValue::from_static(if retry { "true" } else { "false" }),
-        );
-    }
-    resp
-}
-
-/// A plain response for the control plane and hosted pages.
-pub(crate) fn simple_response(
-    status: u16,
-    content_type: &'static str,
-    body: impl Into<Bytes>,
-) -> Response<Body> {
-    let mut resp = Response::new(Full::new(body.into()));
-    *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    resp.headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
-    resp
 }

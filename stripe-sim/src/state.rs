@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
-use parking_lot::{Mutex, RwLock};
+use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Clock;
@@ -39,24 +39,20 @@ pub(crate) struct Shared {
     /// Lets the hot path skip the fault lock when no fault is configured.
     pub faults_active: AtomicBool,
     requests: Vec<AtomicU64>,
-    pub webhooks: Webhooks,
+    pub webhooks: Arc<Webhooks>,
     pub rate_limiter: Mutex<Option<TokenBucket>>,
     pub rate_limited: AtomicBool,
     pub latency_ms: AtomicU64,
     pub search_lag_ms: AtomicU64,
-    webhook_url: RwLock<Option<String>>,
-    webhook_secret: RwLock<String>,
-    pub webhook_retry_base_ms: u64,
     pub base_url: String,
     pub port: u16,
     seeds: Vec<PriceSeed>,
-    pub runtime: tokio::runtime::Handle,
 }
 
 impl Shared {
     pub(crate) fn new(config: &SimConfig, port: u16, runtime: tokio::runtime::Handle) -> Shared {
         let clock = Clock::default();
-        let store = Store::new(&config.prices, clock.now());
+        let store = Store::new(&config.prices, clock.now(), config.after_failed_payments);
         Shared {
             clock,
             store: Mutex::new(store),
@@ -64,35 +60,36 @@ impl Shared {
             faults: Mutex::new(Faults::default()),
             faults_active: AtomicBool::new(false),
             requests: Endpoint::ALL.iter().map(|_| AtomicU64::new(0)).collect(),
-            webhooks: Webhooks::new(),
+            webhooks: Arc::new(Webhooks::new(
+                config.webhook_url.clone(),
+                config.webhook_secret.clone(),
+                config.webhook_retry_base_ms,
+                runtime,
+            )),
             rate_limiter: Mutex::new(config.rate_limit.map(TokenBucket::new)),
             rate_limited: AtomicBool::new(config.rate_limit.is_some()),
             latency_ms: AtomicU64::new(config.latency_ms),
             search_lag_ms: AtomicU64::new(config.search_lag_ms),
-            webhook_url: RwLock::new(config.webhook_url.clone()),
-            webhook_secret: RwLock::new(config.webhook_secret.clone()),
-            webhook_retry_base_ms: config.webhook_retry_base_ms,
             base_url: format!("http://127.0.0.1:{port}"),
             port,
             seeds: config.prices.clone(),
-            runtime,
         }
     }
 
     pub(crate) fn webhook_url(&self) -> Option<String> {
-        self.webhook_url.read().clone()
+        self.webhooks.url()
     }
 
     pub(crate) fn set_webhook_url(&self, url: Option<String>) {
-        *self.webhook_url.write() = url;
+        self.webhooks.set_url(url);
     }
 
     pub(crate) fn webhook_secret(&self) -> String {
-        self.webhook_secret.read().clone()
+        self.webhooks.secret()
     }
 
     pub(crate) fn set_webhook_secret(&self, secret: String) {
-        *self.webhook_secret.write() = secret;
+        self.webhooks.set_secret(secret);
     }
 
     pub(crate) fn set_rate_limit(&self, per_second: Option<u32>) {
@@ -113,7 +110,7 @@ impl Shared {
             now_ms,
             search_lag_ms: self.search_lag_ms.load(Ordering::Relaxed) as i64,
             base_url: self.base_url.clone(),
-            webhooks_on: self.webhook_url.read().is_some(),
+            webhooks_on: self.webhooks.is_on(),
             request_id,
             idempotency_key,
         }
@@ -121,16 +118,18 @@ impl Shared {
 
     /// Runs `f` on the store, then hands the events it produced to webhook delivery
     /// (after releasing the lock).
+    /// Clock-driven work that has come due (renewals, retries, phases) runs first,
+    /// so every operation sees the subscriptions as they are at this moment.
     pub(crate) fn with_store<R>(self: &Arc<Self>, f: impl FnOnce(&mut Store) -> R) -> R {
         let (result, events) = {
+            let ctx = self.ctx(None, None);
             let mut store = self.store.lock();
+            store.run_clock(&ctx, ctx.now);
             let result = f(&mut store);
             (result, std::mem::take(&mut store.outbox))
         };
         if !events.is_empty() {
-            if let Some(url) = self.webhook_url() {
-                webhooks::enqueue(self, &url, events);
-            }
+            webhooks::enqueue(&self.webhooks, events);
         }
         result
     }
@@ -156,17 +155,19 @@ impl Shared {
         }
     }
 
-    /// Moves the clock and lets subscriptions whose period ended renew or end.
+    /// Moves the clock and runs, in time order, every boundary it passed.
     pub(crate) fn advance_clock(self: &Arc<Self>, seconds: i64) {
         self.clock.advance(seconds);
-        let ctx = self.ctx(None, None);
-        self.with_store(|s| s.roll_subscriptions(&ctx));
+        self.with_store(|_| ());
     }
 
     /// Forgets objects, events, idempotency keys, faults, counters and queued
     /// webhooks; keeps configuration, seeded prices and the clock.
     pub(crate) fn reset(&self) {
-        *self.store.lock() = Store::new(&self.seeds, self.clock.now());
+        let mut store = self.store.lock();
+        let after_failed_payments = store.after_failed_payments;
+        *store = Store::new(&self.seeds, self.clock.now(), after_failed_payments);
+        drop(store);
         self.idempotency.lock().clear();
         self.faults.lock().clear();
         self.faults_active.store(false, Ordering::Relaxed);

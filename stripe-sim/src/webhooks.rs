@@ -1,12 +1,20 @@
 //! Webhook delivery: each event is POSTed to the configured endpoint with Stripe's
-//! signature (`Stripe-Signature: t=<sim now>,v1=<hex hmac-sha256(secret, "t.payload")>`),
+//! signature (`Stripe-Signature: t=<wall-clock now>,v1=<hex hmac-sha256(secret, "t.payload")>`),
 //! in a background task, retried with exponential backoff until answered 2xx.
+//! The signature's `t` is the real time of each attempt, as Stripe's is: receivers
+//! check it against their own clock (async-stripe allows 300 s), so signing with
+//! simulator time would make every delivery after `/_sim/clock/advance` stale.
+//! The event itself keeps simulator time (`created`, the object's timestamps).
 //! Deliveries of distinct events run concurrently, so they may arrive out of order,
 //! as they do from Stripe.
+//!
+//! [`Webhooks`] owns everything delivery needs (endpoint, secret, retry policy, the
+//! runtime its tasks run on); the store only hands it finished events, so this
+//! module knows nothing of the store or of the shared state around it.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hmac::{Hmac, Mac};
 use serde::Serialize;
@@ -14,7 +22,7 @@ use serde_json::Value;
 use sha2::Sha256;
 use tokio::sync::watch;
 
-use crate::state::Shared;
+use parking_lot::RwLock;
 
 /// Longest wait between two attempts.
 const MAX_BACKOFF_MS: u64 = 60_000;
@@ -34,6 +42,14 @@ pub fn signature_header(secret: &str, timestamp: i64, payload: &str) -> String {
     )
 }
 
+/// Real Unix time in seconds, for the signature of a delivery attempt.
+fn wall_clock_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
 /// Delivery counters, part of `GET /_sim/stats`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct WebhookStats {
@@ -49,6 +65,10 @@ pub struct WebhookStats {
 
 #[derive(Debug)]
 pub(crate) struct Webhooks {
+    url: RwLock<Option<String>>,
+    secret: RwLock<String>,
+    retry_base_ms: u64,
+    runtime: tokio::runtime::Handle,
     client: reqwest::Client,
     pending: watch::Sender<u64>,
     delivered: AtomicU64,
@@ -59,8 +79,17 @@ pub(crate) struct Webhooks {
 }
 
 impl Webhooks {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(
+        url: Option<String>,
+        secret: String,
+        retry_base_ms: u64,
+        runtime: tokio::runtime::Handle,
+    ) -> Self {
         Webhooks {
+            url: RwLock::new(url),
+            secret: RwLock::new(secret),
+            retry_base_ms,
+            runtime,
             client: reqwest::Client::builder()
                 .timeout(ATTEMPT_TIMEOUT)
                 .build()
@@ -71,6 +100,27 @@ impl Webhooks {
             failed: AtomicU64::new(0),
             generation: AtomicU64::new(0),
         }
+    }
+
+    /// Where events go; `None` keeps them for `GET /v1/events` only.
+    pub(crate) fn url(&self) -> Option<String> {
+        self.url.read().clone()
+    }
+
+    pub(crate) fn set_url(&self, url: Option<String>) {
+        *self.url.write() = url;
+    }
+
+    pub(crate) fn is_on(&self) -> bool {
+        self.url.read().is_some()
+    }
+
+    pub(crate) fn secret(&self) -> String {
+        self.secret.read().clone()
+    }
+
+    pub(crate) fn set_secret(&self, secret: String) {
+        *self.secret.write() = secret;
     }
 
     pub(crate) fn stats(&self) -> WebhookStats {
@@ -107,33 +157,35 @@ impl Webhooks {
     }
 }
 
-/// Queues delivery of `events` to `url` on the simulator's runtime.
-pub(crate) fn enqueue(shared: &Arc<Shared>, url: &str, events: Vec<Value>) {
+/// Queues delivery of `events` to the configured endpoint (if any) on the
+/// simulator's runtime, one task per event.
+pub(crate) fn enqueue(hooks: &Arc<Webhooks>, events: Vec<Value>) {
+    let Some(url) = hooks.url() else {
+        return;
+    };
     for event in events {
         let payload = serde_json::to_string(&event).unwrap_or_default();
         let mut generation = 0;
-        shared.webhooks.pending.send_modify(|n| {
-            generation = shared.webhooks.generation.load(Ordering::SeqCst);
+        hooks.pending.send_modify(|n| {
+            generation = hooks.generation.load(Ordering::SeqCst);
             *n += 1;
         });
-        let task_shared = Arc::clone(shared);
-        let url = url.to_string();
-        shared
+        let task_hooks = Arc::clone(hooks);
+        let url = url.clone();
+        hooks
             .runtime
-            .spawn(async move { deliver(task_shared, url, payload, generation).await });
+            .spawn(async move { deliver(task_hooks, url, payload, generation).await });
     }
 }
 
-async fn deliver(shared: Arc<Shared>, url: String, payload: String, generation: u64) {
-    let hooks = &shared.webhooks;
-    let base = shared.webhook_retry_base_ms.max(1);
+async fn deliver(hooks: Arc<Webhooks>, url: String, payload: String, generation: u64) {
+    let base = hooks.retry_base_ms.max(1);
     let mut attempt: u32 = 0;
     loop {
         if hooks.generation.load(Ordering::SeqCst) != generation {
             return;
         }
-        let secret = shared.webhook_secret();
-        let sig = signature_header(&secret, shared.clock.now(), &payload);
+        let sig = signature_header(&hooks.secret(), wall_clock_now(), &payload);
         hooks.attempts.fetch_add(1, Ordering::Relaxed);
         let result = hooks
             .client

@@ -125,7 +125,10 @@ async fn deliveries_are_signed_and_parse_with_async_stripe_webhook() {
             "checkout.session.completed",
             "customer.created",
             "customer.subscription.created",
-            "invoice.paid"
+            "invoice.created",
+            "invoice.finalized",
+            "invoice.paid",
+            "invoice.payment_succeeded"
         ]
     );
     // A forged signature is rejected by the same verifier.
@@ -182,18 +185,36 @@ async fn wait_reports_a_receiver_that_never_answers_2xx() {
 }
 
 #[tokio::test]
-async fn signature_uses_simulator_time() {
+async fn signature_uses_wall_clock_time_while_the_event_keeps_simulator_time() {
     let (rx, url) = Receiver::start(0).await;
     let sim = common::start_with(SimConfig {
         webhook_url: Some(url),
         ..SimConfig::default()
     });
-    sim.advance_clock(7 * 86_400);
+    sim.advance_clock(9 * 86_400);
     sim.create_customer_direct(json!({"email": "later@x.example"}));
     assert!(sim.wait_webhooks_idle(Duration::from_secs(10)).await);
     let (sig, payload) = rx.deliveries.lock()[0].clone();
-    let event =
-        Webhook::construct_event_with_timestamp(&payload, &sig, &sim.webhook_secret(), sim.now())
-            .expect("verifies at simulator time");
-    assert!(event.created >= sim.now() - 5);
+    // `construct_event` checks the timestamp against the real clock (300 s tolerance):
+    // this is what a receiver does, and it must accept a delivery made days later in
+    // simulator time.
+    let event = Webhook::construct_event(&payload, &sig, &sim.webhook_secret())
+        .unwrap_or_else(|e| panic!("delivery after a clock advance does not verify: {e:?}"));
+    let wall = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let t: i64 = sig
+        .split(',')
+        .find_map(|p| p.strip_prefix("t="))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((wall - t).abs() < 60, "signed at wall-clock time");
+    // The event and its object carry simulator time, nine days ahead.
+    assert!(
+        event.created >= sim.now() - 5,
+        "event.created is simulator time"
+    );
+    assert!(event.created > wall + 8 * 86_400);
 }

@@ -14,15 +14,15 @@ const RSA_PUBLIC: &str = include_str!("../fixtures/rsa_public.pem");
 const EC_PRIVATE: &str = include_str!("../fixtures/ec_private.pem");
 const EC_PUBLIC: &str = include_str!("../fixtures/ec_public.pem");
 
-fn now() -> i64 {
+pub(crate) fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
-fn claims(tenant: &str) -> Value {
+pub(crate) fn claims(tenant: &str) -> Value {
     json!({"sub": "user-1", "tenant_id": tenant, "role": "member", "exp": now() + 600})
 }
 
-fn hs256(claims: &Value, secret: &str) -> String {
+pub(crate) fn hs256(claims: &Value, secret: &str) -> String {
     encode(
         &Header::new(Algorithm::HS256),
         claims,
@@ -49,18 +49,18 @@ fn es256(claims: &Value) -> String {
     .unwrap()
 }
 
-fn b64(bytes: &[u8]) -> String {
+pub(crate) fn b64(bytes: &[u8]) -> String {
     use base64::Engine;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
-fn unsigned_none_token(claims: &Value) -> String {
+pub(crate) fn unsigned_none_token(claims: &Value) -> String {
     let header = b64(br#"{"alg":"none","typ":"JWT"}"#);
     let payload = b64(claims.to_string().as_bytes());
     format!("{header}.{payload}.")
 }
 
-async fn assert_unauthorized(app: &TestApp, authorization: Option<String>, case: &str) {
+pub(crate) async fn assert_unauthorized(app: &TestApp, authorization: Option<String>, case: &str) {
     let mut request = app.client.get(app.url("/v1/tenants/acme/billing"));
     if let Some(value) = authorization {
         request = request.header("Authorization", value);
@@ -80,9 +80,18 @@ async fn assert_unauthorized(app: &TestApp, authorization: Option<String>, case:
     assert_problem(response, 401).await;
 }
 
-async fn every_bad_token_is_a_401(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let secret = DEVELOPMENT_JWT_SECRET;
+/// How one run of the 401 matrix signs tokens: with the key the service
+/// trusts, with a key of the same kind it does not, and with an algorithm
+/// it does not accept. The HS256 run and the JWKS run share the cases.
+pub(crate) struct Signers<'a> {
+    pub trusted: &'a dyn Fn(&Value) -> String,
+    pub untrusted: &'a dyn Fn(&Value) -> String,
+    pub foreign: (&'a str, &'a dyn Fn(&Value) -> String),
+}
+
+/// Every way a token can be wrong, each a 401 for tenant `acme`.
+pub(crate) async fn assert_every_bad_token_is_a_401(app: &TestApp, signers: &Signers<'_>) {
+    let sign = signers.trusted;
     let mut expired = claims("acme");
     expired["exp"] = json!(now() - 120);
     let mut no_tenant = claims("acme");
@@ -95,9 +104,10 @@ async fn every_bad_token_is_a_401(backend: Backend) {
     bad_tenant["tenant_id"] = json!("acme corp/..");
     let mut numeric_tenant = claims("acme");
     numeric_tenant["tenant_id"] = json!(42);
-    let good = hs256(&claims("acme"), secret);
+    let good = sign(&claims("acme"));
     let mut tampered = good.clone();
     tampered.insert(good.rfind('.').unwrap() + 2, 'x');
+    let (foreign_case, foreign) = signers.foreign;
 
     let cases: Vec<(&str, Option<String>)> = vec![
         ("no header", None),
@@ -107,42 +117,47 @@ async fn every_bad_token_is_a_401(backend: Backend) {
         ("garbage", Some("Bearer not.a.jwt".into())),
         (
             "bad signature",
-            Some(format!(
-                "Bearer {}",
-                hs256(&claims("acme"), "another-secret-another-secret-xx")
-            )),
+            Some(format!("Bearer {}", (signers.untrusted)(&claims("acme")))),
         ),
         ("tampered signature", Some(format!("Bearer {tampered}"))),
-        (
-            "expired",
-            Some(format!("Bearer {}", hs256(&expired, secret))),
-        ),
+        ("expired", Some(format!("Bearer {}", sign(&expired)))),
         (
             "alg none",
             Some(format!("Bearer {}", unsigned_none_token(&claims("acme")))),
         ),
         (
-            "RS256 when only HS256 is configured",
-            Some(format!("Bearer {}", rs256(&claims("acme")))),
+            foreign_case,
+            Some(format!("Bearer {}", foreign(&claims("acme")))),
         ),
         (
             "no tenant claim",
-            Some(format!("Bearer {}", hs256(&no_tenant, secret))),
+            Some(format!("Bearer {}", sign(&no_tenant))),
         ),
-        ("no exp", Some(format!("Bearer {}", hs256(&no_exp, secret)))),
-        ("no sub", Some(format!("Bearer {}", hs256(&no_sub, secret)))),
+        ("no exp", Some(format!("Bearer {}", sign(&no_exp)))),
+        ("no sub", Some(format!("Bearer {}", sign(&no_sub)))),
         (
             "malformed tenant id",
-            Some(format!("Bearer {}", hs256(&bad_tenant, secret))),
+            Some(format!("Bearer {}", sign(&bad_tenant))),
         ),
         (
             "non-string tenant id",
-            Some(format!("Bearer {}", hs256(&numeric_tenant, secret))),
+            Some(format!("Bearer {}", sign(&numeric_tenant))),
         ),
     ];
     for (case, authorization) in cases {
-        assert_unauthorized(&app, authorization, case).await;
+        assert_unauthorized(app, authorization, case).await;
     }
+}
+
+async fn every_bad_token_is_a_401(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let secret = DEVELOPMENT_JWT_SECRET;
+    let signers = Signers {
+        trusted: &|c| hs256(c, secret),
+        untrusted: &|c| hs256(c, "another-secret-another-secret-xx"),
+        foreign: ("RS256 when only HS256 is configured", &rs256),
+    };
+    assert_every_bad_token_is_a_401(&app, &signers).await;
 }
 
 async fn expiry_has_thirty_seconds_of_leeway(backend: Backend) {

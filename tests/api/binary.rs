@@ -170,8 +170,8 @@ fn the_token_command_mints_a_token_the_service_accepts() {
     let token = String::from_utf8(output.stdout).unwrap();
     let settings = crate::helpers::test_settings("sqlite://unused.db", &[]);
     let verifier = tenant_billing::auth::JwtVerifier::from_settings(&settings.auth).unwrap();
-    let identity = verifier
-        .verify(token.trim())
+    let identity = actix_web::rt::System::new()
+        .block_on(verifier.verify(token.trim()))
         .expect("the minted token verifies");
     assert_eq!(identity.tenant_id.as_str(), "acme");
     assert_eq!(identity.role, tenant_billing::domain::Role::Admin);

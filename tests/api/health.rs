@@ -37,7 +37,12 @@ async fn a_tenant_without_a_row_is_on_the_free_plan(backend: Backend) {
             "plan": "free",
             "subscription_status": null,
             "current_period_end": null,
-            "cancel_at_period_end": false
+            "cancel_at_period_end": false,
+            "trial_end": null,
+            "seats": null,
+            "pending_plan": null,
+            "pending_plan_at": null,
+            "grace_until": null
         })
     );
     // Reading is free of side effects: no row appears for the tenant.

@@ -4,6 +4,8 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
+use serde_json::Value;
+
 use actix_web::dev::ServerHandle;
 use stripe_sim::{SimConfig, SimHandle};
 use tempfile::TempDir;
@@ -138,13 +140,19 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 pub fn start_sim() -> SimHandle {
     let settings = test_settings("sqlite://unused.db", &[]);
     let prices = settings
-        .plans
-        .values()
-        .map(|plan| stripe_sim::PriceSeed {
-            id: plan.price_id.clone(),
-            unit_amount: plan.unit_amount.unwrap_or(1000),
-            currency: plan.currency.clone().unwrap_or_else(|| "usd".into()),
-            interval: plan.interval.clone().unwrap_or_else(|| "month".into()),
+        .catalog
+        .plans()
+        .iter()
+        .filter_map(|plan| {
+            let configured = plan.configured_price.clone();
+            Some(stripe_sim::PriceSeed {
+                id: plan.price_id.clone()?,
+                unit_amount: configured.as_ref().map_or(1000, |p| p.amount),
+                currency: configured
+                    .as_ref()
+                    .map_or_else(|| "usd".into(), |p| p.currency.clone()),
+                interval: configured.map_or_else(|| "month".into(), |p| p.interval),
+            })
         })
         .collect();
     SimHandle::start(SimConfig {
@@ -339,6 +347,136 @@ impl TestApp {
         subscription["id"].as_str().unwrap().to_owned()
     }
 
+    /// Opens a Checkout for `plan` (with `quantity` seats if given) as an
+    /// admin; returns the answer.
+    pub async fn checkout(
+        &self,
+        tenant: &str,
+        plan: &str,
+        quantity: Option<u64>,
+    ) -> reqwest::Response {
+        let token = self.token(tenant, Role::Admin);
+        let mut body = serde_json::json!({ "plan": plan });
+        if let Some(quantity) = quantity {
+            body["quantity"] = quantity.into();
+        }
+        self.post(tenant, "checkout", &token, Some(body)).await
+    }
+
+    /// Checkout for `plan` paid at the simulator; returns the subscription.
+    /// Webhooks follow asynchronously (`await_webhooks`), if delivered.
+    pub async fn subscribe(&self, tenant: &str, plan: &str, quantity: Option<u64>) -> Value {
+        let response = self.checkout(tenant, plan, quantity).await;
+        assert_eq!(response.status(), 201, "checkout for {plan}");
+        let session: Value = response.json().await.unwrap();
+        self.sim
+            .complete_checkout(session["checkout_session_id"].as_str().unwrap())
+            .unwrap()
+    }
+
+    /// `POST …/billing/subscription/{action}` as an admin (`change` takes
+    /// `body`, `cancel` and `resume` none).
+    pub async fn subscription(
+        &self,
+        tenant: &str,
+        action: &str,
+        body: Option<Value>,
+    ) -> reqwest::Response {
+        let token = self.token(tenant, Role::Admin);
+        self.post(tenant, &format!("subscription/{action}"), &token, body)
+            .await
+    }
+
+    /// Changes the plan and expects 200; returns the billing state answered.
+    pub async fn change_plan(&self, tenant: &str, plan: &str) -> Value {
+        let response = self
+            .subscription(tenant, "change", Some(serde_json::json!({ "plan": plan })))
+            .await;
+        assert_eq!(response.status(), 200, "change to {plan}");
+        response.json().await.unwrap()
+    }
+
+    /// `POST …/billing/sync` as an admin; expects 200 and returns the state.
+    pub async fn sync(&self, tenant: &str) -> Value {
+        let token = self.token(tenant, Role::Admin);
+        let response = self.post(tenant, "sync", &token, None).await;
+        assert_eq!(response.status(), 200, "sync {tenant}");
+        response.json().await.unwrap()
+    }
+
+    /// `GET …/billing/{resource}` as a member; expects 200.
+    pub async fn read(&self, tenant: &str, resource: &str) -> Value {
+        let token = self.token(tenant, Role::Member);
+        let response = self
+            .get(
+                &format!("/v1/tenants/{tenant}/billing/{resource}"),
+                Some(&token),
+            )
+            .await;
+        assert_eq!(response.status(), 200, "GET {resource}");
+        response.json().await.unwrap()
+    }
+
+    /// The tenant's audit entries as stored, oldest first.
+    pub fn audit_records(&self, tenant: &str) -> Vec<tenant_billing::db::audit::AuditRecord> {
+        let tenant = tenant_billing::domain::TenantId::parse(tenant).unwrap();
+        tenant_billing::db::audit::for_tenant(&mut self.db(), &tenant).unwrap()
+    }
+
+    /// How many times the simulator served `key` (`"POST /v1/subscriptions/{id}"`).
+    pub fn stripe_requests(&self, key: &str) -> u64 {
+        self.sim.stats().requests.get(key).copied().unwrap_or(0)
+    }
+
+    /// A form POST straight to the simulator's API (what a Stripe dashboard
+    /// user or another integration would do); returns the object.
+    pub async fn stripe_post(&self, path: &str, form: &[(&str, &str)]) -> Value {
+        let response = self
+            .client
+            .post(format!("{}{path}", self.sim.base_url()))
+            .bearer_auth("sk_test_dashboard")
+            .form(form)
+            .send()
+            .await
+            .expect("request sent");
+        assert!(response.status().is_success(), "POST {path}");
+        response.json().await.unwrap()
+    }
+
+    /// The customer's invoices with Stripe's `billing_reason` (e.g.
+    /// `subscription_update` for a prorated plan change), newest first.
+    pub fn invoices_for(&self, customer: &str, reason: &str) -> Vec<Value> {
+        self.sim
+            .invoices(customer)
+            .into_iter()
+            .filter(|invoice| invoice["billing_reason"] == reason)
+            .collect()
+    }
+
+    /// Every simulator event so far, oldest first.
+    pub fn events_oldest_first(&self) -> Vec<Value> {
+        let mut events = self.sim.events();
+        events.reverse();
+        events
+    }
+
+    /// Delivers `payload` to the webhook endpoint, signed now as Stripe would.
+    pub async fn deliver_event(&self, payload: &str) -> reqwest::Response {
+        let signature = stripe_sim::signature_header(
+            &self.sim.webhook_secret(),
+            chrono::Utc::now().timestamp(),
+            payload,
+        );
+        self.client
+            .post(self.url("/v1/stripe/webhook"))
+            .header("content-type", "application/json")
+            .header("stripe-signature", signature)
+            .body(payload.to_owned())
+            .send()
+            .await
+            .expect("request sent")
+    }
+
     /// Waits until the simulator has delivered every webhook it owes.
     pub async fn await_webhooks(&self) {
         assert!(
@@ -348,6 +486,16 @@ impl TestApp {
             "webhooks were not all delivered"
         );
     }
+}
+
+/// The row for plan `id` in a `GET …/billing/plans` answer.
+pub fn plan_row<'a>(plans: &'a Value, id: &str) -> &'a Value {
+    plans["plans"]
+        .as_array()
+        .expect("a plans list")
+        .iter()
+        .find(|plan| plan["id"] == id)
+        .unwrap_or_else(|| panic!("no plan {id} in {plans}"))
 }
 
 /// Asserts a problem+json answer with `status` and returns its body.

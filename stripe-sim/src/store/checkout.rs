@@ -3,6 +3,8 @@
 
 use serde_json::{json, Value};
 
+use super::invoices::Attempt;
+use super::subscriptions::NewSubscription;
 use super::{created_filter, paginate, Ctx, Store};
 use crate::error::ApiError;
 use crate::form::Params;
@@ -19,6 +21,8 @@ pub(crate) struct SessionExtra {
     /// `subscription_data[metadata]`, copied onto the subscription on completion.
     pub subscription_metadata: Value,
     pub subscription_description: Option<String>,
+    /// `subscription_data[trial_period_days]`: the subscription starts `trialing`.
+    pub trial_period_days: Option<i64>,
 }
 
 impl Store {
@@ -90,6 +94,23 @@ impl Store {
             return Err(ApiError::missing_param("line_items"));
         }
         let sub_data = p.child("subscription_data");
+        let trial_period_days = sub_data.int("trial_period_days")?;
+        if let Some(days) = trial_period_days {
+            if mode != "subscription" {
+                return Err(ApiError::invalid(
+                    "subscription_data[trial_period_days]",
+                    "subscription_data can only be used in subscription mode.",
+                ));
+            }
+            if !(1..=730).contains(&days) {
+                return Err(ApiError::invalid(
+                    "subscription_data[trial_period_days]",
+                    "trial_period_days must be between 1 and 730.",
+                ));
+            }
+            // Nothing is due today during a trial.
+            amount = 0;
+        }
         let id = ids::new_id("cs_test_", 58);
         let obj = objects::checkout_session(
             &id,
@@ -112,6 +133,7 @@ impl Store {
             items,
             subscription_metadata: sub_data.metadata("metadata")?.to_value(),
             subscription_description: sub_data.nullable_str("description")?.flatten(),
+            trial_period_days,
         };
         self.session_extra.insert(id.clone(), extra);
         self.sessions
@@ -184,10 +206,14 @@ impl Store {
         )
     }
 
-    /// Pays an open session. In subscription mode this creates the subscription and
-    /// its first (paid) invoice and returns the subscription; other modes return the
+    /// Pays an open session. In subscription mode this creates the subscription
+    /// (`trialing` with `subscription_data[trial_period_days]`) and its first invoice
+    /// (paid; $0 for a trial) and returns the subscription; other modes return the
     /// session. Sends `checkout.session.completed`, `customer.subscription.created`,
-    /// `invoice.paid` in that order (plus `customer.created` for a new customer).
+    /// `invoice.created`, `invoice.finalized`, `invoice.paid`,
+    /// `invoice.payment_succeeded` in that order (after `customer.created` for a new
+    /// customer). A customer whose card declines cannot pay anything due today: 402
+    /// `card_declined`, the session stays open.
     pub fn complete_session(&mut self, ctx: &Ctx, id: &str) -> Result<Value, ApiError> {
         self.lazy_expire(ctx, id)?;
         let session = self.sessions.get(id).expect("checked").clone();
@@ -221,16 +247,26 @@ impl Store {
                     .to_string()
             }
         };
+        if session["amount_total"].as_i64().unwrap_or(0) > 0 && self.card_declines(&customer_id) {
+            return Err(ApiError::card_declined());
+        }
         let customer = self.customers.get(&customer_id).expect("exists").clone();
         let created = if session["mode"] == "subscription" {
-            let (sub, invoice) = self.create_subscription_record(
+            let sub_id = ids::new_id("sub_", 24);
+            let invoice_id = ids::object_id("in_");
+            let sub = self.insert_subscription(
                 ctx,
-                &customer_id,
-                &extra.items,
-                extra.subscription_metadata.clone(),
-                extra.subscription_description.clone(),
+                NewSubscription {
+                    id: &sub_id,
+                    customer: &customer_id,
+                    items: &extra.items,
+                    metadata: extra.subscription_metadata.clone(),
+                    description: extra.subscription_description.clone(),
+                    trial_end: extra.trial_period_days.map(|d| ctx.now + d * 86_400),
+                    invoice_id: &invoice_id,
+                },
             )?;
-            Some((sub, invoice))
+            Some((sub, invoice_id))
         } else {
             None
         };
@@ -253,17 +289,18 @@ impl Store {
             "tax_exempt": "none",
             "tax_ids": []
         });
-        if let Some((sub, invoice)) = &created {
+        if let Some((sub, invoice_id)) = &created {
             s["subscription"] = sub["id"].clone();
-            s["invoice"] = invoice["id"].clone();
+            s["invoice"] = json!(invoice_id);
         }
         let session = s.clone();
         self.emit(ctx, "checkout.session.completed", &session, None);
         match created {
-            Some((sub, invoice)) => {
+            Some((sub, invoice_id)) => {
+                let sub_id = sub["id"].as_str().unwrap_or_default().to_string();
                 self.emit(ctx, "customer.subscription.created", &sub, None);
-                self.emit(ctx, "invoice.paid", &invoice, None);
-                Ok(sub)
+                self.bill_first_invoice(ctx, &sub_id, invoice_id, Attempt::First);
+                Ok(self.subscriptions.get(&sub_id).expect("exists").clone())
             }
             None => Ok(session),
         }

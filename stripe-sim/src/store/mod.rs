@@ -4,10 +4,15 @@
 //! in `outbox` and handed to webhook delivery after the lock is released.
 
 mod catalog;
+mod changes;
 mod checkout;
+mod clockwork;
 mod customers;
 mod events;
+mod invoices;
 mod portal;
+mod proration;
+mod schedules;
 mod search;
 mod subscriptions;
 
@@ -15,12 +20,15 @@ use std::collections::{HashMap, HashSet, VecDeque};
 
 use serde_json::{json, Value};
 
-use crate::config::PriceSeed;
+use crate::config::{FailedPaymentAction, PriceSeed};
 use crate::error::ApiError;
 use crate::form::Params;
 use crate::{ids, objects};
 
 pub(crate) use checkout::SessionExtra;
+pub(crate) use clockwork::Agenda;
+pub(crate) use invoices::Dunning;
+pub(crate) use subscriptions::SubExtra;
 
 /// Events kept for `GET /v1/events`; older ones are forgotten (Stripe keeps 30 days).
 const MAX_EVENTS: usize = 20_000;
@@ -105,14 +113,6 @@ impl Table {
     /// Entries newest first.
     pub fn iter_newest(&self) -> impl Iterator<Item = &Entry> + '_ {
         self.order.iter().rev().filter_map(|id| self.map.get(id))
-    }
-
-    pub fn ids_oldest(&self) -> Vec<String> {
-        self.order
-            .iter()
-            .filter(|id| self.map.contains_key(*id))
-            .cloned()
-            .collect()
     }
 }
 
@@ -245,18 +245,33 @@ pub(crate) struct Store {
     pub sessions: Table,
     pub session_extra: HashMap<String, SessionExtra>,
     pub subscriptions: Table,
+    /// Facts about a subscription that are not part of Stripe's object.
+    pub sub_extra: HashMap<String, SubExtra>,
     pub invoices: Table,
+    /// Prorations not invoiced yet, by subscription, oldest first: they join the
+    /// subscription's next invoice (`create_prorations`).
+    pub pending_items: HashMap<String, Vec<Value>>,
+    /// Automatic payment retries of open invoices, by invoice.
+    pub dunning: HashMap<String, Dunning>,
+    /// Customers whose card declines every charge (`/_sim/customers/{id}/card`).
+    pub declining_cards: HashSet<String>,
+    pub schedules: Table,
     pub portal_sessions: Table,
     pub events: Table,
     /// Events produced by the current operation, for webhook delivery.
     pub outbox: Vec<Value>,
-    invoice_number: u64,
+    /// When the clock next has work to do (renewals, trial ends, retries, phases).
+    pub agenda: Agenda,
+    pub after_failed_payments: FailedPaymentAction,
 }
 
 impl Store {
     /// A fresh store with the configured prices (and a product for each) in place.
-    pub fn new(seeds: &[PriceSeed], now: i64) -> Store {
-        let mut store = Store::default();
+    pub fn new(seeds: &[PriceSeed], now: i64, after_failed_payments: FailedPaymentAction) -> Store {
+        let mut store = Store {
+            after_failed_payments,
+            ..Store::default()
+        };
         for seed in seeds {
             store.seed_price(seed, now);
         }
@@ -286,6 +301,9 @@ impl Store {
 
     /// Finds any stored object by its id prefix (for `expand[]`).
     pub fn lookup(&self, id: &str) -> Option<&Value> {
+        if id.starts_with("sub_sched_") {
+            return self.schedules.get(id);
+        }
         let table = match id.split('_').next()? {
             "cus" => &self.customers,
             "prod" => &self.products,
@@ -343,13 +361,9 @@ impl Store {
             ("invoices", self.invoices.len() as u64),
             ("prices", self.prices.len() as u64),
             ("products", self.products.len() as u64),
+            ("subscription_schedules", self.schedules.len() as u64),
             ("subscriptions", self.subscriptions.len() as u64),
         ]
-    }
-
-    fn next_invoice_number(&mut self, prefix: &str) -> String {
-        self.invoice_number += 1;
-        format!("{prefix}-{:04}", self.invoice_number)
     }
 }
 

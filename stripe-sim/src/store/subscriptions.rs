@@ -1,14 +1,19 @@
-//! Subscriptions and their invoices: created by checkout completion (or directly),
-//! updated, canceled, moved between statuses by the control plane, and renewed or
-//! ended when the simulator clock passes the end of their period.
+//! Subscriptions: created by checkout completion (or directly), with an optional
+//! trial; updated (price, quantity, proration, cancellation at period end, trial
+//! end, metadata); canceled; moved between statuses by the control plane. What
+//! the clock does to them lives in `clockwork`, price and quantity changes in
+//! `changes`.
 
 use chrono::{DateTime, Months, Utc};
 use serde_json::{json, Map, Value};
 
+use super::changes::{ItemSpec, Proration};
+use super::invoices::{Attempt, Draft, Payment};
 use super::{created_filter, paginate, Ctx, Store};
 use crate::error::ApiError;
 use crate::form::{MetadataUpdate, Params};
-use crate::{ids, objects};
+use crate::ids;
+use crate::objects::{self, LineKind, LineSpec};
 
 /// Statuses `/_sim/subscriptions/{id}/status` accepts (Stripe's full set).
 pub(crate) const STATUSES: [&str; 8] = [
@@ -21,6 +26,45 @@ pub(crate) const STATUSES: [&str; 8] = [
     "unpaid",
     "paused",
 ];
+
+/// The longest trial Stripe accepts (730 days).
+pub(crate) const MAX_TRIAL_S: i64 = 730 * 86_400;
+
+/// Days before a trial's end at which `customer.subscription.trial_will_end` is sent.
+pub(crate) const TRIAL_WILL_END_DAYS: i64 = 3;
+
+/// Update parameters Stripe has that the simulator does not model: refused rather
+/// than silently ignored.
+const UNSIMULATED_UPDATE_PARAMS: [&str; 8] = [
+    "add_invoice_items",
+    "billing_cycle_anchor",
+    "billing_thresholds",
+    "cancel_at",
+    "collection_method",
+    "discounts",
+    "pause_collection",
+    "trial_from_plan",
+];
+
+/// A subscription about to be created.
+pub(crate) struct NewSubscription<'a> {
+    pub id: &'a str,
+    pub customer: &'a str,
+    /// `(price id, quantity)` per item.
+    pub items: &'a [(String, u64)],
+    pub metadata: Value,
+    pub description: Option<String>,
+    pub trial_end: Option<i64>,
+    /// The id its first invoice will have (named by `latest_invoice` from the start).
+    pub invoice_id: &'a str,
+}
+
+/// What a subscription remembers that is not part of Stripe's object.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SubExtra {
+    /// `customer.subscription.trial_will_end` already sent for the current trial.
+    pub trial_will_end_sent: bool,
+}
 
 /// `ts` plus `count` intervals, with calendar months like Stripe (Jan 31 + 1 month = Feb 28/29).
 pub(crate) fn add_interval(ts: i64, interval: &str, count: u64) -> i64 {
@@ -43,7 +87,8 @@ pub(crate) fn add_interval(ts: i64, interval: &str, count: u64) -> i64 {
     }
 }
 
-fn period_of(sub: &Value) -> (i64, i64) {
+/// The current billing period (on the items in this API version).
+pub(crate) fn period_of(sub: &Value) -> (i64, i64) {
     let item = &sub["items"]["data"][0];
     (
         item["current_period_start"].as_i64().unwrap_or(0),
@@ -51,7 +96,16 @@ fn period_of(sub: &Value) -> (i64, i64) {
     )
 }
 
-fn interval_of(price: &Value) -> (String, u64) {
+/// Sets the billing period on every item.
+pub(crate) fn set_period(sub: &mut Value, period: (i64, i64)) {
+    for item in sub["items"]["data"].as_array_mut().into_iter().flatten() {
+        item["current_period_start"] = json!(period.0);
+        item["current_period_end"] = json!(period.1);
+    }
+}
+
+/// `(interval, interval_count)` of a recurring price.
+pub(crate) fn interval_of(price: &Value) -> (String, u64) {
     let r = &price["recurring"];
     (
         r["interval"].as_str().unwrap_or("month").to_string(),
@@ -59,37 +113,166 @@ fn interval_of(price: &Value) -> (String, u64) {
     )
 }
 
+/// One period of `price` starting at `start`.
+pub(crate) fn next_period(price: &Value, start: i64) -> (i64, i64) {
+    let (interval, count) = interval_of(price);
+    (start, add_interval(start, &interval, count))
+}
+
+/// The period after the one ending at `start`, kept on the billing cycle anchor's
+/// day of the month like Stripe (anchor Jan 31: Feb 28/29, then Mar 31).
+pub(crate) fn renewal_period(price: &Value, anchor: i64, start: i64) -> (i64, i64) {
+    let (interval, count) = interval_of(price);
+    if anchor > start || !matches!(interval.as_str(), "month" | "year") {
+        return (start, add_interval(start, &interval, count));
+    }
+    let mut k = 1;
+    loop {
+        let end = add_interval(anchor, &interval, count * k);
+        if end > start {
+            return (start, end);
+        }
+        k += 1;
+    }
+}
+
+/// A timestamp parameter that also accepts `now`.
+pub(crate) fn timestamp_or_now(
+    p: Params<'_>,
+    key: &str,
+    now: i64,
+) -> Result<Option<i64>, ApiError> {
+    match p.str(key)? {
+        None => Ok(None),
+        Some(s) if s == "now" => Ok(Some(now)),
+        Some(s) => s.parse().map(Some).map_err(|_| {
+            ApiError::invalid(
+                key,
+                format!("Invalid {key}: must be a Unix timestamp or `now`."),
+            )
+        }),
+    }
+}
+
 impl Store {
-    /// Creates the subscription (status `active`, one period starting now) and its
-    /// paid first invoice; stores both and emits nothing (callers choose the events).
-    pub(crate) fn create_subscription_record(
-        &mut self,
-        ctx: &Ctx,
-        customer: &str,
-        items: &[(String, u64)],
-        metadata: Value,
-        description: Option<String>,
-    ) -> Result<(Value, Value), ApiError> {
-        let id = ids::new_id("sub_", 24);
-        let mut item_objs = Vec::with_capacity(items.len());
-        let mut currency = String::from("usd");
-        for (i, (price_id, qty)) in items.iter().enumerate() {
-            let price = self.prices.get(price_id).ok_or_else(|| {
-                ApiError::no_such_param("price", price_id, &format!("items[{i}][price]"))
-            })?;
-            if price["type"] != "recurring" {
+    /// The display name of a price's product (invoice line descriptions).
+    pub(crate) fn product_name(&self, price: &Value) -> String {
+        let product = price["product"].as_str().unwrap_or_default();
+        self.products
+            .get(product)
+            .and_then(|p| p["name"].as_str())
+            .unwrap_or(product)
+            .to_string()
+    }
+
+    /// A recurring price by id, checked for use on a subscription.
+    pub(crate) fn recurring_price(
+        &self,
+        price_id: &str,
+        param: &str,
+        currency: Option<&str>,
+    ) -> Result<Value, ApiError> {
+        let price = self
+            .prices
+            .get(price_id)
+            .ok_or_else(|| ApiError::no_such_param("price", price_id, param))?;
+        if price["type"] != "recurring" {
+            return Err(ApiError::invalid(
+                param,
+                format!("The price `{price_id}` is not recurring."),
+            ));
+        }
+        if price["active"] == false {
+            return Err(ApiError::invalid(
+                param,
+                format!("The price `{price_id}` is not active."),
+            ));
+        }
+        if let Some(c) = currency {
+            if price["currency"] != c {
                 return Err(ApiError::invalid(
-                    format!("items[{i}][price]"),
-                    format!("The price `{price_id}` is not recurring."),
+                    param,
+                    format!("The price `{price_id}` is not in this subscription's currency ({c})."),
                 ));
             }
-            let (interval, count) = interval_of(price);
-            let period = (ctx.now, add_interval(ctx.now, &interval, count));
-            currency = price["currency"].as_str().unwrap_or("usd").to_string();
+        }
+        Ok(price.clone())
+    }
+
+    /// A line for the whole period of one subscription item.
+    pub(crate) fn period_line(&self, sub_id: &str, item: &Value, kind: LineKind) -> Value {
+        let price = &item["price"];
+        let quantity = item["quantity"].as_u64().unwrap_or(1);
+        let amount = if kind == LineKind::Trial {
+            0
+        } else {
+            price["unit_amount"].as_i64().unwrap_or(0) * quantity as i64
+        };
+        let name = self.product_name(price);
+        let start = item["current_period_start"].as_i64().unwrap_or(0);
+        objects::invoice_line(
+            &ids::object_id("il_"),
+            None,
+            &LineSpec {
+                kind,
+                price,
+                product_name: &name,
+                quantity,
+                amount,
+                period: (start, item["current_period_end"].as_i64().unwrap_or(0)),
+                subscription: sub_id,
+                subscription_item: item["id"].as_str().unwrap_or_default(),
+                invoice_item: None,
+                at: start,
+            },
+        )
+    }
+
+    /// Lines for the current period of every item (a trial's lines are free).
+    pub(crate) fn period_lines(&self, sub: &Value, kind: LineKind) -> Vec<Value> {
+        let sub_id = sub["id"].as_str().unwrap_or_default();
+        sub["items"]["data"]
+            .as_array()
+            .map(|items| {
+                items
+                    .iter()
+                    .map(|item| self.period_line(sub_id, item, kind))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Builds and stores a subscription (status `active`, or `trialing` until
+    /// `trial_end`), with `latest_invoice` already naming its first invoice. Emits
+    /// nothing.
+    pub(crate) fn insert_subscription(
+        &mut self,
+        ctx: &Ctx,
+        new: NewSubscription<'_>,
+    ) -> Result<Value, ApiError> {
+        let NewSubscription {
+            id,
+            customer,
+            items,
+            metadata,
+            description,
+            trial_end,
+            invoice_id,
+        } = new;
+        let mut item_objs = Vec::with_capacity(items.len());
+        let mut currency: Option<String> = None;
+        for (i, (price_id, qty)) in items.iter().enumerate() {
+            let price =
+                self.recurring_price(price_id, &format!("items[{i}][price]"), currency.as_deref())?;
+            let period = match trial_end {
+                Some(end) => (ctx.now, end),
+                None => next_period(&price, ctx.now),
+            };
+            currency = price["currency"].as_str().map(str::to_string);
             item_objs.push(objects::subscription_item(
                 &ids::new_id("si_", 14),
-                &id,
-                price,
+                id,
+                &price,
                 *qty,
                 ctx.now,
                 period,
@@ -98,73 +281,78 @@ impl Store {
         if item_objs.is_empty() {
             return Err(ApiError::missing_param("items"));
         }
-        let mut sub = objects::subscription(
-            &id,
+        let sub = objects::subscription(
+            id,
             ctx.now,
             objects::SubscriptionFields {
                 customer: customer.to_string(),
                 items: item_objs,
-                currency,
+                currency: currency.unwrap_or_else(|| "usd".into()),
                 metadata,
-                status: "active".into(),
-                latest_invoice: None,
+                status: if trial_end.is_some() {
+                    "trialing".into()
+                } else {
+                    "active".into()
+                },
+                latest_invoice: Some(invoice_id.to_string()),
                 description,
+                trial: trial_end.map(|end| (ctx.now, end)),
+                billing_cycle_anchor: trial_end.unwrap_or(ctx.now),
             },
         );
-        let invoice = self.make_invoice(ctx, &sub, true, "subscription_create");
-        sub["latest_invoice"] = invoice["id"].clone();
         self.subscriptions
-            .insert(id, sub.clone(), ctx.now_ms + ctx.search_lag_ms);
-        Ok((sub, invoice))
+            .insert(id.to_string(), sub.clone(), ctx.now_ms + ctx.search_lag_ms);
+        self.sub_extra.insert(id.to_string(), SubExtra::default());
+        self.agenda.touch();
+        Ok(sub)
     }
 
-    /// Stores an invoice for the subscription's current period.
-    fn make_invoice(&mut self, ctx: &Ctx, sub: &Value, paid: bool, reason: &str) -> Value {
-        let id = ids::new_id("in_", 24);
-        let period = period_of(sub);
-        let sub_id = sub["id"].as_str().unwrap_or_default();
-        let lines: Vec<Value> = sub["items"]["data"]
-            .as_array()
-            .map(|items| {
-                items
-                    .iter()
-                    .map(|item| {
-                        objects::invoice_line(&ids::new_id("il_", 24), &id, sub_id, item, period)
-                    })
-                    .collect()
+    /// The first invoice of a new subscription (`subscription_create`): the first
+    /// period, or a free trial line. Emits the invoice events and settles.
+    pub(crate) fn bill_first_invoice(
+        &mut self,
+        ctx: &Ctx,
+        sub_id: &str,
+        invoice_id: String,
+        attempt: Attempt,
+    ) -> Payment {
+        let sub = self.subscriptions.get(sub_id).expect("exists").clone();
+        let kind = if sub["status"] == "trialing" {
+            LineKind::Trial
+        } else {
+            LineKind::Period
+        };
+        let lines = self.period_lines(&sub, kind);
+        let draft = Draft {
+            id: invoice_id,
+            reason: "subscription_create",
+            lines,
+            period: (ctx.now, ctx.now),
+        };
+        self.bill(ctx, &sub, draft, attempt)
+    }
+
+    /// Total due now for the first period of `items` (0 with a trial).
+    pub(crate) fn first_amount(&self, items: &[(String, u64)], trial: bool) -> i64 {
+        if trial {
+            return 0;
+        }
+        items
+            .iter()
+            .map(|(p, q)| {
+                self.prices
+                    .get(p)
+                    .and_then(|p| p["unit_amount"].as_i64())
+                    .unwrap_or(0)
+                    * *q as i64
             })
-            .unwrap_or_default();
-        let customer = self
-            .customers
-            .get(sub["customer"].as_str().unwrap_or_default())
-            .cloned()
-            .unwrap_or_else(|| json!({ "id": sub["customer"], "email": null, "name": null }));
-        let prefix = customer["invoice_prefix"]
-            .as_str()
-            .unwrap_or("SIM")
-            .to_string();
-        let number = self.next_invoice_number(&prefix);
-        let invoice = objects::invoice(
-            &id,
-            ctx.now,
-            objects::InvoiceFields {
-                customer: &customer,
-                subscription: sub,
-                currency: sub["currency"].as_str().unwrap_or("usd").to_string(),
-                lines,
-                period,
-                paid,
-                billing_reason: reason,
-                number,
-            },
-        );
-        self.invoices
-            .insert(id, invoice.clone(), ctx.now_ms + ctx.search_lag_ms);
-        invoice
+            .sum()
     }
 
-    /// `POST /v1/subscriptions` (`customer`, `items[i][price|quantity]`, `metadata`):
-    /// starts active with a paid first invoice, as if the default card succeeded.
+    /// `POST /v1/subscriptions` (`customer`, `items[i][price|quantity]`, `metadata`,
+    /// `trial_period_days` or `trial_end`, `payment_behavior`): charged at once; a
+    /// declining card leaves it `incomplete` with an open invoice, or with
+    /// `payment_behavior=error_if_incomplete` answers 402 and creates nothing.
     pub fn create_subscription(&mut self, ctx: &Ctx, p: Params<'_>) -> Result<Value, ApiError> {
         let customer = p.required_str("customer")?;
         if self.customers.get(&customer).is_none() {
@@ -176,19 +364,57 @@ impl Store {
                 .str("price")?
                 .filter(|s| !s.is_empty())
                 .ok_or_else(|| ApiError::missing_param(&format!("items[{i}][price]")))?;
-            let qty = item.int("quantity")?.unwrap_or(1).max(1) as u64;
-            items.push((price, qty));
+            let qty = item.int("quantity")?.unwrap_or(1);
+            if qty < 0 {
+                return Err(ApiError::invalid(
+                    format!("items[{i}][quantity]"),
+                    "Quantity must be at least 0.",
+                ));
+            }
+            items.push((price, qty as u64));
         }
-        let (sub, invoice) = self.create_subscription_record(
+        let trial_end = trial_end_param(p, ctx.now)?;
+        let payment_behavior = p
+            .str("payment_behavior")?
+            .unwrap_or_else(|| "allow_incomplete".into());
+        if !matches!(
+            payment_behavior.as_str(),
+            "allow_incomplete" | "error_if_incomplete"
+        ) {
+            return Err(ApiError::invalid(
+                "payment_behavior",
+                format!("stripe-sim simulates payment_behavior allow_incomplete and error_if_incomplete, not `{payment_behavior}`."),
+            ));
+        }
+        let declines =
+            self.card_declines(&customer) && self.first_amount(&items, trial_end.is_some()) > 0;
+        if declines && payment_behavior == "error_if_incomplete" {
+            return Err(ApiError::card_declined());
+        }
+        let id = ids::new_id("sub_", 24);
+        let invoice_id = ids::object_id("in_");
+        let sub = self.insert_subscription(
             ctx,
-            &customer,
-            &items,
-            p.metadata("metadata")?.to_value(),
-            p.nullable_str("description")?.flatten(),
+            NewSubscription {
+                id: &id,
+                customer: &customer,
+                items: &items,
+                metadata: p.metadata("metadata")?.to_value(),
+                description: p.nullable_str("description")?.flatten(),
+                trial_end,
+                invoice_id: &invoice_id,
+            },
         )?;
+        let sub = if declines {
+            let s = self.subscriptions.get_mut(&id).expect("inserted");
+            s["status"] = json!("incomplete");
+            s.clone()
+        } else {
+            sub
+        };
         self.emit(ctx, "customer.subscription.created", &sub, None);
-        self.emit(ctx, "invoice.paid", &invoice, None);
-        Ok(sub)
+        self.bill_first_invoice(ctx, &id, invoice_id, Attempt::FirstNoRetry);
+        Ok(self.subscriptions.get(&id).expect("exists").clone())
     }
 
     pub fn retrieve_subscription(&self, id: &str) -> Result<&Value, ApiError> {
@@ -197,50 +423,91 @@ impl Store {
             .ok_or_else(|| ApiError::no_such("subscription", id))
     }
 
-    /// `POST /v1/subscriptions/{id}`: `cancel_at_period_end`, `metadata`, `description`,
-    /// and a price change through `items[0][price]` (optionally `items[0][id]`).
+    /// `POST /v1/subscriptions/{id}`: `items[i][id|price|quantity]` with
+    /// `proration_behavior` (`create_prorations`, `always_invoice`, `none`),
+    /// `proration_date`, `payment_behavior`, `cancel_at_period_end`, `trial_end`
+    /// (timestamp or `now`), `metadata`, `description`.
     pub fn update_subscription(
         &mut self,
         ctx: &Ctx,
         id: &str,
         p: Params<'_>,
     ) -> Result<Value, ApiError> {
+        for key in UNSIMULATED_UPDATE_PARAMS {
+            if p.get(key).is_some() {
+                return Err(ApiError::invalid(
+                    key,
+                    format!("stripe-sim does not simulate `{key}` on subscription updates."),
+                ));
+            }
+        }
         let cape = p.bool("cancel_at_period_end")?;
         let metadata = p.metadata("metadata")?;
         let description = p.nullable_str("description")?;
-        let mut new_items: Vec<(Option<String>, String, Option<u64>)> = Vec::new();
-        for (i, item) in p.array("items")?.into_iter().enumerate() {
-            let price = item
-                .str("price")?
-                .filter(|s| !s.is_empty())
-                .ok_or_else(|| ApiError::missing_param(&format!("items[{i}][price]")))?;
-            let price_obj = self.prices.get(&price).ok_or_else(|| {
-                ApiError::no_such_param("price", &price, &format!("items[{i}][price]"))
-            })?;
-            if price_obj["type"] != "recurring" {
-                return Err(ApiError::invalid(
-                    format!("items[{i}][price]"),
-                    "The price is not recurring.",
-                ));
-            }
-            let qty = item.int("quantity")?.map(|q| q.max(1) as u64);
-            new_items.push((item.str("id")?, price, qty));
+        let proration = Proration::parse(p, "proration_behavior")?;
+        let payment_behavior = p
+            .str("payment_behavior")?
+            .unwrap_or_else(|| "allow_incomplete".into());
+        if !matches!(
+            payment_behavior.as_str(),
+            "allow_incomplete" | "error_if_incomplete"
+        ) {
+            return Err(ApiError::invalid(
+                "payment_behavior",
+                format!("stripe-sim simulates payment_behavior allow_incomplete and error_if_incomplete, not `{payment_behavior}`."),
+            ));
         }
-        let prices: Vec<Value> = new_items
-            .iter()
-            .map(|(_, p, _)| self.prices.get(p).cloned().expect("checked"))
-            .collect();
-        let sub = self
-            .subscriptions
-            .get_mut(id)
-            .ok_or_else(|| ApiError::no_such("subscription", id))?;
-        if sub["status"] == "canceled" && (cape.is_some() || !new_items.is_empty()) {
+        let current = self.retrieve_subscription(id)?.clone();
+        let status = current["status"].as_str().unwrap_or("").to_string();
+        let trial_end = timestamp_or_now(p, "trial_end", ctx.now)?;
+        let items = self.item_specs(&current, p)?;
+        let ended = matches!(status.as_str(), "canceled" | "incomplete_expired");
+        if ended && (cape.is_some() || items.is_some() || trial_end.is_some()) {
             return Err(ApiError::invalid(
                 "subscription",
                 "A canceled subscription can only update its cancellation_details and metadata.",
             ));
         }
+        if let (Some(sched), Some(_)) = (current["schedule"].as_str(), cape) {
+            return Err(ApiError::invalid(
+                "cancel_at_period_end",
+                format!("The subscription is managed by the subscription schedule `{sched}`, and updating any cancelation behavior directly is not allowed. Please update the schedule instead."),
+            ));
+        }
+        let period = period_of(&current);
+        let at = match p.int("proration_date")? {
+            None => ctx.now,
+            Some(t) if t >= period.0 && t <= period.1 => t,
+            Some(_) => {
+                return Err(ApiError::invalid(
+                    "proration_date",
+                    "proration_date must be within the current billing period.",
+                ))
+            }
+        };
+        if let Some(t) = trial_end {
+            if t != ctx.now && (t <= ctx.now || t > ctx.now + MAX_TRIAL_S) {
+                return Err(ApiError::invalid(
+                    "trial_end",
+                    "Invalid trial_end: must be `now` or a timestamp in the future, at most 730 days away.",
+                ));
+            }
+            if t == ctx.now && status != "trialing" {
+                return Err(ApiError::invalid(
+                    "trial_end",
+                    "trial_end=now ends a trial; this subscription is not trialing.",
+                ));
+            }
+        }
+        if payment_behavior == "error_if_incomplete" {
+            let due = self.amount_due_now(&current, items.as_deref(), proration, at, trial_end);
+            if due > 0 && self.card_declines(current["customer"].as_str().unwrap_or("")) {
+                return Err(ApiError::card_declined());
+            }
+        }
+
         let mut previous = Map::new();
+        let sub = self.subscriptions.get_mut(id).expect("checked");
         if let Some(c) = cape {
             if sub["cancel_at_period_end"] != c {
                 previous.insert(
@@ -272,28 +539,35 @@ impl Store {
             previous.insert("description".into(), sub["description"].clone());
             sub["description"] = d.map(Value::String).unwrap_or(Value::Null);
         }
-        if !new_items.is_empty() {
-            previous.insert("items".into(), sub["items"].clone());
-            let data = sub["items"]["data"].as_array_mut().expect("items list");
-            for ((item_id, _, qty), price) in new_items.into_iter().zip(prices) {
-                let idx = match &item_id {
-                    Some(iid) => data.iter().position(|it| it["id"] == iid.as_str()),
-                    None => (!data.is_empty()).then_some(0),
-                };
-                let Some(idx) = idx else {
-                    return Err(ApiError::invalid(
-                        "items[0][id]",
-                        "No such subscription item on this subscription.",
-                    ));
-                };
-                data[idx]["plan"] = objects::plan_from_price(&price);
-                data[idx]["price"] = price;
-                if let Some(q) = qty {
-                    data[idx]["quantity"] = json!(q);
-                }
+        self.agenda.touch();
+
+        // Price and quantity first, then the trial: each may add lines to bill now.
+        let mut bill_now: Option<(Vec<Value>, &'static str)> = None;
+        if let Some(specs) = &items {
+            let change = self.change_items(id, specs, proration, at);
+            if change.changed {
+                previous.insert("items".into(), current["items"].clone());
+            }
+            if let Some(lines) = change.invoice_now {
+                bill_now = Some((lines, "subscription_update"));
+            }
+            self.sync_schedule_items(ctx, id);
+        }
+        if let Some(t) = trial_end {
+            let lines = self.change_trial_end(ctx, id, t, proration, &mut previous);
+            if let Some(lines) = lines {
+                let mut all = bill_now.map(|(l, _)| l).unwrap_or_default();
+                all.extend(lines);
+                bill_now = Some((all, "subscription_update"));
             }
         }
-        let obj = sub.clone();
+        let invoice_id = bill_now.as_ref().map(|_| ids::object_id("in_"));
+        if let Some(inv) = &invoice_id {
+            let sub = self.subscriptions.get_mut(id).expect("exists");
+            previous.insert("latest_invoice".into(), sub["latest_invoice"].clone());
+            sub["latest_invoice"] = json!(inv);
+        }
+        let obj = self.subscriptions.get(id).expect("exists").clone();
         if !previous.is_empty() {
             self.emit(
                 ctx,
@@ -302,10 +576,74 @@ impl Store {
                 Some(Value::Object(previous)),
             );
         }
-        Ok(obj)
+        if let (Some((lines, reason)), Some(inv)) = (bill_now, invoice_id) {
+            let draft = Draft {
+                id: inv,
+                reason,
+                lines,
+                period: (at, at),
+            };
+            self.bill(ctx, &obj, draft, Attempt::First);
+        }
+        Ok(self.subscriptions.get(id).expect("exists").clone())
     }
 
-    /// Cancels now (`DELETE /v1/subscriptions/{id}`); sends `customer.subscription.deleted`.
+    /// The `items[i]` of an update as full specs (every item of the subscription,
+    /// in order, with the requested prices and quantities); `None` if not sent.
+    fn item_specs(&self, sub: &Value, p: Params<'_>) -> Result<Option<Vec<ItemSpec>>, ApiError> {
+        let params = p.array("items")?;
+        if params.is_empty() {
+            return Ok(None);
+        }
+        let currency = sub["currency"].as_str().unwrap_or("usd").to_string();
+        let mut specs: Vec<ItemSpec> = sub["items"]["data"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|it| ItemSpec {
+                id: it["id"].as_str().map(str::to_string),
+                price: it["price"]["id"].as_str().unwrap_or_default().to_string(),
+                quantity: it["quantity"].as_u64().unwrap_or(1),
+            })
+            .collect();
+        for (i, item) in params.into_iter().enumerate() {
+            if item.get("deleted").is_some() {
+                return Err(ApiError::invalid(
+                    format!("items[{i}][deleted]"),
+                    "stripe-sim does not simulate removing subscription items.",
+                ));
+            }
+            let Some(item_id) = item.str("id")?.filter(|s| !s.is_empty()) else {
+                return Err(ApiError::invalid(
+                    format!("items[{i}][id]"),
+                    "stripe-sim does not simulate adding items to a subscription (Stripe adds one when `id` is absent): pass items[i][id] to change an existing item.",
+                ));
+            };
+            let Some(spec) = specs.iter_mut().find(|s| s.id.as_deref() == Some(&item_id)) else {
+                return Err(ApiError::invalid(
+                    format!("items[{i}][id]"),
+                    format!("No such subscription item on this subscription: '{item_id}'"),
+                ));
+            };
+            if let Some(price) = item.str("price")?.filter(|s| !s.is_empty()) {
+                self.recurring_price(&price, &format!("items[{i}][price]"), Some(&currency))?;
+                spec.price = price;
+            }
+            if let Some(q) = item.int("quantity")? {
+                if q < 0 {
+                    return Err(ApiError::invalid(
+                        format!("items[{i}][quantity]"),
+                        "Invalid quantity: must be at least 0.",
+                    ));
+                }
+                spec.quantity = q as u64;
+            }
+        }
+        Ok(Some(specs))
+    }
+
+    /// Cancels now (`DELETE /v1/subscriptions/{id}`, dunning, schedules); sends
+    /// `customer.subscription.deleted`. A schedule still managing it is canceled too.
     pub fn cancel_subscription(
         &mut self,
         ctx: &Ctx,
@@ -323,19 +661,27 @@ impl Store {
             ));
         }
         sub["status"] = json!("canceled");
-        sub["canceled_at"] = json!(ctx.now);
+        if sub["canceled_at"].is_null() || sub["cancel_at_period_end"] != true {
+            sub["canceled_at"] = json!(ctx.now);
+        }
         sub["ended_at"] = json!(ctx.now);
         if sub["cancellation_details"]["reason"].is_null() {
             sub["cancellation_details"]["reason"] = json!(reason);
         }
+        let schedule = sub["schedule"].as_str().map(str::to_string);
         let obj = sub.clone();
+        self.agenda.touch();
+        self.pending_items.remove(id);
         self.emit(ctx, "customer.subscription.deleted", &obj, None);
+        if let Some(schedule) = schedule {
+            self.cancel_schedule_of_ended_subscription(ctx, &schedule);
+        }
         Ok(obj)
     }
 
     /// Control plane: forces a status. `canceled` cancels (`.deleted` event); others
-    /// send `.updated`; `past_due` and `unpaid` also add an open invoice and
-    /// `invoice.payment_failed`.
+    /// send `.updated`; `past_due` and `unpaid` also add an open invoice (no automatic
+    /// retries) and `invoice.payment_failed`.
     pub fn set_subscription_status(
         &mut self,
         ctx: &Ctx,
@@ -362,65 +708,40 @@ impl Store {
                 "A canceled subscription cannot change status.",
             ));
         }
-        let failed_invoice = matches!(status, "past_due" | "unpaid")
-            .then(|| self.make_invoice(ctx, &current, false, "subscription_cycle"));
+        let failed_invoice = if matches!(status, "past_due" | "unpaid") {
+            let inv_id = ids::object_id("in_");
+            let period = period_of(&current);
+            let lines = self.period_lines(&current, LineKind::Period);
+            let draft = Draft {
+                id: inv_id,
+                reason: "subscription_cycle",
+                lines,
+                period,
+            };
+            let inv = self.draft_invoice(ctx, &current, draft);
+            self.finalize_invoice(ctx, &inv);
+            let invoice = self.invoices.get_mut(&inv).expect("stored");
+            invoice["attempt_count"] = json!(1);
+            invoice["attempted"] = json!(true);
+            invoice["auto_advance"] = json!(false);
+            Some(invoice.clone())
+        } else {
+            None
+        };
         let sub = self.subscriptions.get_mut(id).expect("exists");
-        let previous = json!({ "status": sub["status"].clone() });
+        let mut previous = json!({ "status": sub["status"].clone() });
         sub["status"] = json!(status);
         if let Some(inv) = &failed_invoice {
+            previous["latest_invoice"] = sub["latest_invoice"].clone();
             sub["latest_invoice"] = inv["id"].clone();
         }
         let obj = sub.clone();
+        self.agenda.touch();
         self.emit(ctx, "customer.subscription.updated", &obj, Some(previous));
         if let Some(inv) = failed_invoice {
             self.emit(ctx, "invoice.payment_failed", &inv, None);
         }
         Ok(obj)
-    }
-
-    /// After the clock moved: subscriptions whose period ended either end
-    /// (`cancel_at_period_end`) or renew with a new paid invoice.
-    pub fn roll_subscriptions(&mut self, ctx: &Ctx) {
-        for id in self.subscriptions.ids_oldest() {
-            for _ in 0..1000 {
-                let Some(sub) = self.subscriptions.get(&id) else {
-                    break;
-                };
-                let (_, end) = period_of(sub);
-                let status = sub["status"].as_str().unwrap_or("");
-                if end > ctx.now || !matches!(status, "active" | "trialing" | "past_due") {
-                    break;
-                }
-                if sub["cancel_at_period_end"] == true {
-                    let sub = self.subscriptions.get_mut(&id).expect("exists");
-                    sub["status"] = json!("canceled");
-                    sub["ended_at"] = json!(end);
-                    let obj = sub.clone();
-                    self.emit(ctx, "customer.subscription.deleted", &obj, None);
-                    break;
-                }
-                let sub = self.subscriptions.get_mut(&id).expect("exists");
-                let previous_items = sub["items"].clone();
-                for item in sub["items"]["data"].as_array_mut().into_iter().flatten() {
-                    let (interval, count) = interval_of(&item["price"]);
-                    let start = item["current_period_end"].as_i64().unwrap_or(end);
-                    item["current_period_start"] = json!(start);
-                    item["current_period_end"] = json!(add_interval(start, &interval, count));
-                }
-                let renewed = sub.clone();
-                let invoice = self.make_invoice(ctx, &renewed, true, "subscription_cycle");
-                let sub = self.subscriptions.get_mut(&id).expect("exists");
-                sub["latest_invoice"] = invoice["id"].clone();
-                let previous =
-                    json!({ "items": previous_items, "latest_invoice": renewed["latest_invoice"] });
-                if sub["status"] == "past_due" {
-                    sub["status"] = json!("active");
-                }
-                let obj = sub.clone();
-                self.emit(ctx, "invoice.paid", &invoice, None);
-                self.emit(ctx, "customer.subscription.updated", &obj, Some(previous));
-            }
-        }
     }
 
     /// Stripe's default list hides canceled subscriptions unless `status=all|canceled`.
@@ -460,34 +781,44 @@ impl Store {
             },
         )
     }
+}
 
-    pub fn retrieve_invoice(&self, id: &str) -> Result<&Value, ApiError> {
-        self.invoices
-            .get(id)
-            .ok_or_else(|| ApiError::no_such("invoice", id))
-    }
-
-    pub fn list_invoices(&self, p: Params<'_>) -> Result<Value, ApiError> {
-        let customer = p.str("customer")?;
-        let subscription = p.str("subscription")?;
-        let status = p.str("status")?;
-        let created = created_filter(p)?;
-        paginate(&self.invoices, p, "/v1/invoices", "invoice", |i| {
-            customer
-                .as_ref()
-                .is_none_or(|c| i["customer"] == c.as_str())
-                && subscription
-                    .as_ref()
-                    .is_none_or(|c| i["subscription"] == c.as_str())
-                && status.as_ref().is_none_or(|c| i["status"] == c.as_str())
-                && created(i)
-        })
+/// `trial_period_days` or `trial_end` of a create request, as the trial's end.
+pub(crate) fn trial_end_param(p: Params<'_>, now: i64) -> Result<Option<i64>, ApiError> {
+    let days = p.int("trial_period_days")?;
+    let end = timestamp_or_now(p, "trial_end", now)?;
+    match (days, end) {
+        (Some(_), Some(_)) => Err(ApiError::invalid(
+            "trial_end",
+            "You may only specify one of these parameters: trial_end, trial_period_days.",
+        )),
+        (Some(d), None) if !(1..=730).contains(&d) => Err(ApiError::invalid(
+            "trial_period_days",
+            "trial_period_days must be between 1 and 730.",
+        )),
+        (Some(d), None) => Ok(Some(now + d * 86_400)),
+        (None, Some(t)) if t == now => Ok(None),
+        (None, Some(t)) if t < now || t > now + MAX_TRIAL_S => Err(ApiError::invalid(
+            "trial_end",
+            "Invalid trial_end: must be in the future, at most 730 days away.",
+        )),
+        (None, end) => Ok(end),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::add_interval;
+
+    #[test]
+    fn renewals_keep_the_anchor_day() {
+        let price = serde_json::json!({"recurring": {"interval": "month", "interval_count": 1}});
+        // Anchor 2024-01-31: Feb 29, then Mar 31 (not Mar 29).
+        let anchor = 1_706_659_200;
+        let feb = super::renewal_period(&price, anchor, anchor).1;
+        assert_eq!(feb, 1_709_164_800);
+        assert_eq!(super::renewal_period(&price, anchor, feb).1, 1_711_843_200);
+    }
 
     #[test]
     fn calendar_months() {

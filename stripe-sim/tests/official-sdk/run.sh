@@ -16,7 +16,8 @@ price="price_sdk_monthly"
 if [ ! -x "$venv/bin/python" ]; then
     python3 -m venv "$venv"
 fi
-"$venv/bin/pip" install --quiet --disable-pip-version-check "stripe==$stripe_version" >&2
+# pypdf reads the simulator's invoice PDFs the way a PDF reader would.
+"$venv/bin/pip" install --quiet --disable-pip-version-check "stripe==$stripe_version" "pypdf>=4,<7" >&2
 
 (cd "$workspace" && CARGO_TARGET_DIR="$target" cargo build --quiet -p stripe-sim --bin stripe-sim) >&2
 

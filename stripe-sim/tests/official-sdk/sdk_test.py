@@ -1,10 +1,13 @@
 """Stripe's official Python SDK against stripe-sim: create, replay (idempotency),
-search, pay (via the control plane), subscriptions, portal, events, errors and
-webhook signatures verified by the SDK. Prints one line per check and ends with
-"N passed, M failed"; exits non-zero on any failure.
+search, pay (via the control plane), subscriptions, portal, events, errors,
+subscription updates with proration, schedules across a phase boundary, invoices
+(list, retrieve, pay, a PDF that pypdf reads) and webhook signatures verified by
+the SDK (also after the simulator's clock moved days ahead). Prints one line per
+check and ends with "N passed, M failed"; exits non-zero on any failure.
 """
 
 import http.server
+import io
 import json
 import sys
 import threading
@@ -12,6 +15,7 @@ import time
 import traceback
 import urllib.request
 
+import pypdf
 import stripe
 
 BASE = sys.argv[1]
@@ -197,17 +201,153 @@ def _():
     assert ev.data.object.id is not None
 
 
+DAY = 86400
+
+
+def prorate(amount, remaining, total):
+    """amount * remaining / total, rounded half away from zero (Stripe's proration)."""
+    q, r = divmod(abs(amount) * remaining * 2 + total, 2 * total)
+    return q if amount >= 0 else -q
+
+
+def paid_subscription(email, price, quantity=1):
+    c = client.v1.customers.create(params={"email": email})
+    s = client.v1.checkout.sessions.create(
+        params={
+            "mode": "subscription",
+            "customer": c.id,
+            "line_items": [{"price": price, "quantity": quantity}],
+            "success_url": "http://localhost/ok",
+        }
+    )
+    sub = control(f"/_sim/checkout/{s.id}/complete")
+    return c.id, client.v1.subscriptions.retrieve(sub["id"])
+
+
+@check("a second price for plan changes")
+def _():
+    p = client.v1.prices.create(
+        params={"currency": "usd", "unit_amount": 1200, "recurring": {"interval": "month"}, "product_data": {"name": "Team"}}
+    )
+    state["team"] = p.id
+
+
+@check("subscription update with always_invoice: prorated invoice charged at once")
+def _():
+    cid, sub = paid_subscription("upgrade@tenant.example", PRICE)
+    item = sub["items"].data[0]
+    start, end = item.current_period_start, item.current_period_end
+    control("/_sim/clock/advance", {"seconds": 10 * DAY})
+    at = start + 10 * DAY
+    u = client.v1.subscriptions.update(
+        sub.id,
+        params={
+            "items": [{"id": item.id, "price": state["team"], "quantity": 3}],
+            "proration_behavior": "always_invoice",
+            "proration_date": at,
+        },
+    )
+    assert u["items"].data[0].price.id == state["team"] and u["items"].data[0].quantity == 3
+    inv = client.v1.invoices.retrieve(u.latest_invoice)
+    credit = -prorate(2500, end - at, end - start)
+    charge = prorate(3 * 1200, end - at, end - start)
+    assert [line.amount for line in inv.lines.data] == [credit, charge], inv.lines.data
+    assert inv.billing_reason == "subscription_update" and inv.status == "paid"
+    assert inv.amount_paid == credit + charge
+    assert inv.parent.subscription_details.subscription == sub.id
+    state["upgraded"] = (cid, sub.id)
+
+
+@check("invoices: a declined renewal, list by status, pay (CardError, then paid)")
+def _():
+    cid, sid = state["upgraded"]
+    control(f"/_sim/customers/{cid}/card", {"declines": True})
+    sub = client.v1.subscriptions.retrieve(sid)
+    end = sub["items"].data[0].current_period_end
+    now = control("/_sim/clock/advance", {"seconds": 0})["now"]
+    control("/_sim/clock/advance", {"seconds": end - now + 1})
+    assert client.v1.subscriptions.retrieve(sid).status == "past_due"
+    open_ = client.v1.invoices.list(params={"customer": cid, "status": "open"}).data
+    assert len(open_) == 1, open_
+    inv = open_[0]
+    assert inv.attempt_count == 1 and inv.next_payment_attempt == end + 3 * DAY
+    try:
+        client.v1.invoices.pay(inv.id)
+    except stripe.CardError as e:
+        assert e.http_status == 402 and e.code == "card_declined"
+    else:
+        raise AssertionError("paid with a declining card")
+    control(f"/_sim/customers/{cid}/card", {"declines": False})
+    paid = client.v1.invoices.pay(inv.id)
+    assert paid.status == "paid" and paid.amount_paid == 3 * 1200
+    assert client.v1.subscriptions.retrieve(sid).status == "active"
+    everything = list(client.v1.invoices.list(params={"customer": cid, "limit": 1}).auto_paging_iter())
+    assert [i.billing_reason for i in everything] == ["subscription_cycle", "subscription_update", "subscription_create"]
+    state["invoice"] = paid
+
+
+@check("invoice_pdf is a PDF that pypdf reads; hosted_invoice_url is a page")
+def _():
+    inv = state["invoice"]
+    with urllib.request.urlopen(inv.invoice_pdf, timeout=10) as resp:
+        assert resp.headers["content-type"] == "application/pdf"
+        data = resp.read()
+    text = pypdf.PdfReader(io.BytesIO(data)).pages[0].extract_text()
+    assert f"Invoice {inv.number}" in text, text
+    assert "Amount paid: $36.00" in text, text
+    with urllib.request.urlopen(inv.hosted_invoice_url, timeout=10) as resp:
+        assert inv.number in resp.read().decode()
+
+
+@check("subscription schedule: from_subscription, two phases, the clock moves the phase on")
+def _():
+    cid, sub = paid_subscription("downgrade@tenant.example", state["team"], 2)
+    sched = client.v1.subscription_schedules.create(params={"from_subscription": sub.id})
+    assert sched.status == "active" and client.v1.subscriptions.retrieve(sub.id).schedule == sched.id
+    phase = sched.phases[0]
+    updated = client.v1.subscription_schedules.update(
+        sched.id,
+        params={
+            "end_behavior": "release",
+            "phases": [
+                {"items": [{"price": state["team"], "quantity": 2}], "start_date": phase.start_date, "end_date": phase.end_date},
+                {"items": [{"price": PRICE, "quantity": 1}], "iterations": 1},
+            ],
+        },
+    )
+    assert len(updated.phases) == 2 and updated.phases[1].start_date == phase.end_date
+    now = control("/_sim/clock/advance", {"seconds": 0})["now"]
+    control("/_sim/clock/advance", {"seconds": phase.end_date - now + 1})
+    s = client.v1.subscriptions.retrieve(sub.id)
+    assert s["items"].data[0].price.id == PRICE and s["items"].data[0].current_period_start == phase.end_date
+    latest = client.v1.invoices.retrieve(s.latest_invoice)
+    assert latest.amount_paid == 2500 and latest.billing_reason == "subscription_cycle"
+    got = client.v1.subscription_schedules.retrieve(sched.id)
+    assert got.current_phase.start_date == phase.end_date
+    released = client.v1.subscription_schedules.release(sched.id)
+    assert released.status == "released" and released.released_subscription == sub.id
+    assert client.v1.subscriptions.retrieve(sub.id).schedule is None
+
+
 @check("webhooks arrive and verify with stripe.Webhook.construct_event")
 def _():
     deadline = time.time() + 10
-    while time.time() < deadline and not any('"invoice.paid"' in body for body, _ in received):
+    while time.time() < deadline and not any('"subscription_schedule.released"' in body for body, _ in received):
         time.sleep(0.05)
     assert received, "no webhook received"
     types = set()
     for body, sig in received:
         event = stripe.Webhook.construct_event(body, sig, SECRET)
         types.add(event.type)
-    for t in ("customer.created", "checkout.session.completed", "customer.subscription.created", "invoice.paid"):
+    for t in (
+        "customer.created",
+        "checkout.session.completed",
+        "customer.subscription.created",
+        "invoice.paid",
+        "invoice.payment_failed",
+        "subscription_schedule.updated",
+        "subscription_schedule.released",
+    ):
         assert t in types, (t, types)
 
 

@@ -5,6 +5,10 @@
 
 use serde_json::{json, Map, Value};
 
+mod billing;
+
+pub(crate) use billing::*;
+
 /// The API version every event carries.
 pub const API_VERSION: &str = "2026-09-30.endive";
 
@@ -186,6 +190,9 @@ pub(crate) struct SubscriptionFields {
     pub status: String,
     pub latest_invoice: Option<String>,
     pub description: Option<String>,
+    /// `(trial_start, trial_end)` for a subscription that starts with a trial.
+    pub trial: Option<(i64, i64)>,
+    pub billing_cycle_anchor: i64,
 }
 
 pub(crate) fn subscription(id: &str, created: i64, f: SubscriptionFields) -> Value {
@@ -196,7 +203,7 @@ pub(crate) fn subscription(id: &str, created: i64, f: SubscriptionFields) -> Val
         "application": null,
         "application_fee_percent": null,
         "automatic_tax": { "disabled_reason": null, "enabled": false, "liability": null },
-        "billing_cycle_anchor": created,
+        "billing_cycle_anchor": f.billing_cycle_anchor,
         "billing_cycle_anchor_config": null,
         "billing_mode": { "flexible": { "proration_discounts": "included" }, "type": "flexible", "updated_at": created },
         "billing_schedules": [],
@@ -244,172 +251,9 @@ pub(crate) fn subscription(id: &str, created: i64, f: SubscriptionFields) -> Val
         "status": f.status,
         "test_clock": null,
         "transfer_data": null,
-        "trial_end": null,
+        "trial_end": f.trial.map(|t| t.1),
         "trial_settings": { "end_behavior": { "missing_payment_method": "create_invoice" } },
-        "trial_start": null
-    })
-}
-
-pub(crate) struct InvoiceFields<'a> {
-    pub customer: &'a Value,
-    pub subscription: &'a Value,
-    pub currency: String,
-    pub lines: Vec<Value>,
-    pub period: (i64, i64),
-    pub paid: bool,
-    pub billing_reason: &'a str,
-    pub number: String,
-}
-
-/// An invoice for one subscription period, either paid or open after a failed attempt.
-pub(crate) fn invoice(id: &str, created: i64, f: InvoiceFields<'_>) -> Value {
-    let total: i64 = f.lines.iter().filter_map(|l| l["amount"].as_i64()).sum();
-    let line_count = f.lines.len();
-    let sub_id = f.subscription["id"].clone();
-    json!({
-        "id": id,
-        "object": "invoice",
-        "account_country": "US",
-        "account_name": "stripe-sim",
-        "account_tax_ids": null,
-        "amount_due": total,
-        "amount_overpaid": 0,
-        "amount_paid": if f.paid { total } else { 0 },
-        "amount_remaining": if f.paid { 0 } else { total },
-        "amount_shipping": 0,
-        "application": null,
-        "attempt_count": 1,
-        "attempted": true,
-        "auto_advance": !f.paid,
-        "automatic_tax": { "disabled_reason": null, "enabled": false, "liability": null, "provider": null, "status": null },
-        "automatically_finalizes_at": null,
-        "billing_reason": f.billing_reason,
-        "collection_method": "charge_automatically",
-        "confirmation_secret": null,
-        "created": created,
-        "currency": f.currency,
-        "custom_fields": null,
-        "customer": f.customer["id"],
-        "customer_account": null,
-        "customer_address": null,
-        "customer_email": f.customer["email"],
-        "customer_name": f.customer["name"],
-        "customer_phone": null,
-        "customer_shipping": null,
-        "customer_tax_exempt": "none",
-        "customer_tax_ids": [],
-        "default_payment_method": null,
-        "default_source": null,
-        "default_tax_rates": [],
-        "description": null,
-        "discounts": [],
-        "due_date": null,
-        "effective_at": created,
-        "ending_balance": 0,
-        "footer": null,
-        "from_invoice": null,
-        "hosted_invoice_url": null,
-        "invoice_pdf": null,
-        "issuer": { "type": "self" },
-        "last_finalization_error": null,
-        "latest_revision": null,
-        "lines": {
-            "object": "list",
-            "data": f.lines,
-            "has_more": false,
-            "total_count": line_count,
-            "url": format!("/v1/invoices/{id}/lines")
-        },
-        "livemode": false,
-        "metadata": {},
-        "next_payment_attempt": if f.paid { Value::Null } else { json!(created + 3 * 86_400) },
-        "number": f.number,
-        "on_behalf_of": null,
-        "parent": {
-            "quote_details": null,
-            "subscription_details": {
-                "metadata": f.subscription["metadata"],
-                "subscription": sub_id,
-                "subscription_proration_date": null
-            },
-            "type": "subscription_details"
-        },
-        "payment_settings": { "default_mandate": null, "payment_method_options": null, "payment_method_types": null },
-        "period_end": f.period.1,
-        "period_start": f.period.0,
-        "post_payment_credit_notes_amount": 0,
-        "pre_payment_credit_notes_amount": 0,
-        "receipt_number": null,
-        "rendering": null,
-        "shipping_cost": null,
-        "shipping_details": null,
-        "starting_balance": 0,
-        "statement_descriptor": null,
-        "status": if f.paid { "paid" } else { "open" },
-        "status_transitions": {
-            "finalized_at": created,
-            "marked_uncollectible_at": null,
-            "paid_at": if f.paid { json!(created) } else { Value::Null },
-            "voided_at": null
-        },
-        "subscription": sub_id,
-        "subtotal": total,
-        "subtotal_excluding_tax": total,
-        "test_clock": null,
-        "threshold_reason": null,
-        "total": total,
-        "total_discount_amounts": [],
-        "total_excluding_tax": total,
-        "total_pretax_credit_amounts": [],
-        "total_taxes": [],
-        "webhooks_delivered_at": created
-    })
-}
-
-pub(crate) fn invoice_line(
-    id: &str,
-    invoice: &str,
-    subscription: &str,
-    item: &Value,
-    period: (i64, i64),
-) -> Value {
-    let price = &item["price"];
-    let qty = item["quantity"].as_i64().unwrap_or(1);
-    let amount = price["unit_amount"].as_i64().unwrap_or(0) * qty;
-    json!({
-        "id": id,
-        "object": "line_item",
-        "amount": amount,
-        "currency": price["currency"],
-        "description": format!("{qty} × subscription"),
-        "discount_amounts": [],
-        "discountable": true,
-        "discounts": [],
-        "invoice": invoice,
-        "livemode": false,
-        "metadata": {},
-        "parent": {
-            "invoice_item_details": null,
-            "subscription_item_details": {
-                "invoice_item": null,
-                "proration": false,
-                "proration_details": { "credited_items": null },
-                "subscription": subscription,
-                "subscription_item": item["id"]
-            },
-            "type": "subscription_item_details"
-        },
-        "period": { "end": period.1, "start": period.0 },
-        "pretax_credit_amounts": [],
-        "pricing": {
-            "price_details": { "price": price["id"], "product": price["product"] },
-            "type": "price_details",
-            "unit_amount_decimal": price["unit_amount_decimal"]
-        },
-        "quantity": qty,
-        "subscription": subscription,
-        "subtotal": amount,
-        "taxes": []
+        "trial_start": f.trial.map(|t| t.0)
     })
 }
 

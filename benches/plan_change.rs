@@ -1,0 +1,229 @@
+//! What a plan change costs: its latency at the service and the Stripe
+//! requests it makes.
+//!
+//! For each backend: the release service against stripe-sim with zero added
+//! latency and no webhook deliveries (so only the change itself is timed).
+//! N tenants pay for `pro` (Checkout, paid at the simulator, `sync`); then
+//! each, one after another: upgrade to `team` (prorated, invoiced at once),
+//! the same click again (nothing to do), downgrade to `pro` (a schedule),
+//! back to `team` (the schedule released), cancel and resume. Per step: p50
+//! and p99 latency, Stripe requests per change, and the service's own share
+//! (the latency minus the simulator's time for that many requests, measured
+//! directly). Run with `cargo bench --bench plan_change` (`just bench` runs
+//! it); `BENCH_TENANTS` sets N (default 100).
+
+#[path = "../tests/api/pg.rs"]
+#[allow(dead_code)]
+mod pg;
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use stripe_sim::{SimConfig, SimHandle};
+use tenant_billing::auth::{MintRequest, TokenIssuer};
+use tenant_billing::domain::Role;
+use tenant_billing::settings::Settings;
+use tenant_billing::startup::{Application, BuildOptions};
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index.min(sorted.len() - 1)]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn start_sim(settings: &Settings) -> SimHandle {
+    let prices = settings
+        .catalog
+        .plans()
+        .iter()
+        .filter_map(|plan| {
+            let price = plan.configured_price.clone()?;
+            Some(stripe_sim::PriceSeed {
+                id: plan.price_id.clone()?,
+                unit_amount: price.amount,
+                currency: price.currency,
+                interval: price.interval,
+            })
+        })
+        .collect();
+    SimHandle::start(SimConfig {
+        prices,
+        ..SimConfig::default()
+    })
+    .expect("start stripe-sim")
+}
+
+fn requests_made(sim: &SimHandle) -> u64 {
+    sim.stats().requests.values().sum()
+}
+
+/// The simulator's own time for one `GET /v1/subscriptions/{id}`.
+async fn direct_request_p50(sim: &SimHandle, subscription: &str, n: usize) -> Duration {
+    let client = reqwest::Client::new();
+    let mut samples = Vec::with_capacity(n);
+    for _ in 0..n {
+        let started = Instant::now();
+        client
+            .get(format!(
+                "{}/v1/subscriptions/{subscription}",
+                sim.base_url()
+            ))
+            .bearer_auth("sk_test_bench")
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        samples.push(started.elapsed());
+    }
+    samples.sort();
+    percentile(&samples, 0.5)
+}
+
+struct Bench {
+    base: String,
+    client: reqwest::Client,
+    issuer: TokenIssuer,
+}
+
+impl Bench {
+    async fn post(&self, tenant: &str, route: &str, body: Value) -> (Duration, Value) {
+        let token = self.issuer.mint(&MintRequest {
+            tenant,
+            role: Role::Admin,
+            sub: "bench",
+            email: Some("bench@example.com"),
+            ttl_seconds: 3600,
+        });
+        let started = Instant::now();
+        let response = self
+            .client
+            .post(format!("{}/v1/tenants/{tenant}/billing/{route}", self.base))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .expect("request");
+        let elapsed = started.elapsed();
+        let status = response.status();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        assert!(status.is_success(), "{route} answered {status}: {body}");
+        (elapsed, body)
+    }
+}
+
+async fn run(backend: &str, database_url: String, tenants: usize) {
+    let vars: HashMap<String, String> = HashMap::from([
+        ("APP_ENV".into(), "test".into()),
+        ("DATABASE_URL".into(), database_url),
+        ("BIND_ADDR".into(), "127.0.0.1:0".into()),
+        ("STRIPE_SECRET_KEY".into(), "sk_test_bench".into()),
+        ("APP__TELEMETRY__LEVEL".into(), "error".into()),
+    ]);
+    let probe = Settings::load_from(&vars, None).expect("bench settings");
+    let sim = start_sim(&probe);
+    let mut vars = vars;
+    vars.insert("STRIPE_API_BASE".into(), sim.base_url());
+    vars.insert("STRIPE_WEBHOOK_SECRET".into(), sim.webhook_secret());
+    let settings = Settings::load_from(&vars, None).expect("bench settings");
+    let issuer = TokenIssuer::from_settings(&settings.auth);
+    let app = Application::build(settings, BuildOptions { migrate: true })
+        .await
+        .expect("build the service");
+    let bench = Bench {
+        base: format!("http://127.0.0.1:{}", app.port()),
+        client: reqwest::Client::new(),
+        issuer,
+    };
+    let handle = app.handle();
+    actix_web::rt::spawn(app.run_until_stopped());
+
+    let names: Vec<String> = (0..tenants).map(|i| format!("t-{i}")).collect();
+    let mut subscription = String::new();
+    for tenant in &names {
+        let (_, session) = bench.post(tenant, "checkout", json!({"plan": "pro"})).await;
+        let paid = sim
+            .complete_checkout(session["checkout_session_id"].as_str().unwrap())
+            .unwrap();
+        subscription = paid["id"].as_str().unwrap().to_owned();
+        let (_, state) = bench.post(tenant, "sync", json!({})).await;
+        assert_eq!(state["plan"], "pro");
+    }
+    let direct = direct_request_p50(&sim, &subscription, 200).await;
+
+    let steps: [(&str, &str, Value, &str); 6] = [
+        (
+            "upgrade pro -> team",
+            "subscription/change",
+            json!({"plan": "team"}),
+            "team",
+        ),
+        (
+            "the same click again",
+            "subscription/change",
+            json!({"plan": "team"}),
+            "team",
+        ),
+        (
+            "downgrade team -> pro (schedule)",
+            "subscription/change",
+            json!({"plan": "pro"}),
+            "team",
+        ),
+        (
+            "back to team (release)",
+            "subscription/change",
+            json!({"plan": "team"}),
+            "team",
+        ),
+        ("cancel", "subscription/cancel", json!({}), "team"),
+        ("resume", "subscription/resume", json!({}), "team"),
+    ];
+    println!(
+        "{backend} ({tenants} tenants; simulator p50 per request {:.3} ms):",
+        ms(direct)
+    );
+    println!(
+        "  {:<34} {:>9} {:>9} {:>14} {:>22}",
+        "step", "p50 ms", "p99 ms", "Stripe req.", "service's own p50 ms"
+    );
+    for (name, route, body, plan) in steps {
+        let before = requests_made(&sim);
+        let mut samples = Vec::with_capacity(tenants);
+        for tenant in &names {
+            let (elapsed, state) = bench.post(tenant, route, body.clone()).await;
+            assert_eq!(state["plan"], plan, "{name}: {state}");
+            samples.push(elapsed);
+        }
+        let per_change = (requests_made(&sim) - before) as f64 / tenants as f64;
+        samples.sort();
+        let p50 = percentile(&samples, 0.5);
+        let own = ms(p50) - per_change * ms(direct);
+        println!(
+            "  {name:<34} {:>9.3} {:>9.3} {per_change:>14.1} {own:>22.3}",
+            ms(p50),
+            ms(percentile(&samples, 0.99)),
+        );
+    }
+    handle.stop(true).await;
+    sim.shutdown();
+}
+
+fn main() {
+    let tenants: usize = std::env::var("BENCH_TENANTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100);
+    actix_web::rt::System::new().block_on(async move {
+        let sqlite_dir = tempfile::tempdir().unwrap();
+        let sqlite_url = format!("sqlite://{}/bench.db", sqlite_dir.path().display());
+        run("sqlite", sqlite_url, tenants).await;
+        let cluster = pg::PgCluster::start().unwrap_or_else(|e| panic!("{e}"));
+        run("postgres", cluster.url("postgres"), tenants).await;
+    });
+}

@@ -1,0 +1,11 @@
+ALTER TABLE tenant_config
+    DROP COLUMN trial_end,
+    DROP COLUMN seats,
+    DROP COLUMN pending_plan,
+    DROP COLUMN pending_plan_at,
+    DROP COLUMN subscription_schedule_id,
+    DROP COLUMN past_due_since,
+    DROP COLUMN trial_used_at,
+    DROP COLUMN state_ticket,
+    DROP COLUMN state_applied_ticket,
+    DROP COLUMN stripe_synced_at;

@@ -1,0 +1,10 @@
+ALTER TABLE tenant_config DROP COLUMN trial_end;
+ALTER TABLE tenant_config DROP COLUMN seats;
+ALTER TABLE tenant_config DROP COLUMN pending_plan;
+ALTER TABLE tenant_config DROP COLUMN pending_plan_at;
+ALTER TABLE tenant_config DROP COLUMN subscription_schedule_id;
+ALTER TABLE tenant_config DROP COLUMN past_due_since;
+ALTER TABLE tenant_config DROP COLUMN trial_used_at;
+ALTER TABLE tenant_config DROP COLUMN state_ticket;
+ALTER TABLE tenant_config DROP COLUMN state_applied_ticket;
+ALTER TABLE tenant_config DROP COLUMN stripe_synced_at;

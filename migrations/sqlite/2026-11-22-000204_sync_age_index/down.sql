@@ -1,0 +1,1 @@
+DROP INDEX tenant_config_sync_age;

@@ -1,0 +1,524 @@
+//! `POST …/billing/subscription/change`, `…/cancel` and `…/resume`.
+//!
+//! An upgrade takes effect at once with the prorated difference invoiced at
+//! once; a downgrade to a paid plan waits for the period's end through a
+//! Stripe subscription schedule (never a local timer); `free` cancels at the
+//! period's end. Each runs under the tenant's subscription write lock,
+//! decides on the subscription as Stripe has it now (read under the lock),
+//! sends each write under an idempotency key of this intent, and stores
+//! Stripe's answer (audited), never the request.
+
+use std::collections::HashMap;
+
+use chrono::Utc;
+
+use super::subscription_lock::SubscriptionLock;
+use super::{Actor, Billing, BillingError, BillingState};
+use crate::db::subscriptions::{self, Observation, SubscriptionSnapshot};
+use crate::domain::{is_paying, PlanCatalog, PlanChange, PlanCode};
+use crate::stripe::{
+    ItemChange, PhaseSpec, Proration, StripeFailure, StripeSchedule, StripeSubscription,
+    SubscriptionUpdate,
+};
+
+/// `{plan, quantity?}`, validated: the plan exists, and `quantity` is only
+/// set for a per-seat plan, within its seat limit.
+#[derive(Debug, Clone)]
+pub struct PlanChangeRequest {
+    pub plan: PlanCode,
+    pub quantity: Option<u64>,
+}
+
+/// What the admin asked for.
+#[derive(Debug, Clone)]
+enum Intent {
+    Change(PlanChangeRequest),
+    Cancel,
+    Resume,
+}
+
+impl Intent {
+    fn action(&self) -> &'static str {
+        match self {
+            Intent::Change(_) => "subscription.change",
+            Intent::Cancel => "subscription.cancel",
+            Intent::Resume => "subscription.resume",
+        }
+    }
+}
+
+/// One Stripe write, in the order they must happen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Step {
+    /// Drop the pending scheduled change (the subscription stays as it is).
+    ReleaseSchedule,
+    Update(SubscriptionUpdate),
+    /// Move to `price_id` (with `quantity`) when the current period ends.
+    ScheduleAtPeriodEnd {
+        price_id: String,
+        quantity: Option<u64>,
+    },
+}
+
+/// The writes that carry `intent` out from `current` (none: nothing to do).
+fn decide(
+    catalog: &PlanCatalog,
+    subscription: &StripeSubscription,
+    current: &SubscriptionSnapshot,
+    intent: &Intent,
+) -> Vec<Step> {
+    let scheduled = current.schedule_id.is_some();
+    let cancel_pending = subscription.cancel_at_period_end;
+    let cancel = |cancel: bool| SubscriptionUpdate {
+        cancel_at_period_end: Some(cancel),
+        ..SubscriptionUpdate::default()
+    };
+    let mut steps = Vec::new();
+    let request = match intent {
+        Intent::Resume => {
+            if cancel_pending {
+                steps.push(Step::Update(cancel(false)));
+            }
+            return steps;
+        }
+        Intent::Cancel => None,
+        Intent::Change(request) if request.plan.is_free() => None,
+        Intent::Change(request) => Some(request),
+    };
+    let Some(request) = request else {
+        // Cancel, or change to free: at the period's end. A pending paid
+        // downgrade gives way (a schedule would not let the cancel through).
+        if !cancel_pending {
+            if scheduled {
+                steps.push(Step::ReleaseSchedule);
+            }
+            steps.push(Step::Update(cancel(true)));
+        }
+        return steps;
+    };
+    let Some(target) = catalog.get(request.plan.as_str()) else {
+        return steps;
+    };
+    let Some(price_id) = target.price_id.clone() else {
+        return steps;
+    };
+    let current_is_per_seat = catalog.get(&current.plan).is_some_and(|p| p.per_seat);
+    let quantity = target.per_seat.then(|| {
+        request
+            .quantity
+            .or(current
+                .seats
+                .filter(|_| current_is_per_seat)
+                .map(|s| s as u64))
+            .unwrap_or(1)
+    });
+    match catalog.change(&current.plan, &target.id) {
+        PlanChange::Current => {
+            // The current plan while a change is pending removes the change.
+            if scheduled {
+                steps.push(Step::ReleaseSchedule);
+            }
+            if cancel_pending {
+                steps.push(Step::Update(cancel(false)));
+            }
+        }
+        PlanChange::Upgrade => {
+            if scheduled {
+                steps.push(Step::ReleaseSchedule);
+            }
+            let Some(item_id) = subscription.item_id.clone() else {
+                return steps;
+            };
+            steps.push(Step::Update(SubscriptionUpdate {
+                item: Some(ItemChange {
+                    item_id,
+                    price_id,
+                    quantity,
+                }),
+                proration: Some(Proration::AlwaysInvoice),
+                cancel_at_period_end: cancel_pending.then_some(false),
+                metadata: HashMap::from([("plan".to_owned(), target.id.clone())]),
+            }));
+        }
+        PlanChange::Downgrade => {
+            let already_pending = current.pending_plan.as_deref() == Some(target.id.as_str())
+                && (request.quantity.is_none()
+                    || request.quantity == current.seats.map(|s| s as u64));
+            if already_pending && scheduled {
+                return steps;
+            }
+            if cancel_pending {
+                steps.push(Step::Update(cancel(false)));
+            }
+            steps.push(Step::ScheduleAtPeriodEnd { price_id, quantity });
+        }
+    }
+    steps
+}
+
+impl Billing {
+    /// Changes the tenant's plan (SPEC §7); answers the stored state after.
+    pub async fn change_plan(
+        &self,
+        tenant: &crate::domain::TenantId,
+        request: PlanChangeRequest,
+        actor: &Actor<'_>,
+    ) -> Result<BillingState, BillingError> {
+        self.write_subscription(tenant, Intent::Change(request), actor)
+            .await
+    }
+
+    /// Cancels at the period's end; access continues until then.
+    pub async fn cancel_subscription(
+        &self,
+        tenant: &crate::domain::TenantId,
+        actor: &Actor<'_>,
+    ) -> Result<BillingState, BillingError> {
+        self.write_subscription(tenant, Intent::Cancel, actor).await
+    }
+
+    /// Undoes a cancel (a pending change to free); 409 once it has ended.
+    pub async fn resume_subscription(
+        &self,
+        tenant: &crate::domain::TenantId,
+        actor: &Actor<'_>,
+    ) -> Result<BillingState, BillingError> {
+        self.write_subscription(tenant, Intent::Resume, actor).await
+    }
+
+    async fn write_subscription(
+        &self,
+        tenant: &crate::domain::TenantId,
+        intent: Intent,
+        actor: &Actor<'_>,
+    ) -> Result<BillingState, BillingError> {
+        let lock = self.lock_subscription(tenant).await?;
+        let result = self.write_locked(tenant, &intent, actor, &lock).await;
+        self.unlock(lock).await;
+        if let Err(error @ (BillingError::Stripe(_) | BillingError::Database(_))) = &result {
+            let detail = serde_json::json!({"error": error.to_string()}).to_string();
+            self.audit(tenant, actor, intent.action(), "failed", Some(detail))
+                .await;
+        }
+        result?;
+        Ok(self.fresh_state(tenant).await?)
+    }
+
+    async fn write_locked(
+        &self,
+        tenant: &crate::domain::TenantId,
+        intent: &Intent,
+        actor: &Actor<'_>,
+        lock: &SubscriptionLock,
+    ) -> Result<(), BillingError> {
+        let row = self.read_row(tenant).await?;
+        let known = row.as_ref().and_then(|r| r.subscription_id.clone());
+        let live = row
+            .as_ref()
+            .and_then(|r| r.subscription_status.as_deref())
+            .is_some_and(is_paying);
+        let ended = || match intent {
+            Intent::Resume if known.is_some() => BillingError::SubscriptionEnded,
+            _ => BillingError::NoSubscription,
+        };
+        let Some(subscription_id) = known.clone().filter(|_| live) else {
+            return Err(ended());
+        };
+        // Decide on Stripe's state, read under the lock: our copy may lag
+        // (a portal change whose webhook is still on its way).
+        let subscription = self.stripe.retrieve_subscription(&subscription_id).await?;
+        let schedule = match &subscription.schedule_id {
+            Some(id) => Some(self.stripe.retrieve_schedule(id).await?),
+            None => None,
+        };
+        let current = self.snapshot(&subscription, schedule.as_ref());
+        if !current.is_paying() {
+            self.store_answer(tenant, &current, actor, "subscription.sync", false)
+                .await?;
+            return Err(ended());
+        }
+        let steps = decide(self.catalog(), &subscription, &current, intent);
+        let outcome = self
+            .run_steps(tenant, lock, subscription, schedule, &steps)
+            .await;
+        let (subscription, schedule) = match outcome {
+            Ok(answer) => answer,
+            Err(failure) => {
+                // Some writes may have gone through: store what Stripe has now.
+                if let Ok(snapshot) = self.read_snapshot(&subscription_id).await {
+                    let _ = self
+                        .store_answer(tenant, &snapshot, actor, "subscription.sync", false)
+                        .await;
+                }
+                return Err(failure.into());
+            }
+        };
+        let answer = self.snapshot(&subscription, schedule.as_ref());
+        match steps.is_empty() {
+            // Nothing to write; store what was read, audited only if it repairs.
+            true => self.store_answer(tenant, &answer, actor, "subscription.sync", false),
+            false => self.store_answer(tenant, &answer, actor, intent.action(), true),
+        }
+        .await?;
+        Ok(())
+    }
+
+    /// Sends `steps` in order; returns the subscription and its live schedule
+    /// as Stripe last answered.
+    async fn run_steps(
+        &self,
+        tenant: &crate::domain::TenantId,
+        lock: &SubscriptionLock,
+        mut subscription: StripeSubscription,
+        schedule: Option<StripeSchedule>,
+        steps: &[Step],
+    ) -> Result<(StripeSubscription, Option<StripeSchedule>), StripeFailure> {
+        let mut schedule = schedule.filter(StripeSchedule::is_live);
+        for (index, step) in steps.iter().enumerate() {
+            let operation = format!("step{index}");
+            let key = [
+                "subscription",
+                tenant.as_str(),
+                subscription.id.as_str(),
+                operation.as_str(),
+                lock.token(),
+            ];
+            match step {
+                Step::ReleaseSchedule => {
+                    if let Some(live) = schedule.take() {
+                        self.stripe.release_schedule(&live.id, &key).await?;
+                    }
+                    subscription.schedule_id = None;
+                }
+                Step::Update(update) => {
+                    subscription = self
+                        .stripe
+                        .update_subscription(&subscription.id, update, &key)
+                        .await?;
+                }
+                Step::ScheduleAtPeriodEnd { price_id, quantity } => {
+                    let live = match schedule.take() {
+                        Some(live) => live,
+                        None => {
+                            let create_key = [key[0], key[1], key[2], "schedule", key[4]];
+                            self.stripe
+                                .create_schedule_from_subscription(&subscription.id, &create_key)
+                                .await?
+                        }
+                    };
+                    let (start, end) = live.current_phase.unwrap_or((
+                        subscription.current_period_start.unwrap_or_default(),
+                        subscription.current_period_end.unwrap_or_default(),
+                    ));
+                    let phases = [
+                        PhaseSpec {
+                            price_id: subscription.price_id.clone().unwrap_or_default(),
+                            quantity: subscription.quantity,
+                            start,
+                            end: Some(end),
+                        },
+                        PhaseSpec {
+                            price_id: price_id.clone(),
+                            quantity: *quantity,
+                            start: end,
+                            end: None,
+                        },
+                    ];
+                    let updated = self
+                        .stripe
+                        .set_schedule_phases(&live.id, &phases, &key)
+                        .await?;
+                    subscription.schedule_id = Some(updated.id.clone());
+                    schedule = Some(updated);
+                }
+            }
+        }
+        Ok((subscription, schedule))
+    }
+
+    /// Stores state taken from Stripe's answer (newer than any read drawn
+    /// before it) and audits what changed under `action` (always, with
+    /// `always_audit`: an admin's write is recorded even when its webhook
+    /// stored the change first).
+    pub(super) async fn store_answer(
+        &self,
+        tenant: &crate::domain::TenantId,
+        snapshot: &SubscriptionSnapshot,
+        actor: &Actor<'_>,
+        action: &'static str,
+        always_audit: bool,
+    ) -> Result<(), BillingError> {
+        let (key, snapshot) = (tenant.clone(), snapshot.clone());
+        let actor_id = actor.user_id.to_owned();
+        let request_id = actor.request_id.map(str::to_owned);
+        self.interact_writing(tenant, move |conn| {
+            let observation = Observation {
+                actor: &actor_id,
+                request_id: request_id.as_deref(),
+                action,
+                event: None,
+                now: Utc::now().naive_utc(),
+                authoritative: false,
+                always_audit,
+            };
+            Ok(subscriptions::store_latest(
+                conn,
+                &key,
+                &snapshot,
+                &observation,
+            )?)
+        })
+        .await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Plan;
+
+    fn catalog() -> PlanCatalog {
+        let pro = Plan {
+            price_id: Some("price_pro".into()),
+            rank: 10,
+            ..Plan::bare("pro", "Pro")
+        };
+        let team = Plan {
+            price_id: Some("price_team".into()),
+            rank: 20,
+            per_seat: true,
+            ..Plan::bare("team", "Team")
+        };
+        PlanCatalog::new(vec![pro, team]).unwrap()
+    }
+
+    fn on(
+        plan: &str,
+        price: &str,
+        seats: Option<i32>,
+    ) -> (StripeSubscription, SubscriptionSnapshot) {
+        let subscription = StripeSubscription {
+            id: "sub_1".into(),
+            customer_id: "cus_1".into(),
+            status: "active".into(),
+            created: 0,
+            item_id: Some("si_1".into()),
+            price_id: Some(price.into()),
+            quantity: seats.map(|s| s as u64).or(Some(1)),
+            current_period_start: Some(100),
+            current_period_end: Some(200),
+            cancel_at_period_end: false,
+            trial_start: None,
+            trial_end: None,
+            schedule_id: None,
+            metadata: HashMap::new(),
+        };
+        let snapshot = SubscriptionSnapshot {
+            subscription_id: "sub_1".into(),
+            customer_id: "cus_1".into(),
+            status: "active".into(),
+            price_id: Some(price.into()),
+            plan: plan.into(),
+            current_period_start: None,
+            current_period_end: None,
+            cancel_at_period_end: false,
+            trial_end: None,
+            had_trial: false,
+            seats,
+            pending_plan: None,
+            pending_plan_at: None,
+            schedule_id: None,
+        };
+        (subscription, snapshot)
+    }
+
+    fn change(plan: &str, quantity: Option<u64>) -> Intent {
+        Intent::Change(PlanChangeRequest {
+            plan: catalog().parse(plan).unwrap(),
+            quantity,
+        })
+    }
+
+    #[test]
+    fn an_upgrade_is_one_prorated_update_keeping_the_seats() {
+        let (subscription, current) = on("pro", "price_pro", None);
+        let steps = decide(
+            &catalog(),
+            &subscription,
+            &current,
+            &change("team", Some(3)),
+        );
+        let [Step::Update(update)] = steps.as_slice() else {
+            panic!("{steps:?}")
+        };
+        assert_eq!(update.proration, Some(Proration::AlwaysInvoice));
+        let item = update.item.as_ref().unwrap();
+        assert_eq!(
+            (item.price_id.as_str(), item.quantity),
+            ("price_team", Some(3))
+        );
+        assert_eq!(update.cancel_at_period_end, None);
+    }
+
+    #[test]
+    fn a_downgrade_is_scheduled_and_repeating_it_does_nothing() {
+        let (subscription, mut current) = on("team", "price_team", Some(4));
+        let steps = decide(&catalog(), &subscription, &current, &change("pro", None));
+        assert_eq!(
+            steps,
+            [Step::ScheduleAtPeriodEnd {
+                price_id: "price_pro".into(),
+                quantity: None
+            }]
+        );
+        current.pending_plan = Some("pro".into());
+        current.schedule_id = Some("sub_sched_1".into());
+        assert!(decide(&catalog(), &subscription, &current, &change("pro", None)).is_empty());
+        // The current plan removes the pending downgrade.
+        assert_eq!(
+            decide(&catalog(), &subscription, &current, &change("team", None)),
+            [Step::ReleaseSchedule]
+        );
+    }
+
+    #[test]
+    fn free_cancels_at_period_end_and_resume_undoes_it() {
+        let (mut subscription, mut current) = on("pro", "price_pro", None);
+        current.schedule_id = Some("sub_sched_1".into());
+        let steps = decide(&catalog(), &subscription, &current, &change("free", None));
+        assert_eq!(steps.len(), 2);
+        assert_eq!(steps[0], Step::ReleaseSchedule);
+        assert_eq!(
+            decide(&catalog(), &subscription, &current, &Intent::Cancel),
+            steps
+        );
+        assert!(decide(&catalog(), &subscription, &current, &Intent::Resume).is_empty());
+
+        subscription.cancel_at_period_end = true;
+        current.schedule_id = None;
+        assert!(decide(&catalog(), &subscription, &current, &Intent::Cancel).is_empty());
+        assert!(decide(&catalog(), &subscription, &current, &change("free", None)).is_empty());
+        let only_update = |steps: Vec<Step>| match steps.as_slice() {
+            [Step::Update(update)] => update.clone(),
+            other => panic!("{other:?}"),
+        };
+        let resume = only_update(decide(&catalog(), &subscription, &current, &Intent::Resume));
+        assert_eq!(resume.cancel_at_period_end, Some(false));
+        // An upgrade while cancelling also keeps the subscription.
+        let upgrade = only_update(decide(
+            &catalog(),
+            &subscription,
+            &current,
+            &change("team", None),
+        ));
+        assert_eq!(upgrade.cancel_at_period_end, Some(false));
+        assert_eq!(upgrade.proration, Some(Proration::AlwaysInvoice));
+    }
+
+    #[test]
+    fn the_current_plan_with_nothing_pending_changes_nothing() {
+        let (subscription, current) = on("pro", "price_pro", None);
+        assert!(decide(&catalog(), &subscription, &current, &change("pro", None)).is_empty());
+    }
+}

@@ -1,0 +1,33 @@
+use stripe_product::price::RetrievePrice;
+
+use super::{StripeFailure, StripeGateway};
+
+/// A price as Stripe bills it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StripePrice {
+    pub id: String,
+    pub unit_amount: Option<i64>,
+    pub currency: String,
+    pub interval: Option<String>,
+}
+
+impl StripeGateway {
+    /// The price, or `None` when Stripe does not know it (404).
+    pub async fn retrieve_price(&self, id: &str) -> Result<Option<StripePrice>, StripeFailure> {
+        let request = RetrievePrice::new(id);
+        match self
+            .policy
+            .run("retrieve_price", || request.send(&self.client))
+            .await
+        {
+            Ok(price) => Ok(Some(StripePrice {
+                id: price.id.to_string(),
+                unit_amount: price.unit_amount,
+                currency: price.currency.to_string(),
+                interval: price.recurring.map(|r| r.interval.as_str().to_owned()),
+            })),
+            Err(StripeFailure::Rejected { status: 404, .. }) => Ok(None),
+            Err(other) => Err(other),
+        }
+    }
+}
