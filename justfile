@@ -42,6 +42,7 @@ schema url:
 bench:
     bash scripts/bench.sh
     cargo bench --bench invalidation_lag
+    cargo bench --bench upgrade_click
     bash scripts/bench-middleware.sh
     bash scripts/bench-entitlements.sh
     cargo bench --bench plan_change
