@@ -128,6 +128,7 @@ impl Application {
                         .limit(max_body)
                         .error_handler(routes::errors::json_error),
                 )
+                .app_data(web::QueryConfig::default().error_handler(routes::errors::query_error))
                 .app_data(web::PayloadConfig::new(max_body))
                 .app_data(app_billing.clone())
                 .app_data(app_drain.clone())

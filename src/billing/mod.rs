@@ -7,12 +7,14 @@ mod bulk;
 mod catalog;
 mod customer;
 mod entitlements;
+mod invoices;
 mod jobs;
 mod leases;
 mod plan_change;
 mod profile;
 mod reconcile;
 mod retention;
+mod seats;
 mod sessions;
 mod snapshot;
 mod state;
@@ -90,6 +92,12 @@ pub enum BillingError {
     /// Another subscription write of this tenant did not finish in time.
     #[error("another change to this subscription is in progress")]
     WriteInProgress,
+    /// Seats apply to a per-seat plan only.
+    #[error("the plan is not billed per seat")]
+    NotPerSeat,
+    /// More seats than the plan's `limits.seats`.
+    #[error("more seats than the plan allows")]
+    TooManySeats { max: i64 },
 }
 
 impl From<BillingError> for ApiError {
@@ -111,6 +119,13 @@ impl From<BillingError> for ApiError {
             BillingError::WriteInProgress => ApiError::Conflict(
                 "another change to this subscription is in progress; try again".into(),
             ),
+            BillingError::NotPerSeat => ApiError::Conflict(
+                "the current plan is not billed per seat; change to a per-seat plan first".into(),
+            ),
+            BillingError::TooManySeats { max } => ApiError::invalid_field(
+                "quantity",
+                format!("must be a whole number from 1 to {max}"),
+            ),
         }
     }
 }
@@ -130,6 +145,8 @@ pub struct Billing {
     instance: Arc<str>,
     metrics: Arc<Metrics>,
     prices: Arc<PriceBook>,
+    /// Seat changes of this instance waiting per tenant (see `seats`).
+    seat_queue: Arc<seats::SeatQueue>,
 }
 
 impl Billing {
@@ -157,6 +174,7 @@ impl Billing {
             .into(),
             metrics: Arc::default(),
             prices: Arc::default(),
+            seat_queue: Arc::default(),
         }
     }
 

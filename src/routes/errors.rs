@@ -5,6 +5,15 @@ use actix_web::{HttpRequest, HttpResponse};
 
 use crate::error::{ApiError, FieldError};
 
+/// A query string that does not fit the route's parameters: 400 problem+json
+/// (actix would answer plain text).
+pub fn query_error(
+    _error: actix_web::error::QueryPayloadError,
+    _req: &HttpRequest,
+) -> actix_web::Error {
+    ApiError::BadRequest("the query string is not well-formed".into()).into()
+}
+
 /// Malformed JSON or a wrong content type is 400, an oversized body 413, and a
 /// well-formed body of the wrong shape 422 naming the field (never the value).
 pub fn json_error(error: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {

@@ -12,6 +12,7 @@ pub mod me;
 pub mod metrics;
 pub mod openapi;
 pub mod plans;
+pub mod seats;
 pub mod settings_page;
 pub mod subscription;
 mod validation;
@@ -84,6 +85,8 @@ fn tenant_routes(r: &mut impl RouteSink) {
         subscription::post_resume,
     );
     r.add(Method::POST, "/billing/sync", subscription::post_sync);
+    r.add(Method::PUT, "/billing/seats", seats::put_seats);
+    r.add(Method::GET, "/billing/invoices", seats::get_invoices);
 }
 
 struct Actix<'a>(&'a mut web::ServiceConfig);

@@ -110,6 +110,8 @@ pub enum StripeProblems {
         super::subscription::post_cancel,
         super::subscription::post_resume,
         super::subscription::post_sync,
+        super::seats::put_seats,
+        super::seats::get_invoices,
     ),
     modifiers(&BearerAuth),
     tags(

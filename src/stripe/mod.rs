@@ -4,6 +4,7 @@
 
 mod customers;
 mod error;
+mod invoices;
 mod pacer;
 mod prices;
 mod retry;
@@ -13,6 +14,7 @@ mod subscriptions;
 
 pub use customers::{CustomerParams, StripeCustomer};
 pub use error::StripeFailure;
+pub use invoices::{InvoicePage, StripeInvoice};
 pub use pacer::Pacer;
 pub use prices::StripePrice;
 pub use retry::RetryPolicy;

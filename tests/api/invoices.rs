@@ -1,0 +1,130 @@
+//! `GET …/billing/invoices`: the tenant's invoices from Stripe's list, paged
+//! newest first; a Stripe failure is a 502, never an empty list.
+
+use std::collections::HashSet;
+
+use serde_json::Value;
+use stripe_sim::{Fault, FaultKind};
+use tenant_billing::domain::Role;
+
+use crate::backend_tests;
+use crate::helpers::{assert_problem, spawn_app, Backend, TestApp};
+
+const DAY: i64 = 86_400;
+
+async fn invoices(app: &TestApp, tenant: &str, role: Role, query: &str) -> reqwest::Response {
+    let token = app.token(tenant, role);
+    app.get(
+        &format!("/v1/tenants/{tenant}/billing/invoices{query}"),
+        Some(&token),
+    )
+    .await
+}
+
+/// Acceptance: 25 invoices paged 10 at a time: each once, newest first.
+async fn paging_returns_each_invoice_once_newest_first(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let subscription = app.subscribe("acme", "pro", None).await;
+    let customer = subscription["customer"].as_str().unwrap().to_owned();
+    // 24 renewals after the first invoice.
+    app.sim.advance_clock(24 * 31 * DAY - DAY);
+    app.await_webhooks().await;
+    let at_stripe: Vec<String> = app
+        .sim
+        .invoices(&customer)
+        .iter()
+        .map(|i| i["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(at_stripe.len(), 25);
+
+    let mut seen: Vec<Value> = Vec::new();
+    let mut pages = Vec::new();
+    let mut query = "?limit=10".to_owned();
+    loop {
+        let answer = invoices(&app, "acme", Role::Admin, &query).await;
+        assert_eq!(answer.status(), 200);
+        let page: Value = answer.json().await.unwrap();
+        let rows = page["invoices"].as_array().unwrap().clone();
+        pages.push((rows.len(), page["has_more"].as_bool().unwrap()));
+        seen.extend(rows);
+        if !page["has_more"].as_bool().unwrap() {
+            break;
+        }
+        let last = seen.last().unwrap()["id"].as_str().unwrap();
+        query = format!("?limit=10&starting_after={last}");
+    }
+    assert_eq!(pages, [(10, true), (10, true), (5, false)]);
+    let ids: Vec<String> = seen
+        .iter()
+        .map(|i| i["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids.iter().collect::<HashSet<_>>().len(), 25, "each once");
+    assert_eq!(ids, at_stripe, "Stripe's order: newest first");
+    assert!(seen
+        .windows(2)
+        .all(|w| w[0]["created"].as_i64() >= w[1]["created"].as_i64()));
+    let newest = &seen[0];
+    assert_eq!(newest["status"], "paid");
+    assert_eq!(newest["amount_paid"], 2900);
+    assert_eq!(newest["currency"], "usd");
+    for field in ["number", "hosted_invoice_url", "invoice_pdf"] {
+        assert!(newest[field].is_string(), "{field}: {newest}");
+    }
+    assert!(newest["period_end"].as_i64() >= newest["period_start"].as_i64());
+    // The default page is 10.
+    let default: Value = invoices(&app, "acme", Role::Admin, "")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(default["invoices"].as_array().unwrap().len(), 10);
+}
+
+/// A Stripe outage is a 502 problem, not an empty list (which would read as
+/// "no invoices").
+async fn a_stripe_failure_is_a_502_not_an_empty_list(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.subscribe("acme", "pro", None).await;
+    app.sim.add_fault(Fault {
+        method: "GET".into(),
+        path: "/v1/invoices".into(),
+        count: 100,
+        kind: FaultKind::Status(500),
+    });
+    let answer = invoices(&app, "acme", Role::Admin, "").await;
+    assert_problem(answer, 502).await;
+    app.sim.clear_faults();
+    let answer = invoices(&app, "acme", Role::Admin, "").await;
+    assert_eq!(answer.status(), 200);
+}
+
+async fn invoices_are_for_admins_and_checked(backend: Backend) {
+    let app = spawn_app(backend).await;
+    // No Stripe customer yet: nothing to list, and nothing asked of Stripe.
+    let answer = invoices(&app, "acme", Role::Admin, "").await;
+    assert_eq!(answer.status(), 200);
+    let page: Value = answer.json().await.unwrap();
+    assert_eq!(page["invoices"], serde_json::json!([]));
+    assert_eq!(page["has_more"], false);
+    app.subscribe("acme", "pro", None).await;
+    let member = invoices(&app, "acme", Role::Member, "").await;
+    assert_problem(member, 403).await;
+    let listed = app.stripe_requests("GET /v1/invoices");
+    for query in [
+        "?limit=0",
+        "?limit=101",
+        "?limit=ten",
+        "?starting_after=cus_1",
+        "?starting_after=in_%20x",
+    ] {
+        let answer = invoices(&app, "acme", Role::Admin, query).await;
+        assert_problem(answer, 422).await;
+    }
+    assert_eq!(app.stripe_requests("GET /v1/invoices"), listed);
+}
+
+backend_tests!(
+    paging_returns_each_invoice_once_newest_first,
+    a_stripe_failure_is_a_502_not_an_empty_list,
+    invoices_are_for_admins_and_checked,
+);
