@@ -9,7 +9,11 @@
 //! back to `team` (the schedule released), cancel and resume. Per step: p50
 //! and p99 latency, Stripe requests per change, and the service's own share
 //! (the latency minus the simulator's time for that many requests, measured
-//! directly). Run with `cargo bench --bench plan_change` (`just bench` runs
+//! directly). Then seats (issue 11): each tenant, now on `team`, sets its
+//! seat count twice (prorated at once), and one tenant takes a burst of 40
+//! joins at once (40 concurrent `PUT …/billing/seats`, counts 11..=50): the
+//! Stripe requests the burst makes, and whether Stripe's quantity and ours
+//! end equal. Run with `cargo bench --bench plan_change` (`just bench` runs
 //! it); `BENCH_TENANTS` sets N (default 100).
 
 #[path = "../tests/api/pg.rs"]
@@ -93,6 +97,36 @@ struct Bench {
 
 impl Bench {
     async fn post(&self, tenant: &str, route: &str, body: Value) -> (Duration, Value) {
+        self.send(reqwest::Method::POST, tenant, route, body).await
+    }
+
+    /// `GET …/billing` as a member.
+    async fn state(&self, tenant: &str) -> Value {
+        let token = self.issuer.mint(&MintRequest {
+            tenant,
+            role: Role::Member,
+            sub: "bench",
+            email: None,
+            ttl_seconds: 3600,
+        });
+        self.client
+            .get(format!("{}/v1/tenants/{tenant}/billing", self.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request")
+            .json()
+            .await
+            .expect("a billing state")
+    }
+
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        tenant: &str,
+        route: &str,
+        body: Value,
+    ) -> (Duration, Value) {
         let token = self.issuer.mint(&MintRequest {
             tenant,
             role: Role::Admin,
@@ -103,7 +137,10 @@ impl Bench {
         let started = Instant::now();
         let response = self
             .client
-            .post(format!("{}/v1/tenants/{tenant}/billing/{route}", self.base))
+            .request(
+                method,
+                format!("{}/v1/tenants/{tenant}/billing/{route}", self.base),
+            )
             .bearer_auth(token)
             .json(&body)
             .send()
@@ -210,8 +247,76 @@ async fn run(backend: &str, database_url: String, tenants: usize) {
             ms(percentile(&samples, 0.99)),
         );
     }
+    seats(&bench, &sim, &names, direct).await;
     handle.stop(true).await;
     sim.shutdown();
+}
+
+/// Seat changes: latency of one, and a 40-join burst's Stripe requests.
+async fn seats(bench: &Bench, sim: &SimHandle, names: &[String], direct: Duration) {
+    let before = requests_made(sim);
+    let mut samples = Vec::with_capacity(names.len() * 2);
+    for quantity in [2u64, 3] {
+        for tenant in names {
+            let (elapsed, state) = bench
+                .send(
+                    reqwest::Method::PUT,
+                    tenant,
+                    "seats",
+                    json!({ "quantity": quantity }),
+                )
+                .await;
+            assert_eq!(state["seats"], quantity, "{state}");
+            samples.push(elapsed);
+        }
+    }
+    let per_change = (requests_made(sim) - before) as f64 / samples.len() as f64;
+    samples.sort();
+    let p50 = percentile(&samples, 0.5);
+    println!(
+        "  {:<34} {:>9.3} {:>9.3} {per_change:>14.1} {:>22.3}",
+        "seats (PUT …/billing/seats)",
+        ms(p50),
+        ms(percentile(&samples, 0.99)),
+        ms(p50) - per_change * ms(direct),
+    );
+
+    let tenant = &names[0];
+    let before = requests_made(sim);
+    let started = Instant::now();
+    let joins = (11..=50u64).map(|count| {
+        bench.send(
+            reqwest::Method::PUT,
+            tenant,
+            "seats",
+            json!({ "quantity": count }),
+        )
+    });
+    let answers = futures_util::future::join_all(joins).await;
+    let elapsed = started.elapsed();
+    let made = requests_made(sim) - before;
+    // No webhooks are delivered here: what is stored came from the answers.
+    let stored = bench.state(tenant).await["seats"].clone();
+    let at_stripe = sim
+        .subscriptions()
+        .into_iter()
+        .find(|s| s["metadata"]["tenant_id"] == tenant.as_str())
+        .map(|s| s["items"]["data"][0]["quantity"].clone())
+        .unwrap_or(Value::Null);
+    let answered: Vec<&Value> = answers.iter().map(|(_, state)| &state["seats"]).collect();
+    println!(
+        "  burst of 40 joins (counts 11..=50 at once): {made} Stripe requests in {:.1} ms; \
+         Stripe quantity {at_stripe}, stored {stored}: {}; every answer within 11..=50: {}",
+        ms(elapsed),
+        if at_stripe == stored {
+            "EQUAL"
+        } else {
+            "DIFFERENT"
+        },
+        answered
+            .iter()
+            .all(|s| s.as_u64().is_some_and(|n| (11..=50).contains(&n))),
+    );
 }
 
 fn main() {
