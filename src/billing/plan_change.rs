@@ -195,11 +195,8 @@ impl Billing {
         let lock = self.lock_subscription(tenant).await?;
         let result = self.write_locked(tenant, &intent, actor, &lock).await;
         self.unlock(lock).await;
-        if let Err(error @ (BillingError::Stripe(_) | BillingError::Database(_))) = &result {
-            let detail = serde_json::json!({"error": error.to_string()}).to_string();
-            self.audit(tenant, actor, intent.action(), "failed", Some(detail))
-                .await;
-        }
+        self.audit_failed_write(tenant, actor, intent.action(), &result)
+            .await;
         result?;
         Ok(self.fresh_state(tenant).await?)
     }
@@ -244,13 +241,9 @@ impl Billing {
         let (subscription, schedule) = match outcome {
             Ok(answer) => answer,
             Err(failure) => {
-                // Some writes may have gone through: store what Stripe has now.
-                if let Ok(snapshot) = self.read_snapshot(&subscription_id).await {
-                    let _ = self
-                        .store_answer(tenant, &snapshot, actor, "subscription.sync", false)
-                        .await;
-                }
-                return Err(failure.into());
+                return Err(self
+                    .store_after_failed_write(tenant, &subscription_id, actor, failure)
+                    .await)
             }
         };
         let answer = self.snapshot(&subscription, schedule.as_ref());
@@ -334,6 +327,39 @@ impl Billing {
             }
         }
         Ok((subscription, schedule))
+    }
+
+    /// A Stripe write failed, but some writes (or the failed one itself) may
+    /// have gone through: stores what Stripe has now, and answers the error.
+    pub(super) async fn store_after_failed_write(
+        &self,
+        tenant: &crate::domain::TenantId,
+        subscription_id: &str,
+        actor: &Actor<'_>,
+        failure: StripeFailure,
+    ) -> BillingError {
+        if let Ok(snapshot) = self.read_snapshot(subscription_id).await {
+            let _ = self
+                .store_answer(tenant, &snapshot, actor, "subscription.sync", false)
+                .await;
+        }
+        failure.into()
+    }
+
+    /// Records a subscription write that failed on Stripe or the database
+    /// (refusals are answered, not audited).
+    pub(super) async fn audit_failed_write(
+        &self,
+        tenant: &crate::domain::TenantId,
+        actor: &Actor<'_>,
+        action: &'static str,
+        result: &Result<(), BillingError>,
+    ) {
+        if let Err(error @ (BillingError::Stripe(_) | BillingError::Database(_))) = result {
+            let detail = serde_json::json!({"error": error.to_string()}).to_string();
+            self.audit(tenant, actor, action, "failed", Some(detail))
+                .await;
+        }
     }
 
     /// Stores state taken from Stripe's answer (newer than any read drawn

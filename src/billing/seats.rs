@@ -124,11 +124,8 @@ impl Billing {
             .apply_seats_locked(tenant, quantity, actor, &lock)
             .await;
         self.unlock(lock).await;
-        if let Err(error @ (BillingError::Stripe(_) | BillingError::Database(_))) = &result {
-            let detail = serde_json::json!({"error": error.to_string()}).to_string();
-            self.audit(tenant, actor, "subscription.seats", "failed", Some(detail))
-                .await;
-        }
+        self.audit_failed_write(tenant, actor, "subscription.seats", &result)
+            .await;
         result?;
         Ok(self.fresh_state(tenant).await?)
     }
@@ -191,13 +188,9 @@ impl Billing {
         {
             Ok(answer) => answer,
             Err(failure) => {
-                // It may have gone through: store what Stripe has now.
-                if let Ok(snapshot) = self.read_snapshot(&subscription_id).await {
-                    let _ = self
-                        .store_answer(tenant, &snapshot, actor, "subscription.sync", false)
-                        .await;
-                }
-                return Err(failure.into());
+                return Err(self
+                    .store_after_failed_write(tenant, &subscription_id, actor, failure)
+                    .await)
             }
         };
         let answer = self.snapshot(&answer, schedule.as_ref());
