@@ -3,7 +3,7 @@
 
 use super::{Billing, BillingError};
 use crate::domain::TenantId;
-use crate::stripe::InvoicePage;
+use crate::stripe::{InvoicePage, StripeFailure};
 
 impl Billing {
     /// One page of the tenant's invoices, newest first; an empty page for a
@@ -25,9 +25,20 @@ impl Billing {
                 has_more: false,
             });
         };
-        Ok(self
+        match self
             .stripe
             .list_invoices(&customer, limit, starting_after)
-            .await?)
+            .await
+        {
+            // Stripe knows no such invoice (400 `resource_missing` naming the
+            // parameter): the cursor is the caller's mistake, not an outage.
+            Err(StripeFailure::Rejected { status, param, .. })
+                if starting_after.is_some()
+                    && (status == 404 || param.as_deref() == Some("starting_after")) =>
+            {
+                Err(BillingError::UnknownInvoice)
+            }
+            answer => Ok(answer?),
+        }
     }
 }

@@ -95,6 +95,9 @@ pub enum BillingError {
     /// Seats apply to a per-seat plan only.
     #[error("the plan is not billed per seat")]
     NotPerSeat,
+    /// `starting_after` names an invoice Stripe does not know.
+    #[error("no such invoice")]
+    UnknownInvoice,
     /// More seats than the plan's `limits.seats`.
     #[error("more seats than the plan allows")]
     TooManySeats { max: i64 },
@@ -121,6 +124,10 @@ impl From<BillingError> for ApiError {
             ),
             BillingError::NotPerSeat => ApiError::Conflict(
                 "the current plan is not billed per seat; change to a per-seat plan first".into(),
+            ),
+            BillingError::UnknownInvoice => ApiError::invalid_field(
+                "starting_after",
+                "names no invoice of this tenant; use an id from a previous page",
             ),
             BillingError::TooManySeats { max } => ApiError::invalid_field(
                 "quantity",
