@@ -152,8 +152,6 @@ pub struct Billing {
     instance: Arc<str>,
     metrics: Arc<Metrics>,
     prices: Arc<PriceBook>,
-    /// Seat changes of this instance waiting per tenant (see `seats`).
-    seat_queue: Arc<seats::SeatQueue>,
 }
 
 impl Billing {
@@ -181,7 +179,6 @@ impl Billing {
             .into(),
             metrics: Arc::default(),
             prices: Arc::default(),
-            seat_queue: Arc::default(),
         }
     }
 

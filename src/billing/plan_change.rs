@@ -348,12 +348,12 @@ impl Billing {
 
     /// Records a subscription write that failed on Stripe or the database
     /// (refusals are answered, not audited).
-    pub(super) async fn audit_failed_write(
+    pub(super) async fn audit_failed_write<T>(
         &self,
         tenant: &crate::domain::TenantId,
         actor: &Actor<'_>,
         action: &'static str,
-        result: &Result<(), BillingError>,
+        result: &Result<T, BillingError>,
     ) {
         if let Err(error @ (BillingError::Stripe(_) | BillingError::Database(_))) = result {
             let detail = serde_json::json!({"error": error.to_string()}).to_string();
@@ -386,6 +386,7 @@ impl Billing {
                 now: Utc::now().naive_utc(),
                 authoritative: false,
                 always_audit,
+                requested: None,
             };
             Ok(subscriptions::store_latest(
                 conn,

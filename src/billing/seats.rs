@@ -4,58 +4,26 @@
 //! harmless. Concurrent changes of one tenant are serialised across
 //! instances by the subscription write lock (no transaction held while
 //! Stripe is called; writes keyed by the lock's token, so a retry replays).
-//! Within an instance they are also *combined*: a burst (an import adding 40
-//! members, each join sending the new count) queues behind the one being
-//! applied, and the next turn applies only the newest count queued, answering
-//! every call it covers. Stripe sees one write per turn instead of one per
-//! call, and the quantity still ends at the count of the call answered last.
+//! They are also *combined*, across instances: each call records the count
+//! it wants under a rising number in the tenant's row (`db::seat_requests`)
+//! before it waits for the lock; the holder sends only the newest count
+//! recorded and, with Stripe's answer, marks every call up to that number
+//! carried. A burst (an import adding 40 members, each join sending the new
+//! count, through any instance) then costs a few Stripe writes, and calls
+//! already carried answer without touching Stripe or waiting for the lock.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use chrono::Utc;
+use serde_json::json;
 
 use super::subscription_lock::SubscriptionLock;
 use super::{Actor, Billing, BillingError, BillingState};
+use crate::db::seat_requests::{self, SeatSeq};
+use crate::db::subscriptions::{Observation, SubscriptionSnapshot};
+use crate::db::{self};
 use crate::domain::{is_paying, TenantId};
 use crate::stripe::{ItemChange, Proration, SubscriptionUpdate};
 
-/// The seat changes of this instance waiting per tenant.
-#[derive(Default)]
-pub(super) struct SeatQueue {
-    tickets: AtomicU64,
-    slots: Mutex<HashMap<TenantId, Arc<Slot>>>,
-}
-
-#[derive(Default)]
-struct Slot {
-    /// The newest request queued: (ticket, quantity).
-    newest: Mutex<(u64, u64)>,
-    /// Held while a turn applies; remembers what the last turn covered.
-    turn: tokio::sync::Mutex<Covered>,
-}
-
-#[derive(Default)]
-struct Covered {
-    /// Every request with a ticket up to this one was answered by `state`.
-    through: u64,
-    state: Option<BillingState>,
-}
-
-impl SeatQueue {
-    fn slot(&self, tenant: &TenantId) -> Arc<Slot> {
-        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
-        slots.entry(tenant.clone()).or_default().clone()
-    }
-
-    /// Drops the tenant's slot once nobody waits on it (the map holds one
-    /// reference, the caller another).
-    fn release(&self, tenant: &TenantId, slot: Arc<Slot>) {
-        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
-        if Arc::strong_count(&slot) == 2 {
-            slots.remove(tenant);
-        }
-    }
-}
+const ACTION: &str = "subscription.seats";
 
 impl Billing {
     /// Sets the seat count of the tenant's per-seat plan (SPEC §7); answers
@@ -74,33 +42,62 @@ impl Billing {
             return Err(BillingError::NoSubscription);
         }
         self.check_seats(&stored.plan, quantity)?;
+        let count = i32::try_from(quantity).map_err(|_| BillingError::TooManySeats {
+            max: i64::from(i32::MAX),
+        })?;
 
-        let slot = self.seat_queue.slot(tenant);
-        let ticket = self.seat_queue.tickets.fetch_add(1, Ordering::Relaxed) + 1;
-        {
-            let mut newest = slot.newest.lock().unwrap_or_else(|e| e.into_inner());
-            if ticket > newest.0 {
-                *newest = (ticket, quantity);
+        let key = tenant.clone();
+        let mine = db::interact(&self.pool, move |conn| {
+            Ok(seat_requests::enqueue(conn, &key, count)?)
+        })
+        .await?;
+        let key = tenant.clone();
+        let lock = self
+            .lock_subscription_unless(tenant, move |conn| {
+                Ok(seat_requests::is_carried(conn, &key, mine)?)
+            })
+            .await?;
+        let carried_here = match lock {
+            None => false,
+            Some(lock) => {
+                let result = self.carry_seats(tenant, mine, actor, &lock).await;
+                self.unlock(lock).await;
+                self.audit_failed_write(tenant, actor, ACTION, &result)
+                    .await;
+                result?
             }
+        };
+        if !carried_here {
+            // Another call's write carried this count (or a newer one).
+            let detail = json!({"requested": {"seats": quantity}, "carried_by": "another call"});
+            self.audit(tenant, actor, ACTION, "ok", Some(detail.to_string()))
+                .await;
         }
-        let result = async {
-            let mut turn = slot.turn.lock().await;
-            if turn.through >= ticket {
-                if let Some(state) = &turn.state {
-                    return Ok(state.clone());
-                }
-            }
-            let (newest, quantity) = *slot.newest.lock().unwrap_or_else(|e| e.into_inner());
-            let state = self.apply_seats(tenant, quantity, actor).await?;
-            *turn = Covered {
-                through: newest,
-                state: Some(state.clone()),
-            };
-            Ok(state)
+        Ok(self.fresh_state(tenant).await?)
+    }
+
+    /// Under the lock: sends the newest recorded count, unless a write since
+    /// this call was recorded has carried it already (`false`).
+    async fn carry_seats(
+        &self,
+        tenant: &TenantId,
+        mine: SeatSeq,
+        actor: &Actor<'_>,
+        lock: &SubscriptionLock,
+    ) -> Result<bool, BillingError> {
+        let key = tenant.clone();
+        let queue = db::interact(&self.pool, move |conn| {
+            Ok(seat_requests::queue(conn, &key)?)
+        })
+        .await?
+        .ok_or(BillingError::NoSubscription)?;
+        if queue.carried >= mine {
+            return Ok(false);
         }
-        .await;
-        self.seat_queue.release(tenant, slot);
-        result
+        let wanted = u64::try_from(queue.wanted).map_err(|_| BillingError::NoSubscription)?;
+        self.apply_seats_locked(tenant, wanted, queue.newest, actor, lock)
+            .await?;
+        Ok(true)
     }
 
     fn check_seats(&self, plan: &str, quantity: u64) -> Result<(), BillingError> {
@@ -113,27 +110,11 @@ impl Billing {
         }
     }
 
-    async fn apply_seats(
-        &self,
-        tenant: &TenantId,
-        quantity: u64,
-        actor: &Actor<'_>,
-    ) -> Result<BillingState, BillingError> {
-        let lock = self.lock_subscription(tenant).await?;
-        let result = self
-            .apply_seats_locked(tenant, quantity, actor, &lock)
-            .await;
-        self.unlock(lock).await;
-        self.audit_failed_write(tenant, actor, "subscription.seats", &result)
-            .await;
-        result?;
-        Ok(self.fresh_state(tenant).await?)
-    }
-
     async fn apply_seats_locked(
         &self,
         tenant: &TenantId,
         quantity: u64,
+        carries: SeatSeq,
         actor: &Actor<'_>,
         lock: &SubscriptionLock,
     ) -> Result<(), BillingError> {
@@ -162,7 +143,7 @@ impl Billing {
         if subscription.quantity == Some(quantity) {
             // Already so at Stripe (a retry, or the count did not change).
             return self
-                .store_answer(tenant, &current, actor, "subscription.sync", false)
+                .store_carried(tenant, &current, actor, "subscription.sync", false, carries)
                 .await;
         }
         let update = SubscriptionUpdate {
@@ -194,7 +175,45 @@ impl Billing {
             }
         };
         let answer = self.snapshot(&answer, schedule.as_ref());
-        self.store_answer(tenant, &answer, actor, "subscription.seats", true)
+        self.store_carried(tenant, &answer, actor, ACTION, true, carries)
             .await
+    }
+
+    /// `store_answer`, also marking the seat calls up to `carries` carried,
+    /// in one transaction; the audit entry records the count set.
+    async fn store_carried(
+        &self,
+        tenant: &TenantId,
+        snapshot: &SubscriptionSnapshot,
+        actor: &Actor<'_>,
+        action: &'static str,
+        always_audit: bool,
+        carries: SeatSeq,
+    ) -> Result<(), BillingError> {
+        let (key, snapshot) = (tenant.clone(), snapshot.clone());
+        let actor_id = actor.user_id.to_owned();
+        let request_id = actor.request_id.map(str::to_owned);
+        let requested = snapshot.seats.map(|seats| json!({ "seats": seats }));
+        self.interact_writing(tenant, move |conn| {
+            let observation = Observation {
+                actor: &actor_id,
+                request_id: request_id.as_deref(),
+                action,
+                event: None,
+                now: Utc::now().naive_utc(),
+                authoritative: false,
+                always_audit,
+                requested: requested.as_ref(),
+            };
+            Ok(seat_requests::store_carried(
+                conn,
+                &key,
+                &snapshot,
+                &observation,
+                carries,
+            )?)
+        })
+        .await?;
+        Ok(())
     }
 }

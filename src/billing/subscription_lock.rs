@@ -15,7 +15,7 @@ use rand::Rng;
 
 use super::{Billing, BillingError};
 use crate::db::subscription_lock::{self, LockOutcome};
-use crate::db::{self, DbPool};
+use crate::db::{self, DbConnection, DbError, DbPool};
 use crate::domain::TenantId;
 
 /// Most Stripe requests one subscription write makes while holding the lock.
@@ -69,30 +69,52 @@ impl Billing {
         &self,
         tenant: &TenantId,
     ) -> Result<SubscriptionLock, BillingError> {
+        self.lock_subscription_unless(tenant, |_| Ok(false))
+            .await?
+            .ok_or(BillingError::WriteInProgress)
+    }
+
+    /// `lock_subscription`, but gives up waiting (`None`) as soon as `done`
+    /// says another writer did this request's work (checked before each
+    /// attempt, in the same database call).
+    pub(crate) async fn lock_subscription_unless<F>(
+        &self,
+        tenant: &TenantId,
+        done: F,
+    ) -> Result<Option<SubscriptionLock>, BillingError>
+    where
+        F: Fn(&mut DbConnection) -> Result<bool, DbError> + Clone + Send + 'static,
+    {
         let token = uuid::Uuid::new_v4().simple().to_string();
         let lease = chrono::Duration::from_std(self.subscription_lease()).unwrap_or_default();
         let give_up_at = Instant::now() + self.settings.billing.subscription_write_wait();
         loop {
-            let (key, attempt) = (tenant.clone(), token.clone());
+            let (key, attempt, done) = (tenant.clone(), token.clone(), done.clone());
             let outcome = db::interact(&self.pool, move |conn| {
+                if done(conn)? {
+                    return Ok(None);
+                }
                 let now = Utc::now().naive_utc();
-                Ok(subscription_lock::acquire(
+                Ok(Some(subscription_lock::acquire(
                     conn,
                     &key,
                     &attempt,
                     now,
                     now + lease,
-                )?)
+                )?))
             })
             .await?;
+            let Some(outcome) = outcome else {
+                return Ok(None);
+            };
             match outcome {
                 LockOutcome::Acquired => {
-                    return Ok(SubscriptionLock {
+                    return Ok(Some(SubscriptionLock {
                         tenant: tenant.clone(),
                         token,
                         pool: self.pool.clone(),
                         released: false,
-                    })
+                    }))
                 }
                 LockOutcome::NoTenant => return Err(BillingError::NoSubscription),
                 LockOutcome::Busy if Instant::now() >= give_up_at => {

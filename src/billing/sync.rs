@@ -144,6 +144,7 @@ impl Billing {
                             now: Utc::now().naive_utc(),
                             authoritative: true,
                             always_audit: false,
+                            requested: None,
                         };
                         Ok(subscriptions::store_read(
                             conn,

@@ -234,6 +234,7 @@ fn apply(
                 now: chrono::Utc::now().naive_utc(),
                 authoritative: false,
                 always_audit: false,
+                requested: None,
             };
             Ok(
                 match subscriptions::store(conn, &tenant, ticket, state, &observation)? {

@@ -26,6 +26,7 @@ pub mod listen;
 pub mod migrations;
 mod pool;
 pub mod schema;
+pub mod seat_requests;
 pub mod subscription_lock;
 pub mod subscriptions;
 pub mod tenants;

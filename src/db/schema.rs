@@ -35,6 +35,16 @@ diesel::table! {
 }
 
 diesel::table! {
+    seat_requests (tenant_id) {
+        #[max_length = 64]
+        tenant_id -> Varchar,
+        wanted -> Int4,
+        request_seq -> Int8,
+        carried_seq -> Int8,
+    }
+}
+
+diesel::table! {
     stripe_events (event_id) {
         event_id -> Text,
         event_type -> Text,
@@ -86,4 +96,10 @@ diesel::table! {
     }
 }
 
-diesel::allow_tables_to_appear_in_same_query!(audit_log, jobs, stripe_events, tenant_config,);
+diesel::allow_tables_to_appear_in_same_query!(
+    audit_log,
+    jobs,
+    seat_requests,
+    stripe_events,
+    tenant_config,
+);

@@ -74,6 +74,9 @@ pub struct Observation<'a> {
     /// Audit even if nothing changed here: an admin's write whose webhook
     /// was stored first still records who asked for it.
     pub always_audit: bool,
+    /// What the admin asked for, recorded beside what changed (a webhook may
+    /// have stored the change first, leaving `changes` empty).
+    pub requested: Option<&'a Value>,
 }
 
 /// How storing a snapshot ended.
@@ -207,6 +210,9 @@ pub fn store(
         });
         if let Some((event_type, _)) = observation.event {
             detail["event"] = json!(event_type);
+        }
+        if let Some(requested) = observation.requested {
+            detail["requested"] = requested.clone();
         }
         audit::append(
             conn,
