@@ -133,7 +133,53 @@ async fn declines_through_every_retry_end_on_free(backend: Backend) {
     assert_eq!(app.billing_state("acme").await, state);
 }
 
+/// With `--after-failed-payments unpaid` the subscription stays, `unpaid`,
+/// on free's entitlements (SPEC §7: anything but active, trialing or a
+/// past_due in grace is free); paying the open invoice brings the plan back.
+/// Each status move is audited once.
+async fn unpaid_is_free_until_the_invoice_is_paid(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.sim
+        .set_after_failed_payments(FailedPaymentAction::Unpaid);
+    let subscription = app.subscribe("acme", "pro", None).await;
+    let customer = subscription["customer"].as_str().unwrap();
+    app.await_webhooks().await;
+    app.sim.set_card_declines(customer, true).unwrap();
+    to_renewal(&app, "acme").await;
+    app.sim.advance_clock(7 * DAY + 120);
+    app.await_webhooks().await;
+    let state = app.billing_state("acme").await;
+    assert_eq!(state["subscription_status"], "unpaid", "{state}");
+    assert_eq!(state["plan"], "free");
+    assert!(state["grace_until"].is_null());
+    let entitlements = app.read("acme", "entitlements").await;
+    assert_eq!(entitlements["plan"], "free", "{entitlements}");
+
+    app.sim.set_card_declines(customer, false).unwrap();
+    let (paid, _) = app.sim.pay_open_invoices(customer);
+    assert!(!paid.is_empty());
+    app.await_webhooks().await;
+    let state = app.billing_state("acme").await;
+    assert_eq!(state["subscription_status"], "active", "{state}");
+    assert_eq!(state["plan"], "pro");
+    assert_eq!(app.read("acme", "entitlements").await["reason"], "paying");
+    for (from, to) in [
+        ("active", "past_due"),
+        ("past_due", "unpaid"),
+        ("unpaid", "active"),
+    ] {
+        let needle = format!("\"subscription_status\":[\"{from}\",\"{to}\"]");
+        let moves = app
+            .audit_records("acme")
+            .iter()
+            .filter(|a| a.detail.as_deref().is_some_and(|d| d.contains(&needle)))
+            .count();
+        assert_eq!(moves, 1, "{from} -> {to}");
+    }
+}
+
 backend_tests!(
     a_declined_renewal_keeps_the_plan_for_the_grace_period_until_paid,
     declines_through_every_retry_end_on_free,
+    unpaid_is_free_until_the_invoice_is_paid,
 );
