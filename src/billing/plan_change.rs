@@ -29,6 +29,14 @@ pub struct PlanChangeRequest {
     pub quantity: Option<u64>,
 }
 
+/// A paying subscription as Stripe has it now, read under the write lock.
+pub(super) struct LiveSubscription {
+    pub subscription: StripeSubscription,
+    pub schedule: Option<StripeSchedule>,
+    /// Both, as they are stored.
+    pub snapshot: SubscriptionSnapshot,
+}
+
 /// What the admin asked for.
 #[derive(Debug, Clone)]
 enum Intent {
@@ -221,19 +229,16 @@ impl Billing {
         let Some(subscription_id) = known.clone().filter(|_| live) else {
             return Err(ended());
         };
-        // Decide on Stripe's state, read under the lock: our copy may lag
-        // (a portal change whose webhook is still on its way).
-        let subscription = self.stripe.retrieve_subscription(&subscription_id).await?;
-        let schedule = match &subscription.schedule_id {
-            Some(id) => Some(self.stripe.retrieve_schedule(id).await?),
-            None => None,
-        };
-        let current = self.snapshot(&subscription, schedule.as_ref());
-        if !current.is_paying() {
-            self.store_answer(tenant, &current, actor, "subscription.sync", false)
-                .await?;
+        let Some(LiveSubscription {
+            subscription,
+            schedule,
+            snapshot: current,
+        }) = self
+            .read_under_lock(tenant, &subscription_id, actor)
+            .await?
+        else {
             return Err(ended());
-        }
+        };
         let steps = decide(self.catalog(), &subscription, &current, intent);
         let outcome = self
             .run_steps(tenant, lock, subscription, schedule, &steps)
@@ -327,6 +332,31 @@ impl Billing {
             }
         }
         Ok((subscription, schedule))
+    }
+
+    /// Reads the subscription and its schedule from Stripe for a write made
+    /// under the subscription lock: our copy may lag (a portal change whose
+    /// webhook is still on its way). `None` when it no longer pays; that
+    /// state is stored first.
+    pub(super) async fn read_under_lock(
+        &self,
+        tenant: &crate::domain::TenantId,
+        subscription_id: &str,
+        actor: &Actor<'_>,
+    ) -> Result<Option<LiveSubscription>, BillingError> {
+        let subscription = self.stripe.retrieve_subscription(subscription_id).await?;
+        let schedule = self.schedule_of(&subscription).await?;
+        let snapshot = self.snapshot(&subscription, schedule.as_ref());
+        if !snapshot.is_paying() {
+            self.store_answer(tenant, &snapshot, actor, "subscription.sync", false)
+                .await?;
+            return Ok(None);
+        }
+        Ok(Some(LiveSubscription {
+            subscription,
+            schedule,
+            snapshot,
+        }))
     }
 
     /// A Stripe write failed, but some writes (or the failed one itself) may

@@ -15,6 +15,7 @@
 use chrono::Utc;
 use serde_json::json;
 
+use super::plan_change::LiveSubscription;
 use super::subscription_lock::SubscriptionLock;
 use super::{Actor, Billing, BillingError, BillingState};
 use crate::db::seat_requests::{self, SeatSeq};
@@ -122,18 +123,16 @@ impl Billing {
         let Some(subscription_id) = row.and_then(|r| r.subscription_id) else {
             return Err(BillingError::NoSubscription);
         };
-        // Decide on Stripe's state, read under the lock.
-        let subscription = self.stripe.retrieve_subscription(&subscription_id).await?;
-        let schedule = match &subscription.schedule_id {
-            Some(id) => Some(self.stripe.retrieve_schedule(id).await?),
-            None => None,
-        };
-        let current = self.snapshot(&subscription, schedule.as_ref());
-        if !current.is_paying() {
-            self.store_answer(tenant, &current, actor, "subscription.sync", false)
-                .await?;
+        let Some(LiveSubscription {
+            subscription,
+            schedule,
+            snapshot: current,
+        }) = self
+            .read_under_lock(tenant, &subscription_id, actor)
+            .await?
+        else {
             return Err(BillingError::NoSubscription);
-        }
+        };
         self.check_seats(&current.plan, quantity)?;
         let (Some(item_id), Some(price_id)) =
             (subscription.item_id.clone(), subscription.price_id.clone())

@@ -28,11 +28,19 @@ impl Billing {
         &self,
         subscription: StripeSubscription,
     ) -> Result<SubscriptionSnapshot, StripeFailure> {
-        let schedule = match &subscription.schedule_id {
-            Some(id) => Some(self.stripe.retrieve_schedule(id).await?),
-            None => None,
-        };
+        let schedule = self.schedule_of(&subscription).await?;
         Ok(self.snapshot(&subscription, schedule.as_ref()))
+    }
+
+    /// The schedule managing `subscription` (a pending downgrade), if any.
+    pub(super) async fn schedule_of(
+        &self,
+        subscription: &StripeSubscription,
+    ) -> Result<Option<StripeSchedule>, StripeFailure> {
+        match &subscription.schedule_id {
+            Some(id) => Ok(Some(self.stripe.retrieve_schedule(id).await?)),
+            None => Ok(None),
+        }
     }
 
     /// The plan a price stands for: a configured plan's id, else (logged) the
