@@ -76,7 +76,7 @@ path_of() {
 
 # Starts the release server on DATABASE_URL $1; sets SERVER_PID, BASE, SIM.
 start() {
-    local port log status _
+    local port log
     port="$(free_port)"
     log="$WORK_DIR/serve-$BACKEND.log"
     env DATABASE_URL="$1" JWT_SECRET="$SCRIPT_JWT_SECRET" BIND_ADDR="127.0.0.1:$port" \
@@ -84,13 +84,10 @@ start() {
         "$BIN" serve >"$log" 2>&1 &
     SERVER_PID=$!
     BASE="http://127.0.0.1:$port"
-    for _ in $(seq 1 150); do
-        kill -0 "$SERVER_PID" 2>/dev/null || die "[$BACKEND] serve exited early: $(tail -5 "$log")"
-        status="$(curl -s -o /dev/null -w '%{http_code}' "$BASE/readyz" || true)"
-        [[ "$status" == 200 ]] && break
-        sleep 0.2
-    done
-    [[ "$status" == 200 ]] || die "[$BACKEND] /readyz answered '$status' (log: $log)"
+    await_ready "$SERVER_PID" "$BASE" || case $? in
+        1) die "[$BACKEND] serve exited early: $(tail -5 "$log")" ;;
+        *) die "[$BACKEND] /readyz answered '$READY_STATUS' (log: $log)" ;;
+    esac
     SIM="$(grep -o '"url":"http://127.0.0.1:[0-9]*' "$log" | head -n 1 | cut -d'"' -f4)"
     [[ -n "$SIM" ]] || die "[$BACKEND] the in-process simulator's address is not in the log"
 }

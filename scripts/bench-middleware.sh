@@ -51,20 +51,17 @@ trap 'exit 130' INT TERM
 
 # start NAME VAR=VALUE...: a release instance on the shared database; prints its port.
 start() {
-    local name="$1" port status
+    local name="$1" port
     shift
     port="$(free_port)"
     env DATABASE_URL="$DB_URL" JWT_SECRET="$SCRIPT_JWT_SECRET" APP__TELEMETRY__LEVEL=warn \
         APP__JOBS__ENABLED=false BIND_ADDR="127.0.0.1:$port" "$@" \
         "$BIN" serve --no-migrate >"$WORK_DIR/$name.log" 2>&1 &
     local pid=$!
-    for _ in $(seq 1 150); do
-        kill -0 "$pid" 2>/dev/null || { cat "$WORK_DIR/$name.log" >&2; die "[$name] serve exited early"; }
-        status="$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/readyz" || true)"
-        [[ "$status" == 200 ]] && break
-        sleep 0.2
-    done
-    [[ "$status" == 200 ]] || die "[$name] /readyz answered '${status:-nothing}'"
+    await_ready "$pid" "http://127.0.0.1:$port" || case $? in
+        1) cat "$WORK_DIR/$name.log" >&2; die "[$name] serve exited early" ;;
+        *) die "[$name] /readyz answered '${READY_STATUS:-nothing}'" ;;
+    esac
     echo "$port $pid"
 }
 

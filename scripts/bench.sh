@@ -231,7 +231,7 @@ bench_endpoint() {
 # start_server URL NAME [VAR=VALUE...]: starts the release server on DATABASE_URL
 # URL with extra environment, waits for /readyz, sets SERVER_PID and BASE_URL.
 start_server() {
-    local url="$1" name="$2" port status
+    local url="$1" name="$2" port
     shift 2
     port="$(free_port)"
     SERVER_LOG="$WORK_DIR/serve-$BACKEND-$name.log"
@@ -241,18 +241,14 @@ start_server() {
         BIND_ADDR="127.0.0.1:$port" "$@" "$BIN" serve >"$SERVER_LOG" 2>&1 &
     SERVER_PID=$!
     BASE_URL="http://127.0.0.1:$port"
-    status=""
-    for _ in $(seq 1 150); do
-        if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+    await_ready "$SERVER_PID" "$BASE_URL" || case $? in
+        1)
             sed 's/^/    /' "$SERVER_LOG" >&2
             SERVER_PID=""
             die "[$BACKEND] tenant-billing serve exited early (log above)"
-        fi
-        status="$(curl -s -o /dev/null -w '%{http_code}' "$BASE_URL/readyz" || true)"
-        [[ "$status" == 200 ]] && break
-        sleep 0.2
-    done
-    [[ "$status" == 200 ]] || die "[$BACKEND] /readyz answered '${status:-nothing}' after 30 s (log: $SERVER_LOG)"
+            ;;
+        *) die "[$BACKEND] /readyz answered '${READY_STATUS:-nothing}' after 30 s (log: $SERVER_LOG)" ;;
+    esac
 }
 
 # Stops the server and reports anything it logged at ERROR.

@@ -164,20 +164,15 @@ EOF
         BIND_ADDR="127.0.0.1:$port" "$BIN" serve >"$log_file" 2>&1 &
     SERVER_PID=$!
 
-    status=""
-    for _ in $(seq 1 150); do
-        if ! kill -0 "$SERVER_PID" 2>/dev/null; then
-            log "[$backend] FAIL: tenant-billing serve exited early; its log:"
-            sed 's/^/    /' "$log_file" >&2
-            SERVER_PID=""
-            return 1
-        fi
-        status="$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/readyz" || true)"
-        [[ "$status" == 200 ]] && break
-        sleep 0.2
-    done
-    if [[ "$status" != 200 ]]; then
-        log "[$backend] FAIL: GET /readyz answered '${status:-nothing}' within 30 s (want 200); log:"
+    local ready=0
+    await_ready "$SERVER_PID" "http://127.0.0.1:$port" || ready=$?
+    if [[ "$ready" == 1 ]]; then
+        log "[$backend] FAIL: tenant-billing serve exited early; its log:"
+        sed 's/^/    /' "$log_file" >&2
+        SERVER_PID=""
+        return 1
+    elif [[ "$ready" != 0 ]]; then
+        log "[$backend] FAIL: GET /readyz answered '${READY_STATUS:-nothing}' within 30 s (want 200); log:"
         sed 's/^/    /' "$log_file" >&2
         stop_server
         return 1

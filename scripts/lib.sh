@@ -38,6 +38,21 @@ build_binary() {
     printf '%s\n' "$executable"
 }
 
+# Waits up to 30 s for GET $2/readyz to answer 200 while process $1 runs.
+# Returns 0 once ready, 1 if the process exited, 2 after 30 s; READY_STATUS
+# holds the last status seen (empty if nothing answered).
+await_ready() {
+    local pid="$1" base="$2"
+    READY_STATUS=""
+    for _ in $(seq 1 150); do
+        kill -0 "$pid" 2>/dev/null || return 1
+        READY_STATUS="$(curl -s -o /dev/null -w '%{http_code}' "$base/readyz" || true)"
+        [[ "$READY_STATUS" == 200 ]] && return 0
+        sleep 0.2
+    done
+    return 2
+}
+
 # Runs a tenant-billing command against database URL $1 with the script's JWT
 # secret ($SCRIPT_JWT_SECRET) and quiet logs.
 app() {

@@ -63,20 +63,9 @@ sys.exit(0 if major == 4 and minor >= 32 else 1)" 2>/dev/null; then
         die "pip could not install $SCHEMATHESIS_SPEC"
 }
 
-build_binary() {
-    local flag=()
-    [[ "$PROFILE" == release ]] && flag=(--release)
-    log "building tenant-billing ($PROFILE)"
-    cargo build "${flag[@]}" --bin tenant-billing >&2 || die "cargo build failed"
-    local target_dir
-    target_dir="$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
-    BIN="${target_dir:-$REPO_ROOT/target}/$PROFILE/tenant-billing"
-    [[ -x "$BIN" ]] || die "built binary not found at $BIN"
-}
-
 # Starts the service on a fresh SQLite file with the in-process simulator.
 start_service() {
-    local url="sqlite://$WORK_DIR/schemathesis.sqlite" port status
+    local url="sqlite://$WORK_DIR/schemathesis.sqlite" port
     app "$url" "$BIN" migrate >/dev/null || die "tenant-billing migrate failed"
     port="$(free_port)"
     # Rate limits off: the fuzzer should reach the handlers, not the 429
@@ -86,13 +75,10 @@ start_service() {
         "$BIN" serve --no-migrate >"$WORK_DIR/serve.log" 2>&1 &
     SERVER_PID=$!
     BASE_URL="http://127.0.0.1:$port"
-    for _ in $(seq 1 150); do
-        kill -0 "$SERVER_PID" 2>/dev/null || { cat "$WORK_DIR/serve.log" >&2; die "the service exited early"; }
-        status="$(curl -s -o /dev/null -w '%{http_code}' "$BASE_URL/readyz" || true)"
-        [[ "$status" == 200 ]] && break
-        sleep 0.2
-    done
-    [[ "$status" == 200 ]] || die "/readyz answered '${status:-nothing}' after 30 s"
+    await_ready "$SERVER_PID" "$BASE_URL" || case $? in
+        1) cat "$WORK_DIR/serve.log" >&2; die "the service exited early" ;;
+        *) die "/readyz answered '${READY_STATUS:-nothing}' after 30 s" ;;
+    esac
     TOKEN="$(app "$url" "$BIN" token --tenant "$TENANT" --role admin)" || die "tenant-billing token failed"
 }
 
@@ -100,7 +86,10 @@ main() {
     command -v cargo >/dev/null 2>&1 || die "cargo is not installed"
     ensure_tools
     ensure_schemathesis
-    build_binary
+    local profile=()
+    [[ "$PROFILE" == release ]] && profile=(--release)
+    log "building tenant-billing ($PROFILE)"
+    BIN="$(build_binary "${profile[@]}")"
     WORK_DIR="$(mktemp -d "${TMPDIR:-/tmp}/tenant-billing-schemathesis.XXXXXX")"
     start_service
 
