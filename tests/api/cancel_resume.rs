@@ -9,13 +9,6 @@ use crate::helpers::{assert_problem, spawn_app, Backend, TestApp};
 
 const SUBSCRIPTION_UPDATE: &str = "POST /v1/subscriptions/{id}";
 
-async fn paying_pro(app: &TestApp) -> Value {
-    let subscription = app.subscribe("acme", "pro", None).await;
-    app.await_webhooks().await;
-    assert_eq!(app.billing_state("acme").await["plan"], "pro");
-    subscription
-}
-
 async fn answer(app: &TestApp, action: &str, body: Option<Value>) -> Value {
     let response = app.subscription("acme", action, body).await;
     assert_eq!(response.status(), 200, "{action}");
@@ -24,7 +17,7 @@ async fn answer(app: &TestApp, action: &str, body: Option<Value>) -> Value {
 
 async fn cancel_then_resume(backend: Backend) {
     let app = spawn_app(backend).await;
-    paying_pro(&app).await;
+    app.subscribed("acme", "pro", None).await;
     let before = app.billing_state("acme").await;
 
     let cancelled = answer(&app, "cancel", None).await;
@@ -62,7 +55,7 @@ async fn cancel_then_resume(backend: Backend) {
 
 async fn a_cancelled_subscription_ends_at_the_period_end_and_cannot_resume(backend: Backend) {
     let app = spawn_app(backend).await;
-    paying_pro(&app).await;
+    app.subscribed("acme", "pro", None).await;
     // `free` is the same as cancel.
     let state = answer(&app, "change", Some(json!({"plan": "free"}))).await;
     assert_eq!(state["cancel_at_period_end"], true);

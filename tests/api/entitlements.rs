@@ -9,9 +9,7 @@ use crate::helpers::{spawn_app, spawn_app_with, Backend, TestApp, TestDatabase};
 
 /// Subscribes `tenant` to pro and waits until the service shows it.
 async fn paying_pro(app: &TestApp, tenant: &str) -> String {
-    let subscription = app.subscribe(tenant, "pro", None).await;
-    app.await_webhooks().await;
-    assert_eq!(app.billing_state(tenant).await["plan"], "pro");
+    let subscription = app.subscribed(tenant, "pro", None).await;
     subscription["id"].as_str().unwrap().to_owned()
 }
 

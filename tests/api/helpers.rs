@@ -374,6 +374,20 @@ impl TestApp {
             .unwrap()
     }
 
+    /// `subscribe`, then waits for its webhooks and checks the service shows
+    /// `plan`; returns the subscription.
+    pub async fn subscribed(&self, tenant: &str, plan: &str, quantity: Option<u64>) -> Value {
+        let subscription = self.subscribe(tenant, plan, quantity).await;
+        self.await_webhooks().await;
+        assert_eq!(self.billing_state(tenant).await["plan"], plan);
+        subscription
+    }
+
+    /// Every request the simulator has answered so far, whatever the endpoint.
+    pub fn stripe_requests_total(&self) -> u64 {
+        self.sim.stats().requests.values().sum()
+    }
+
     /// `POST …/billing/subscription/{action}` as an admin (`change` takes
     /// `body`, `cancel` and `resume` none).
     pub async fn subscription(

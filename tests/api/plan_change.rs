@@ -15,14 +15,6 @@ use crate::helpers::{
 
 const SUBSCRIPTION_UPDATE: &str = "POST /v1/subscriptions/{id}";
 
-/// Subscribes `tenant` to `plan` and waits until the service shows it.
-async fn subscribed(app: &TestApp, tenant: &str, plan: &str, quantity: Option<u64>) -> Value {
-    let subscription = app.subscribe(tenant, plan, quantity).await;
-    app.await_webhooks().await;
-    assert_eq!(app.billing_state(tenant).await["plan"], plan);
-    subscription
-}
-
 /// Audit entries whose stored changes move `plan` from `from` to `to`.
 fn plan_moves(app: &TestApp, tenant: &str, from: &str, to: &str) -> usize {
     app.audit_records(tenant)
@@ -34,7 +26,7 @@ fn plan_moves(app: &TestApp, tenant: &str, from: &str, to: &str) -> usize {
 
 async fn an_upgrade_takes_effect_at_once_with_one_proration_invoice(backend: Backend) {
     let app = spawn_app(backend).await;
-    let subscription = subscribed(&app, "acme", "pro", None).await;
+    let subscription = app.subscribed("acme", "pro", None).await;
     let customer = subscription["customer"].as_str().unwrap();
     let state = app
         .subscription(
@@ -84,7 +76,7 @@ async fn a_double_clicked_upgrade_changes_the_plan_once(backend: Backend) {
     let sim = start_sim();
     let other = spawn_instance(database.shared(), sim.clone(), &[]).await;
     let app = spawn_instance(database, sim, &[]).await;
-    let subscription = subscribed(&app, "acme", "pro", None).await;
+    let subscription = app.subscribed("acme", "pro", None).await;
     let customer = subscription["customer"].as_str().unwrap();
     // Stripe takes a while to answer, so every click is in flight at once.
     app.sim.set_latency_ms(40);
@@ -113,7 +105,7 @@ async fn a_double_clicked_upgrade_changes_the_plan_once(backend: Backend) {
 
 async fn a_downgrade_waits_for_the_period_end_and_can_be_undone(backend: Backend) {
     let app = spawn_app(backend).await;
-    subscribed(&app, "acme", "team", Some(4)).await;
+    app.subscribed("acme", "team", Some(4)).await;
     let before = app.billing_state("acme").await;
     let state = app.change_plan("acme", "pro").await;
     assert_eq!(state["plan"], "team", "{state}");
@@ -153,7 +145,7 @@ async fn a_downgrade_waits_for_the_period_end_and_can_be_undone(backend: Backend
 /// lower plan exactly once even when every event arrives twice, in reverse.
 async fn a_downgrade_lands_once_whatever_the_order_of_its_events(backend: Backend) {
     let app = spawn_app(backend).await;
-    subscribed(&app, "acme", "team", Some(2)).await;
+    app.subscribed("acme", "team", Some(2)).await;
     app.sim.set_webhook_url(None);
     let state = app.change_plan("acme", "pro").await;
     assert_eq!(state["pending_plan"], "pro");

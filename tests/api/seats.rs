@@ -27,17 +27,10 @@ async fn put_seats(app: &TestApp, tenant: &str, role: Role, body: Value) -> reqw
         .expect("request sent")
 }
 
-async fn subscribed(app: &TestApp, tenant: &str, plan: &str, quantity: Option<u64>) -> Value {
-    let subscription = app.subscribe(tenant, plan, quantity).await;
-    app.await_webhooks().await;
-    assert_eq!(app.billing_state(tenant).await["plan"], plan);
-    subscription
-}
-
 /// `tenant` on team with `seats`, active (not trialing: a trial prorates
 /// nothing), reached as an upgrade from pro.
 async fn team_active(app: &TestApp, tenant: &str, seats: u64) -> Value {
-    let subscription = subscribed(app, tenant, "pro", None).await;
+    let subscription = app.subscribed(tenant, "pro", None).await;
     let answer = app
         .subscription(
             tenant,
@@ -56,10 +49,6 @@ async fn team_active(app: &TestApp, tenant: &str, seats: u64) -> Value {
 fn stripe_quantity(app: &TestApp, subscription: &Value) -> Value {
     let id = subscription["id"].as_str().unwrap();
     app.sim.object(id).unwrap()["items"]["data"][0]["quantity"].clone()
-}
-
-fn stripe_requests_total(app: &TestApp) -> u64 {
-    app.sim.stats().requests.values().sum()
 }
 
 async fn a_seat_change_is_prorated_at_once_and_stored(backend: Backend) {
@@ -103,9 +92,9 @@ async fn concurrent_seat_changes_over_two_instances_end_exact(backend: Backend) 
     let sim = start_sim();
     let other = spawn_instance(database.shared(), sim.clone(), &[]).await;
     let app = spawn_instance(database, sim, &[]).await;
-    let subscription = subscribed(&app, "acme", "team", Some(1)).await;
+    let subscription = app.subscribed("acme", "team", Some(1)).await;
     app.sim.set_latency_ms(5);
-    let before = stripe_requests_total(&app);
+    let before = app.stripe_requests_total();
     let calls = (0..24u64).map(|i| {
         let instance = if i % 2 == 0 { &app } else { &other };
         put_seats(instance, "acme", Role::Admin, json!({"quantity": 2 + i}))
@@ -117,7 +106,7 @@ async fn concurrent_seat_changes_over_two_instances_end_exact(backend: Backend) 
         let state: Value = answer.json().await.unwrap();
         last_seen.push(state["seats"].as_u64().unwrap());
     }
-    let burst = stripe_requests_total(&app) - before;
+    let burst = app.stripe_requests_total() - before;
     let stored = app.billing_state("acme").await["seats"].clone();
     assert_eq!(stripe_quantity(&app, &subscription), stored);
     let final_answer = put_seats(&other, "acme", Role::Admin, json!({"quantity": 40})).await;
@@ -136,8 +125,8 @@ async fn concurrent_seat_changes_over_two_instances_end_exact(backend: Backend) 
 /// Acceptance: bad input is 422 naming `quantity`, and nothing reaches Stripe.
 async fn bad_quantities_are_422_and_reach_nothing(backend: Backend) {
     let app = spawn_app(backend).await;
-    let subscription = subscribed(&app, "acme", "team", Some(3)).await;
-    let before = stripe_requests_total(&app);
+    let subscription = app.subscribed("acme", "team", Some(3)).await;
+    let before = app.stripe_requests_total();
     for body in [
         json!({"quantity": 0}),
         json!({"quantity": -2}),
@@ -156,7 +145,7 @@ async fn bad_quantities_are_422_and_reach_nothing(backend: Backend) {
         );
     }
     assert_eq!(
-        stripe_requests_total(&app),
+        app.stripe_requests_total(),
         before,
         "nothing sent to Stripe"
     );
@@ -169,12 +158,12 @@ async fn seats_need_a_per_seat_subscription_and_an_admin(backend: Backend) {
     let app = spawn_app(backend).await;
     let none = put_seats(&app, "acme", Role::Admin, json!({"quantity": 2})).await;
     assert_problem(none, 409).await;
-    subscribed(&app, "flat", "pro", None).await;
-    let before = stripe_requests_total(&app);
+    app.subscribed("flat", "pro", None).await;
+    let before = app.stripe_requests_total();
     let flat = put_seats(&app, "flat", Role::Admin, json!({"quantity": 2})).await;
     assert_problem(flat, 409).await;
-    assert_eq!(stripe_requests_total(&app), before);
-    subscribed(&app, "acme", "team", Some(2)).await;
+    assert_eq!(app.stripe_requests_total(), before);
+    app.subscribed("acme", "team", Some(2)).await;
     let member = put_seats(&app, "acme", Role::Member, json!({"quantity": 4})).await;
     assert_problem(member, 403).await;
     assert_eq!(app.billing_state("acme").await["seats"], 2);

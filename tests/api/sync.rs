@@ -63,9 +63,7 @@ async fn sync_all_repairs_every_tenant_and_keeps_to_its_rate(backend: Backend) {
     for tenant in &tenants {
         app.subscribe(tenant, "pro", None).await;
     }
-    let requests =
-        |app: &crate::helpers::TestApp| -> u64 { app.sim.stats().requests.values().sum() };
-    let before = requests(&app);
+    let before = app.stripe_requests_total();
 
     let rate = 10.0;
     let started = Instant::now();
@@ -76,7 +74,7 @@ async fn sync_all_repairs_every_tenant_and_keeps_to_its_rate(backend: Backend) {
         &[],
     ));
     let elapsed = started.elapsed();
-    let made = requests(&app) - before;
+    let made = app.stripe_requests_total() - before;
     eprintln!("[{backend:?}] sync --all: {made} Stripe requests in {elapsed:?}; {out}");
     assert!(out.contains("repaired 12, unchanged 0"), "{out}");
     for tenant in &tenants {
