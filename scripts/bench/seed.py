@@ -2,7 +2,7 @@
 """Bulk seeding for scripts/bench.sh (standard library only).
 
 Why: the many-tenant benchmark needs 20,000 linked tenants, each with its own
-token, and a 1,000,000-row tenant_config; going through the API (or the
+token, and a 1,000,000-row tenant_config (subscriptions for the linked ones); going through the API (or the
 simulator) would take longer than the benchmark. Rows go in with bulk SQL.
 
   seed.py sql FIRST COUNT linked|unlinked      PostgreSQL INSERT … generate_series on stdout
@@ -44,35 +44,40 @@ def main(argv):
     if kind == "sql":
         first, count, linked = int(argv[2]), int(argv[3]), argv[4] == "linked"
         customer = "'cus_' || t" if linked else "NULL"
-        plan = "'pro'" if linked else "'free'"
-        status = "'active'" if linked else "NULL"
+        ids = (f"(SELECT 'mt' || lpad(i::text, 7, '0') AS t FROM "
+               f"generate_series({first}, {first + count - 1}) i) s")
         # Triggers off: a million NOTIFYs in one transaction help nobody.
         print("SET session_replication_role = replica;")
         print(
-            "INSERT INTO tenant_config (tenant_id, stripe_customer_id, billing_email, plan, "
-            "subscription_status, created_at, updated_at) "
-            f"SELECT t, {customer}, 'billing@' || t || '.test', {plan}, {status}, "
-            "now() AT TIME ZONE 'utc', now() AT TIME ZONE 'utc' FROM "
-            f"(SELECT 'mt' || lpad(i::text, 7, '0') AS t FROM generate_series({first}, {first + count - 1}) i) s;"
+            "INSERT INTO tenant_config (tenant_id, stripe_customer_id, billing_email, "
+            "created_at, updated_at) "
+            f"SELECT t, {customer}, 'billing@' || t || '.test', "
+            f"now() AT TIME ZONE 'utc', now() AT TIME ZONE 'utc' FROM {ids};"
         )
+        if linked:
+            print(f"INSERT INTO subscriptions (tenant_id, plan, status) SELECT t, 'pro', 'active' FROM {ids};")
         print("SET session_replication_role = origin;")
         # Settle before measuring: no autovacuum or checkpoint of the bulk
         # insert running under the benchmark.
         print("VACUUM ANALYZE tenant_config;")
+        print("VACUUM ANALYZE subscriptions;")
         print("CHECKPOINT;")
     elif kind == "sqlite":
         path, first, count, linked = argv[2], int(argv[3]), int(argv[4]), argv[5] == "linked"
         now = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
         conn = sqlite3.connect(path)
         rows = (
-            (tenant(i), ("cus_" + tenant(i)) if linked else None, "billing@%s.test" % tenant(i),
-             "pro" if linked else "free", "active" if linked else None, now, now)
+            (tenant(i), ("cus_" + tenant(i)) if linked else None, "billing@%s.test" % tenant(i), now, now)
             for i in range(first, first + count)
         )
         with conn:
             conn.executemany(
-                "INSERT INTO tenant_config (tenant_id, stripe_customer_id, billing_email, plan, "
-                "subscription_status, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+                "INSERT INTO tenant_config (tenant_id, stripe_customer_id, billing_email, "
+                "created_at, updated_at) VALUES (?, ?, ?, ?, ?)", rows)
+            if linked:
+                conn.executemany(
+                    "INSERT INTO subscriptions (tenant_id, plan, status) VALUES (?, 'pro', 'active')",
+                    ((tenant(i),) for i in range(first, first + count)))
         conn.execute("ANALYZE")
         # Fold the bulk insert back into the database file: reads through a
         # long write-ahead log are slower than the steady state.

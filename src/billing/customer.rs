@@ -21,7 +21,8 @@ use chrono::{NaiveDateTime, Utc};
 use rand::Rng;
 
 use super::{Actor, Billing, BillingError};
-use crate::db::tenants::{self, ClaimOutcome, CustomerClaim, RecordOutcome, TenantRecord};
+use crate::db::leases::{self, ClaimOutcome, CustomerClaim};
+use crate::db::tenants::{self, RecordOutcome, TenantRecord};
 use crate::db::{self, audit, DbError};
 use crate::domain::{Email, TenantId};
 use crate::stripe::{CustomerParams, StripeCustomer, StripeFailure};
@@ -92,7 +93,14 @@ impl Billing {
         hints: &CustomerHints,
         actor: &Actor<'_>,
     ) -> Result<EnsureAttempt, BillingError> {
-        let row = self.read_row(tenant).await?;
+        let key = tenant.clone();
+        let (row, claim) = db::interact(&self.pool, move |conn| {
+            Ok((
+                tenants::find(conn, &key)?,
+                leases::customer_claim(conn, &key)?,
+            ))
+        })
+        .await?;
         if let Some(customer_id) = row.as_ref().and_then(|r| r.stripe_customer_id.clone()) {
             return Ok(EnsureAttempt::Done(EnsuredCustomer {
                 customer_id,
@@ -101,9 +109,8 @@ impl Billing {
             }));
         }
         let now = Utc::now().naive_utc();
-        let active_lease = row
-            .as_ref()
-            .and_then(|r| r.customer_lease_expires_at)
+        let active_lease = claim
+            .and_then(|lease| lease.expires_at)
             .filter(|expires| *expires > now);
         if let Some(lease_expires_at) = active_lease {
             return Ok(EnsureAttempt::Busy { lease_expires_at });
@@ -148,7 +155,7 @@ impl Billing {
         self.interact_writing(tenant, move |conn| {
             let now = Utc::now().naive_utc();
             let lease_until = now + chrono::Duration::from_std(lease).unwrap_or_default();
-            Ok(tenants::claim_customer_creation(
+            Ok(leases::claim_customer_creation(
                 conn,
                 &key,
                 now,
@@ -325,11 +332,10 @@ impl Billing {
     async fn release(&self, tenant: &TenantId, token: &str) {
         let key = tenant.clone();
         let token = token.to_owned();
-        let released = self
-            .interact_writing(tenant, move |conn| {
-                Ok(tenants::release_lease(conn, &key, &token)?)
-            })
-            .await;
+        let released = db::interact(&self.pool, move |conn| {
+            Ok(leases::release_customer_claim(conn, &key, &token)?)
+        })
+        .await;
         if let Err(error) = released {
             // The lease then lapses on its own.
             tracing::warn!(error = %error, "could not release the customer creation lease");

@@ -5,7 +5,7 @@
 use chrono::Utc;
 
 use super::Billing;
-use crate::db::{self, jobs, tenants, DbError};
+use crate::db::{self, jobs, leases, DbError};
 
 /// How many leases a stopping instance handed back.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -27,7 +27,7 @@ impl Billing {
         db::interact(&self.pool, move |conn| {
             let now = Utc::now().naive_utc();
             Ok(Released {
-                customer_claims: tenants::release_leases_held_by(conn, &instance)?,
+                customer_claims: leases::release_customer_claims_held_by(conn, &instance)?,
                 jobs: jobs::release_held_by(conn, &instance, now)?,
             })
         })

@@ -217,10 +217,12 @@ impl Billing {
         lock: &SubscriptionLock,
     ) -> Result<(), BillingError> {
         let row = self.read_row(tenant).await?;
-        let known = row.as_ref().and_then(|r| r.subscription_id.clone());
+        let known = row
+            .as_ref()
+            .and_then(|r| r.subscription().subscription_id.clone());
         let live = row
             .as_ref()
-            .and_then(|r| r.subscription_status.as_deref())
+            .and_then(|r| r.subscription().status.as_deref())
             .is_some_and(is_paying);
         let ended = || match intent {
             Intent::Resume if known.is_some() => BillingError::SubscriptionEnded,

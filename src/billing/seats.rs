@@ -120,7 +120,8 @@ impl Billing {
         lock: &SubscriptionLock,
     ) -> Result<(), BillingError> {
         let row = self.read_row(tenant).await?;
-        let Some(subscription_id) = row.and_then(|r| r.subscription_id) else {
+        let Some(subscription_id) = row.and_then(|r| r.subscription().subscription_id.clone())
+        else {
             return Err(BillingError::NoSubscription);
         };
         let Some(LiveSubscription {

@@ -54,26 +54,27 @@ impl BillingState {
 
     /// The stored row as shown; `grace` is `billing.past_due_grace_days`.
     pub fn from_record(record: TenantRecord, grace: chrono::Duration) -> BillingState {
-        let past_due = record.subscription_status.as_deref() == Some("past_due");
-        let grace_until = record
+        let subscription = record.subscription();
+        let past_due = subscription.status.as_deref() == Some("past_due");
+        let grace_until = subscription
             .past_due_since
             .filter(|_| past_due)
             .map(|since| (since + grace).and_utc());
         BillingState {
+            plan: subscription.plan.clone(),
+            subscription_status: subscription.status.clone(),
+            current_period_end: utc(subscription.current_period_end),
+            cancel_at_period_end: subscription.cancel_at_period_end,
+            trial_end: utc(subscription.trial_end),
+            seats: subscription.seats,
+            pending_plan: subscription.pending_plan.clone(),
+            pending_plan_at: utc(subscription.pending_plan_at),
+            grace_until,
+            trial_used: subscription.trial_used_at.is_some(),
             tenant_id: record.tenant_id,
             stripe_customer_id: record.stripe_customer_id,
             billing_email: record.billing_email,
             billing_name: record.billing_name,
-            plan: record.plan,
-            subscription_status: record.subscription_status,
-            current_period_end: utc(record.current_period_end),
-            cancel_at_period_end: record.cancel_at_period_end,
-            trial_end: utc(record.trial_end),
-            seats: record.seats,
-            pending_plan: record.pending_plan,
-            pending_plan_at: utc(record.pending_plan_at),
-            grace_until,
-            trial_used: record.trial_used_at.is_some(),
         }
     }
 

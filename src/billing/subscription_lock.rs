@@ -3,8 +3,8 @@
 //! A double-clicked upgrade must change the plan once and invoice one
 //! proration: the second click waits for the first to finish, then decides
 //! on fresh state ("already current"). Plan changes, cancel, resume and seat
-//! changes all take this lock (`db::subscription_lock`: a lease on the
-//! tenant's row set by compare-and-set, no transaction held while Stripe is
+//! changes all take this lock (`db::leases`: a lease in `tenant_leases`
+//! set by compare-and-set, no transaction held while Stripe is
 //! called). The lease outlasts the worst case of the Stripe calls made under
 //! it, so it lapses only when its holder died.
 
@@ -14,7 +14,7 @@ use chrono::Utc;
 use rand::Rng;
 
 use super::{Billing, BillingError};
-use crate::db::subscription_lock::{self, LockOutcome};
+use crate::db::leases::{self, LockOutcome};
 use crate::db::{self, DbConnection, DbError, DbPool};
 use crate::domain::TenantId;
 
@@ -50,7 +50,7 @@ impl Drop for SubscriptionLock {
         if tokio::runtime::Handle::try_current().is_ok() {
             actix_web::rt::spawn(async move {
                 let _ = db::interact(&pool, move |conn| {
-                    Ok(subscription_lock::release(conn, &tenant, &token)?)
+                    Ok(leases::release_subscription_lock(conn, &tenant, &token)?)
                 })
                 .await;
             });
@@ -86,19 +86,22 @@ impl Billing {
         F: Fn(&mut DbConnection) -> Result<bool, DbError> + Clone + Send + 'static,
     {
         let token = uuid::Uuid::new_v4().simple().to_string();
+        let holder = self.instance.clone();
         let lease = chrono::Duration::from_std(self.subscription_lease()).unwrap_or_default();
         let give_up_at = Instant::now() + self.settings.billing.subscription_write_wait();
         loop {
             let (key, attempt, done) = (tenant.clone(), token.clone(), done.clone());
+            let holder = holder.clone();
             let outcome = db::interact(&self.pool, move |conn| {
                 if done(conn)? {
                     return Ok(None);
                 }
                 let now = Utc::now().naive_utc();
-                Ok(Some(subscription_lock::acquire(
+                Ok(Some(leases::acquire_subscription_lock(
                     conn,
                     &key,
                     &attempt,
+                    &holder,
                     now,
                     now + lease,
                 )?))
@@ -133,7 +136,7 @@ impl Billing {
         lock.released = true;
         let (tenant, token) = (lock.tenant.clone(), lock.token.clone());
         let released = db::interact(&self.pool, move |conn| {
-            Ok(subscription_lock::release(conn, &tenant, &token)?)
+            Ok(leases::release_subscription_lock(conn, &tenant, &token)?)
         })
         .await;
         if let Err(error) = released {

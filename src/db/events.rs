@@ -186,7 +186,6 @@ fn apply(
     event: &LedgerEvent<'_>,
     effect: &Effect,
 ) -> QueryResult<(EventOutcome, Option<String>)> {
-    use tenant_config::dsl as t;
     match effect {
         Effect::Ignore => Ok((EventOutcome::Ignored, None)),
         Effect::CustomerDeleted { customer_id } => {
@@ -195,9 +194,7 @@ fn apply(
             };
             let tenant = TenantId::parse(&owner).map_err(|_| diesel::result::Error::NotFound)?;
             super::tenants::unlink_customer(conn, &tenant, customer_id)?;
-            diesel::update(t::tenant_config.find(&owner))
-                .set(t::subscription_state_at.eq(Some(event.created)))
-                .execute(conn)?;
+            subscriptions::raise_watermark(conn, &tenant, event.created)?;
             audit_change(conn, &owner, event, "customer.unlinked", customer_id)?;
             Ok((EventOutcome::Applied, Some(owner)))
         }

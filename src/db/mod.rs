@@ -22,12 +22,12 @@ pub mod audit;
 mod connection;
 pub mod events;
 pub mod jobs;
+pub mod leases;
 pub mod listen;
 pub mod migrations;
 mod pool;
 pub mod schema;
 pub mod seat_requests;
-pub mod subscription_lock;
 pub mod subscriptions;
 pub mod tenants;
 

@@ -61,45 +61,63 @@ diesel::table! {
 }
 
 diesel::table! {
+    subscriptions (tenant_id) {
+        #[max_length = 64]
+        tenant_id -> Varchar,
+        plan -> Text,
+        subscription_id -> Nullable<Text>,
+        status -> Nullable<Text>,
+        price_id -> Nullable<Text>,
+        current_period_end -> Nullable<Timestamp>,
+        cancel_at_period_end -> Bool,
+        trial_end -> Nullable<Timestamp>,
+        seats -> Nullable<Int4>,
+        pending_plan -> Nullable<Text>,
+        pending_plan_at -> Nullable<Timestamp>,
+        schedule_id -> Nullable<Text>,
+        past_due_since -> Nullable<Timestamp>,
+        trial_used_at -> Nullable<Timestamp>,
+        state_at -> Nullable<Timestamp>,
+        state_ticket -> Int8,
+        state_applied_ticket -> Int8,
+    }
+}
+
+diesel::table! {
     tenant_config (tenant_id) {
         #[max_length = 64]
         tenant_id -> Varchar,
         stripe_customer_id -> Nullable<Text>,
         billing_email -> Nullable<Text>,
         billing_name -> Nullable<Text>,
-        plan -> Text,
-        subscription_id -> Nullable<Text>,
-        subscription_status -> Nullable<Text>,
-        subscription_price_id -> Nullable<Text>,
-        current_period_end -> Nullable<Timestamp>,
-        cancel_at_period_end -> Bool,
         created_at -> Timestamp,
         updated_at -> Timestamp,
-        customer_claim_token -> Nullable<Text>,
-        customer_claim_started_at -> Nullable<Timestamp>,
-        customer_lease_expires_at -> Nullable<Timestamp>,
         profile_sync_pending -> Bool,
-        subscription_state_at -> Nullable<Timestamp>,
-        trial_end -> Nullable<Timestamp>,
-        seats -> Nullable<Int4>,
-        pending_plan -> Nullable<Text>,
-        pending_plan_at -> Nullable<Timestamp>,
-        subscription_schedule_id -> Nullable<Text>,
-        past_due_since -> Nullable<Timestamp>,
-        trial_used_at -> Nullable<Timestamp>,
-        state_ticket -> Int8,
-        state_applied_ticket -> Int8,
         stripe_synced_at -> Nullable<Timestamp>,
-        subscription_lock_token -> Nullable<Text>,
-        subscription_lock_expires_at -> Nullable<Timestamp>,
-        customer_claim_holder -> Nullable<Text>,
     }
 }
+
+diesel::table! {
+    tenant_leases (tenant_id, kind) {
+        #[max_length = 64]
+        tenant_id -> Varchar,
+        kind -> Text,
+        token -> Text,
+        holder -> Nullable<Text>,
+        started_at -> Timestamp,
+        expires_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::joinable!(subscriptions -> tenant_config (tenant_id));
+diesel::joinable!(tenant_leases -> tenant_config (tenant_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     audit_log,
     jobs,
     seat_requests,
     stripe_events,
+    subscriptions,
     tenant_config,
+    tenant_leases,
 );

@@ -4,7 +4,8 @@
 //! Everything that stores subscription state first reads it from Stripe (a
 //! webhook re-reads the subscription, `sync` lists them, a plan change stores
 //! Stripe's answer). Two such reads can finish in the other order than they
-//! started, so each carries a ticket drawn from the tenant's row: a webhook
+//! started, so each carries a ticket drawn from the tenant's `subscriptions`
+//! row (created by the first draw): a webhook
 //! or sync draws it *before* its Stripe read, a write draws it *after*
 //! Stripe's answer. Stripe's state only moves forward, so a read with a
 //! higher ticket is at least as new, and a read is stored only if no higher
@@ -17,10 +18,58 @@ use diesel::prelude::*;
 use serde_json::{json, Map, Value};
 
 use super::audit::{self, AuditEntry};
-use super::schema::tenant_config;
-use super::tenants::TenantRecord;
+use super::schema::{subscriptions, tenant_config};
 use super::DbConnection;
 use crate::domain::{is_paying, TenantId};
+
+/// A tenant's `subscriptions` row: Stripe's subscription as last stored,
+/// with the watermark and ticket that order the stores.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
+#[diesel(table_name = subscriptions)]
+pub struct SubscriptionRecord {
+    /// Our plan id while the subscription pays, else `free`.
+    pub plan: String,
+    pub subscription_id: Option<String>,
+    pub status: Option<String>,
+    pub price_id: Option<String>,
+    pub current_period_end: Option<NaiveDateTime>,
+    pub cancel_at_period_end: bool,
+    pub trial_end: Option<NaiveDateTime>,
+    pub seats: Option<i32>,
+    pub pending_plan: Option<String>,
+    pub pending_plan_at: Option<NaiveDateTime>,
+    pub schedule_id: Option<String>,
+    pub past_due_since: Option<NaiveDateTime>,
+    pub trial_used_at: Option<NaiveDateTime>,
+    /// Stripe's time of the newest event stored (older events lose).
+    pub state_at: Option<NaiveDateTime>,
+    pub state_applied_ticket: i64,
+}
+
+impl SubscriptionRecord {
+    /// A tenant that never had a subscription: free, no trial used.
+    pub fn none() -> &'static SubscriptionRecord {
+        static NONE: std::sync::LazyLock<SubscriptionRecord> =
+            std::sync::LazyLock::new(|| SubscriptionRecord {
+                plan: crate::domain::FREE.to_owned(),
+                subscription_id: None,
+                status: None,
+                price_id: None,
+                current_period_end: None,
+                cancel_at_period_end: false,
+                trial_end: None,
+                seats: None,
+                pending_plan: None,
+                pending_plan_at: None,
+                schedule_id: None,
+                past_due_since: None,
+                trial_used_at: None,
+                state_at: None,
+                state_applied_ticket: 0,
+            });
+        &NONE
+    }
+}
 
 /// Stripe's current view of one subscription, mapped to our columns.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,37 +151,114 @@ pub fn draw_ticket_for_customer(
     conn: &mut DbConnection,
     customer_id: &str,
 ) -> QueryResult<Option<(TenantId, Ticket)>> {
+    use subscriptions::dsl as s;
     use tenant_config::dsl as t;
     conn.transaction(|c| {
-        let drawn = diesel::update(t::tenant_config.filter(t::stripe_customer_id.eq(customer_id)))
-            .set(t::state_ticket.eq(t::state_ticket + 1))
-            .execute(c)?;
-        if drawn == 0 {
-            return Ok(None);
-        }
-        let (owner, ticket): (String, i64) = t::tenant_config
+        let owner_of_customer = t::tenant_config
             .filter(t::stripe_customer_id.eq(customer_id))
-            .select((t::tenant_id, t::state_ticket))
-            .first(c)?;
-        Ok(TenantId::parse(&owner)
-            .ok()
-            .map(|owner| (owner, Ticket(ticket))))
+            .select(t::tenant_id);
+        let drawn = diesel::update(s::subscriptions.filter(s::tenant_id.eq_any(owner_of_customer)))
+            .set(s::state_ticket.eq(s::state_ticket + 1))
+            .execute(c)?;
+        let Some(owner) = owner_of_customer.first::<String>(c).optional()? else {
+            return Ok(None);
+        };
+        let Ok(owner) = TenantId::parse(&owner) else {
+            return Ok(None);
+        };
+        let ticket = if drawn == 1 {
+            Some(current_ticket(c, &owner)?)
+        } else {
+            draw_in(c, &owner)?
+        };
+        Ok(ticket.map(|ticket| (owner, ticket)))
     })
 }
 
-fn draw_in(conn: &mut DbConnection, tenant: &TenantId) -> QueryResult<Option<Ticket>> {
-    use tenant_config::dsl as t;
-    let drawn = diesel::update(t::tenant_config.find(tenant.as_str()))
-        .set(t::state_ticket.eq(t::state_ticket + 1))
-        .execute(conn)?;
-    if drawn == 0 {
-        return Ok(None);
-    }
-    let ticket = t::tenant_config
+fn current_ticket(conn: &mut DbConnection, tenant: &TenantId) -> QueryResult<Ticket> {
+    use subscriptions::dsl as s;
+    s::subscriptions
         .find(tenant.as_str())
-        .select(t::state_ticket)
-        .first(conn)?;
-    Ok(Some(Ticket(ticket)))
+        .select(s::state_ticket)
+        .first(conn)
+        .map(Ticket)
+}
+
+/// Draws the next ticket, creating the tenant's `subscriptions` row with the
+/// first one. Starts with a write (see `draw_ticket_for_customer`).
+fn draw_in(conn: &mut DbConnection, tenant: &TenantId) -> QueryResult<Option<Ticket>> {
+    use subscriptions::dsl as s;
+    use tenant_config::dsl as t;
+    loop {
+        let drawn = diesel::update(s::subscriptions.find(tenant.as_str()))
+            .set(s::state_ticket.eq(s::state_ticket + 1))
+            .execute(conn)?;
+        if drawn == 1 {
+            return current_ticket(conn, tenant).map(Some);
+        }
+        let exists = t::tenant_config
+            .find(tenant.as_str())
+            .select(t::tenant_id)
+            .first::<String>(conn)
+            .optional()?
+            .is_some();
+        if !exists {
+            return Ok(None);
+        }
+        let first = (s::tenant_id.eq(tenant.as_str()), s::state_ticket.eq(1_i64));
+        let created = match conn {
+            DbConnection::Postgresql(c) => diesel::insert_into(s::subscriptions)
+                .values(first)
+                .on_conflict_do_nothing()
+                .execute(c)?,
+            DbConnection::Sqlite(c) => diesel::insert_into(s::subscriptions)
+                .values(first)
+                .on_conflict_do_nothing()
+                .execute(c)?,
+        };
+        if created == 1 {
+            return Ok(Some(Ticket(1)));
+        }
+        // Another drawer created the row meanwhile: draw from it.
+    }
+}
+
+/// Stripe's time of an event that changed the tenant (its customer was
+/// deleted): events older than it are stale from now on.
+pub fn raise_watermark(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    event_time: NaiveDateTime,
+) -> QueryResult<()> {
+    use subscriptions::dsl as s;
+    diesel::update(s::subscriptions.find(tenant.as_str()))
+        .set(s::state_at.eq(Some(event_time)))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Forgets the subscription of a customer that is gone (the tenant is on
+/// free again), keeping `trial_used_at` (one trial per tenant, ever) and the
+/// tickets.
+pub fn forget(conn: &mut DbConnection, tenant: &TenantId) -> QueryResult<()> {
+    use subscriptions::dsl as s;
+    diesel::update(s::subscriptions.find(tenant.as_str()))
+        .set((
+            s::plan.eq(crate::domain::FREE),
+            s::subscription_id.eq(None::<String>),
+            s::status.eq(None::<String>),
+            s::price_id.eq(None::<String>),
+            s::current_period_end.eq(None::<NaiveDateTime>),
+            s::cancel_at_period_end.eq(false),
+            s::trial_end.eq(None::<NaiveDateTime>),
+            s::seats.eq(None::<i32>),
+            s::pending_plan.eq(None::<String>),
+            s::pending_plan_at.eq(None::<NaiveDateTime>),
+            s::schedule_id.eq(None::<String>),
+            s::past_due_since.eq(None::<NaiveDateTime>),
+        ))
+        .execute(conn)?;
+    Ok(())
 }
 
 /// Stores `snapshot` for `tenant` unless a newer read was stored already,
@@ -145,30 +271,31 @@ pub fn store(
     snapshot: &SubscriptionSnapshot,
     observation: &Observation<'_>,
 ) -> QueryResult<StoreOutcome> {
-    use tenant_config::dsl as t;
+    use subscriptions::dsl as s;
     // Lock the row before reading it (a no-op write: PostgreSQL's row lock,
     // SQLite's write lock), so the check below and the write that follows
     // see the same row as every other writer: reading first would let two
     // stores both pass the ticket check on PostgreSQL, and make a SQLite
-    // read transaction fail to upgrade.
-    diesel::update(t::tenant_config.find(tenant.as_str()))
-        .set(t::state_ticket.eq(t::state_ticket))
+    // read transaction fail to upgrade. The row exists: drawing the ticket
+    // created it.
+    diesel::update(s::subscriptions.find(tenant.as_str()))
+        .set(s::state_ticket.eq(s::state_ticket))
         .execute(conn)?;
-    let row = t::tenant_config
+    let row = s::subscriptions
         .find(tenant.as_str())
-        .select(TenantRecord::as_select())
+        .select(SubscriptionRecord::as_select())
         .first(conn)?;
     if ticket.0 <= row.state_applied_ticket {
         return Ok(StoreOutcome::Stale);
     }
     let event_time = observation.event.map(|(_, created)| created);
-    if let (Some(watermark), Some(created)) = (row.subscription_state_at, event_time) {
+    if let (Some(watermark), Some(created)) = (row.state_at, event_time) {
         if created < watermark {
             return Ok(StoreOutcome::Stale);
         }
     }
     let another_pays = row.subscription_id.as_deref() != Some(snapshot.subscription_id.as_str())
-        && row.subscription_status.as_deref().is_some_and(is_paying);
+        && row.status.as_deref().is_some_and(is_paying);
     if another_pays && !snapshot.is_paying() && !observation.authoritative {
         // A lapsed old subscription must not demote the current one.
         return Ok(StoreOutcome::Stale);
@@ -178,27 +305,27 @@ pub fn store(
     let trial_used_at = row
         .trial_used_at
         .or(snapshot.had_trial.then_some(observation.now));
-    let watermark = match (row.subscription_state_at, event_time) {
+    let watermark = match (row.state_at, event_time) {
         (Some(old), Some(new)) => Some(old.max(new)),
         (old, new) => old.or(new),
     };
-    diesel::update(t::tenant_config.find(tenant.as_str()))
+    diesel::update(s::subscriptions.find(tenant.as_str()))
         .set((
-            t::plan.eq(&snapshot.plan),
-            t::subscription_id.eq(Some(&snapshot.subscription_id)),
-            t::subscription_status.eq(Some(&snapshot.status)),
-            t::subscription_price_id.eq(snapshot.price_id.as_ref()),
-            t::current_period_end.eq(snapshot.current_period_end),
-            t::cancel_at_period_end.eq(snapshot.cancel_at_period_end),
-            t::trial_end.eq(snapshot.trial_end),
-            t::seats.eq(snapshot.seats),
-            t::pending_plan.eq(snapshot.pending_plan.as_ref()),
-            t::pending_plan_at.eq(snapshot.pending_plan_at),
-            t::subscription_schedule_id.eq(snapshot.schedule_id.as_ref()),
-            t::past_due_since.eq(past_due_since),
-            t::trial_used_at.eq(trial_used_at),
-            t::subscription_state_at.eq(watermark),
-            t::state_applied_ticket.eq(ticket.0),
+            s::plan.eq(&snapshot.plan),
+            s::subscription_id.eq(Some(&snapshot.subscription_id)),
+            s::status.eq(Some(&snapshot.status)),
+            s::price_id.eq(snapshot.price_id.as_ref()),
+            s::current_period_end.eq(snapshot.current_period_end),
+            s::cancel_at_period_end.eq(snapshot.cancel_at_period_end),
+            s::trial_end.eq(snapshot.trial_end),
+            s::seats.eq(snapshot.seats),
+            s::pending_plan.eq(snapshot.pending_plan.as_ref()),
+            s::pending_plan_at.eq(snapshot.pending_plan_at),
+            s::schedule_id.eq(snapshot.schedule_id.as_ref()),
+            s::past_due_since.eq(past_due_since),
+            s::trial_used_at.eq(trial_used_at),
+            s::state_at.eq(watermark),
+            s::state_applied_ticket.eq(ticket.0),
         ))
         .execute(conn)?;
 
@@ -262,7 +389,7 @@ pub fn store_latest(
 /// out of order), never before the current period began (an old event
 /// replayed late cannot shorten it).
 fn past_due_since(
-    row: &TenantRecord,
+    row: &SubscriptionRecord,
     snapshot: &SubscriptionSnapshot,
     observed: NaiveDateTime,
 ) -> Option<NaiveDateTime> {
@@ -273,7 +400,7 @@ fn past_due_since(
         Some(start) => observed.max(start),
         None => observed,
     };
-    let same_spell = row.subscription_status.as_deref() == Some("past_due")
+    let same_spell = row.status.as_deref() == Some("past_due")
         && row.subscription_id.as_deref() == Some(snapshot.subscription_id.as_str());
     Some(match row.past_due_since {
         Some(existing) if same_spell => existing.min(candidate),
@@ -282,7 +409,7 @@ fn past_due_since(
 }
 
 /// The user-visible fields that differ, as `{field: [old, new]}`.
-fn changes(row: &TenantRecord, new: &SubscriptionSnapshot) -> Map<String, Value> {
+fn changes(row: &SubscriptionRecord, new: &SubscriptionSnapshot) -> Map<String, Value> {
     let mut changes = Map::new();
     let mut compare = |field: &str, old: Value, new: Value| {
         if old != new {
@@ -295,11 +422,7 @@ fn changes(row: &TenantRecord, new: &SubscriptionSnapshot) -> Map<String, Value>
         json!(row.subscription_id),
         json!(new.subscription_id),
     );
-    compare(
-        "subscription_status",
-        json!(row.subscription_status),
-        json!(new.status),
-    );
+    compare("subscription_status", json!(row.status), json!(new.status));
     compare(
         "current_period_end",
         json!(row.current_period_end),

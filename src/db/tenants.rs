@@ -1,14 +1,18 @@
-//! `tenant_config`: the tenant → Stripe customer map and a cache of Stripe's
-//! subscription state. Every function takes the tenant explicitly.
+//! `tenant_config`: the tenant → Stripe customer map and the billing profile,
+//! one row per tenant. The subscription mirror lives in `subscriptions`
+//! (db/subscriptions.rs) and the creation claim and write lock in
+//! `tenant_leases` (db/leases.rs). Every function takes the tenant explicitly.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::schema::tenant_config;
+use super::schema::{subscriptions, tenant_config};
+use super::subscriptions::SubscriptionRecord;
 use super::DbConnection;
 use crate::domain::TenantId;
 
-/// A `tenant_config` row as stored.
+/// A tenant as stored: its `tenant_config` row with its subscription mirror
+/// (a default, free one when it never had a subscription).
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = tenant_config)]
 pub struct TenantRecord {
@@ -16,31 +20,21 @@ pub struct TenantRecord {
     pub stripe_customer_id: Option<String>,
     pub billing_email: Option<String>,
     pub billing_name: Option<String>,
-    pub plan: String,
-    pub subscription_id: Option<String>,
-    pub subscription_status: Option<String>,
-    pub subscription_price_id: Option<String>,
-    pub current_period_end: Option<NaiveDateTime>,
-    pub cancel_at_period_end: bool,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
-    pub customer_claim_token: Option<String>,
-    pub customer_claim_started_at: Option<NaiveDateTime>,
-    pub customer_lease_expires_at: Option<NaiveDateTime>,
     pub profile_sync_pending: bool,
-    pub subscription_state_at: Option<NaiveDateTime>,
-    pub trial_end: Option<NaiveDateTime>,
-    pub seats: Option<i32>,
-    pub pending_plan: Option<String>,
-    pub pending_plan_at: Option<NaiveDateTime>,
-    pub subscription_schedule_id: Option<String>,
-    pub past_due_since: Option<NaiveDateTime>,
-    pub trial_used_at: Option<NaiveDateTime>,
-    pub state_ticket: i64,
-    pub state_applied_ticket: i64,
     pub stripe_synced_at: Option<NaiveDateTime>,
-    pub subscription_lock_token: Option<String>,
-    pub subscription_lock_expires_at: Option<NaiveDateTime>,
+    #[diesel(embed)]
+    subscription_row: Option<SubscriptionRecord>,
+}
+
+impl TenantRecord {
+    /// The tenant's subscription as last read from Stripe; free when none was.
+    pub fn subscription(&self) -> &SubscriptionRecord {
+        self.subscription_row
+            .as_ref()
+            .unwrap_or_else(|| SubscriptionRecord::none())
+    }
 }
 
 /// The tenant's row, if it has one. A tenant without a row is on the free plan.
@@ -49,7 +43,9 @@ pub struct TenantRecord {
 /// prepared statement by type instead of re-serialising the SQL per call as
 /// it must through the multi-backend enum.
 pub fn find(conn: &mut DbConnection, tenant: &TenantId) -> QueryResult<Option<TenantRecord>> {
-    let query = tenant_config::table.find(tenant.as_str());
+    let query = tenant_config::table
+        .left_join(subscriptions::table)
+        .filter(tenant_config::tenant_id.eq(tenant.as_str()));
     match conn {
         DbConnection::Postgresql(c) => query.select(TenantRecord::as_select()).first(c).optional(),
         DbConnection::Sqlite(c) => query.select(TenantRecord::as_select()).first(c).optional(),
@@ -61,120 +57,13 @@ pub fn find(conn: &mut DbConnection, tenant: &TenantId) -> QueryResult<Option<Te
 /// batches concurrent cache misses through it. Each caller gets back only the
 /// row of the tenant its own verified token named.
 pub fn find_many(conn: &mut DbConnection, tenants: &[&str]) -> QueryResult<Vec<TenantRecord>> {
-    let query = tenant_config::table.filter(tenant_config::tenant_id.eq_any(tenants));
+    let query = tenant_config::table
+        .left_join(subscriptions::table)
+        .filter(tenant_config::tenant_id.eq_any(tenants));
     match conn {
         DbConnection::Postgresql(c) => query.select(TenantRecord::as_select()).load(c),
         DbConnection::Sqlite(c) => query.select(TenantRecord::as_select()).load(c),
     }
-}
-
-/// What a caller of `claim_customer_creation` must do next.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ClaimOutcome {
-    /// The tenant already has a customer: use it.
-    Linked(String),
-    /// This caller holds the lease and must create (or recover) the customer
-    /// under the claim's token.
-    Claimed(CustomerClaim),
-    /// Another caller holds an unexpired lease: wait for its result.
-    Busy { lease_expires_at: NaiveDateTime },
-}
-
-/// The right to create a tenant's customer, until `lease_expires_at`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CustomerClaim {
-    /// Stable across takeovers: the Stripe idempotency key derives from it.
-    pub token: String,
-    /// When the intent began (bounds the list search during recovery).
-    pub started_at: NaiveDateTime,
-    /// True when an earlier holder may already have created the customer.
-    pub recovering: bool,
-}
-
-/// Claims the right to create the tenant's customer, creating its row if needed.
-///
-/// A compare-and-set on the claim columns inside one short write transaction:
-/// at most one caller per tenant holds an unexpired lease, across any number of
-/// service instances. A claim whose lease expired (crashed or failed holder) is
-/// taken over with the same token, so a retried Stripe create replays instead
-/// of duplicating.
-///
-/// `holder` names this service instance, so that it can give back every lease
-/// it holds when it stops (`release_leases_held_by`). Replaying the call with
-/// the same `fresh_token` (a retry after a lost connection) finds its own
-/// claim and returns it again rather than waiting on it.
-pub fn claim_customer_creation(
-    conn: &mut DbConnection,
-    tenant: &TenantId,
-    now: NaiveDateTime,
-    lease_until: NaiveDateTime,
-    fresh_token: &str,
-    holder: &str,
-) -> Result<ClaimOutcome, diesel::result::Error> {
-    use tenant_config::dsl as t;
-    write_transaction!(conn, |c| {
-        diesel::insert_into(t::tenant_config)
-            .values((
-                t::tenant_id.eq(tenant.as_str()),
-                t::created_at.eq(now),
-                t::updated_at.eq(now),
-            ))
-            .on_conflict_do_nothing()
-            .execute(c)?;
-        let unlinked = t::tenant_id
-            .eq(tenant.as_str())
-            .and(t::stripe_customer_id.is_null());
-        let fresh = diesel::update(t::tenant_config)
-            .filter(unlinked.and(t::customer_claim_token.is_null()))
-            .set((
-                t::customer_claim_token.eq(fresh_token),
-                t::customer_claim_started_at.eq(now),
-                t::customer_lease_expires_at.eq(lease_until),
-                t::customer_claim_holder.eq(holder),
-            ))
-            .execute(c)?;
-        if fresh == 1 {
-            return Ok(ClaimOutcome::Claimed(CustomerClaim {
-                token: fresh_token.to_owned(),
-                started_at: now,
-                recovering: false,
-            }));
-        }
-        let taken_over = diesel::update(t::tenant_config)
-            .filter(
-                unlinked.and(t::customer_claim_token.is_not_null()).and(
-                    t::customer_lease_expires_at
-                        .is_null()
-                        .or(t::customer_lease_expires_at.le(now)),
-                ),
-            )
-            .set((
-                t::customer_lease_expires_at.eq(lease_until),
-                t::customer_claim_holder.eq(holder),
-            ))
-            .execute(c)?;
-        let row = t::tenant_config
-            .find(tenant.as_str())
-            .select(TenantRecord::as_select())
-            .first(c)?;
-        let own = row.customer_claim_token.as_deref() == Some(fresh_token);
-        Ok(match (row.stripe_customer_id, taken_over) {
-            (Some(customer), _) => ClaimOutcome::Linked(customer),
-            (None, _) if own => ClaimOutcome::Claimed(CustomerClaim {
-                token: fresh_token.to_owned(),
-                started_at: row.customer_claim_started_at.unwrap_or(now),
-                recovering: false,
-            }),
-            (None, 1) => ClaimOutcome::Claimed(CustomerClaim {
-                token: row.customer_claim_token.unwrap_or_default(),
-                started_at: row.customer_claim_started_at.unwrap_or(now),
-                recovering: true,
-            }),
-            (None, _) => ClaimOutcome::Busy {
-                lease_expires_at: row.customer_lease_expires_at.unwrap_or(now),
-            },
-        })
-    })
 }
 
 /// How recording a created customer ended.
@@ -187,7 +76,8 @@ pub enum RecordOutcome {
 }
 
 /// Links `customer_id` to the tenant only if it has no customer yet, and
-/// clears the claim. Runs `also` in the same transaction (the audit entry).
+/// ends the creation claim. Runs `also` in the same transaction (the audit
+/// entry).
 pub fn record_customer(
     conn: &mut DbConnection,
     tenant: &TenantId,
@@ -203,16 +93,10 @@ pub fn record_customer(
                     .eq(tenant.as_str())
                     .and(t::stripe_customer_id.is_null()),
             )
-            .set((
-                t::stripe_customer_id.eq(customer_id),
-                t::customer_claim_token.eq(None::<String>),
-                t::customer_claim_started_at.eq(None::<NaiveDateTime>),
-                t::customer_lease_expires_at.eq(None::<NaiveDateTime>),
-                t::customer_claim_holder.eq(None::<String>),
-                t::updated_at.eq(now),
-            ))
+            .set((t::stripe_customer_id.eq(customer_id), t::updated_at.eq(now)))
             .execute(c)?;
         let outcome = if updated == 1 {
+            super::leases::end_customer_claim(c, tenant)?;
             RecordOutcome::Recorded
         } else {
             let existing = t::tenant_config
@@ -229,45 +113,6 @@ pub fn record_customer(
         also(c, &outcome)?;
         Ok(outcome)
     })
-}
-
-/// Gives the lease up after a failed attempt, keeping the token: the next
-/// caller takes over at once, recovers (the attempt may have succeeded at
-/// Stripe) and reuses the same idempotency key.
-pub fn release_lease(conn: &mut DbConnection, tenant: &TenantId, token: &str) -> QueryResult<()> {
-    use tenant_config::dsl as t;
-    diesel::update(t::tenant_config)
-        .filter(
-            t::tenant_id
-                .eq(tenant.as_str())
-                .and(t::customer_claim_token.eq(token)),
-        )
-        .set((
-            t::customer_lease_expires_at.eq(None::<NaiveDateTime>),
-            t::customer_claim_holder.eq(None::<String>),
-        ))
-        .execute(conn)?;
-    Ok(())
-}
-
-/// Gives up every creation lease `holder` still holds (a stopping instance,
-/// once none of its tasks can touch them any more), keeping each claim's
-/// token: a successor takes over at once as *recovering*, lists what Stripe
-/// already has and otherwise replays the same idempotency key. Returns how
-/// many leases were released.
-pub fn release_leases_held_by(conn: &mut DbConnection, holder: &str) -> QueryResult<usize> {
-    use tenant_config::dsl as t;
-    diesel::update(t::tenant_config)
-        .filter(
-            t::customer_claim_holder
-                .eq(holder)
-                .and(t::stripe_customer_id.is_null()),
-        )
-        .set((
-            t::customer_lease_expires_at.eq(None::<NaiveDateTime>),
-            t::customer_claim_holder.eq(None::<String>),
-        ))
-        .execute(conn)
 }
 
 /// Inserts the tenant's row with `email`/`name` unless it exists; true if inserted.
@@ -324,10 +169,7 @@ pub fn upsert_profile(
                 ))
                 .execute(c)?;
         }
-        let row = t::tenant_config
-            .find(tenant.as_str())
-            .select(TenantRecord::as_select())
-            .first(c)?;
+        let row = find(c, tenant)?.ok_or(diesel::result::Error::NotFound)?;
         also(c, &row, created)?;
         Ok((row, created))
     })
@@ -358,7 +200,9 @@ pub fn clear_profile_sync_pending(
 /// `unlinked_only` keeps the tenants without a Stripe customer.
 pub fn list_all(conn: &mut DbConnection, unlinked_only: bool) -> QueryResult<Vec<TenantRecord>> {
     use tenant_config::dsl as t;
-    let mut query = t::tenant_config.into_boxed();
+    let mut query = t::tenant_config
+        .left_join(subscriptions::table)
+        .into_boxed();
     if unlinked_only {
         query = query.filter(t::stripe_customer_id.is_null());
     }
@@ -524,28 +368,19 @@ pub fn unlink_customer(
     customer_id: &str,
 ) -> QueryResult<bool> {
     use tenant_config::dsl as t;
-    let unlinked = diesel::update(
-        t::tenant_config
-            .find(tenant.as_str())
-            .filter(t::stripe_customer_id.eq(customer_id)),
-    )
-    .set((
-        t::stripe_customer_id.eq(None::<String>),
-        t::plan.eq(crate::domain::FREE),
-        t::subscription_id.eq(None::<String>),
-        t::subscription_status.eq(None::<String>),
-        t::subscription_price_id.eq(None::<String>),
-        t::current_period_end.eq(None::<NaiveDateTime>),
-        t::cancel_at_period_end.eq(false),
-        t::trial_end.eq(None::<NaiveDateTime>),
-        t::seats.eq(None::<i32>),
-        t::pending_plan.eq(None::<String>),
-        t::pending_plan_at.eq(None::<NaiveDateTime>),
-        t::subscription_schedule_id.eq(None::<String>),
-        t::past_due_since.eq(None::<NaiveDateTime>),
-    ))
-    .execute(conn)?;
-    Ok(unlinked == 1)
+    conn.transaction(|c| {
+        let unlinked = diesel::update(
+            t::tenant_config
+                .find(tenant.as_str())
+                .filter(t::stripe_customer_id.eq(customer_id)),
+        )
+        .set(t::stripe_customer_id.eq(None::<String>))
+        .execute(c)?;
+        if unlinked == 1 {
+            super::subscriptions::forget(c, tenant)?;
+        }
+        Ok(unlinked == 1)
+    })
 }
 
 /// Records that `sync` read the tenant from Stripe just now.

@@ -215,13 +215,11 @@ pub fn links(conn: &mut DbConnection) -> Vec<(String, Option<String>)> {
         .collect()
 }
 
-/// One tenant's stored row.
-pub fn tenant_row(
+/// The tenant's open customer-creation claim, read directly.
+pub fn customer_claim(
     conn: &mut DbConnection,
     tenant: &str,
-) -> tenant_billing::db::tenants::TenantRecord {
+) -> Option<tenant_billing::db::leases::Lease> {
     let tenant = TenantId::parse(tenant).unwrap();
-    tenant_billing::db::tenants::find(conn, &tenant)
-        .unwrap()
-        .expect("the tenant has a row")
+    tenant_billing::db::leases::customer_claim(conn, &tenant).unwrap()
 }

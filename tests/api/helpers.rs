@@ -298,6 +298,12 @@ impl TestApp {
         tenant_billing::db::tenants::find(&mut self.db(), &tenant).unwrap()
     }
 
+    /// The tenant's open customer-creation claim, read directly from the database.
+    pub fn customer_claim(&self, tenant: &str) -> Option<tenant_billing::db::leases::Lease> {
+        let tenant = tenant_billing::domain::TenantId::parse(tenant).unwrap();
+        tenant_billing::db::leases::customer_claim(&mut self.db(), &tenant).unwrap()
+    }
+
     /// The webhook ledger as `(event type, status)`, oldest first.
     pub fn ledger(&self) -> Vec<tenant_billing::db::events::LedgerRow> {
         tenant_billing::db::events::list(&mut self.db()).unwrap()

@@ -30,6 +30,7 @@ mod rate_limit;
 mod readiness;
 mod reconcile;
 mod retention;
+mod schema_split;
 mod seats;
 mod settings_page;
 mod settings_page_browser;

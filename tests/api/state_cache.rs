@@ -265,3 +265,70 @@ async fn on_postgres_a_listener_reconnect_drops_the_whole_cache() {
         actix_web::rt::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// Issue 18, PostgreSQL: the NOTIFY that drops other instances' cached state
+/// fires only when what a reader sees changes. Taking and releasing the
+/// subscription write lock, drawing ordering tickets, storing Stripe's
+/// unchanged state and stamping a sync notify nobody.
+#[actix_web::test]
+async fn on_postgres_lock_traffic_and_unchanged_state_send_no_notification() {
+    use diesel::connection::SimpleConnection;
+    use diesel::Connection;
+
+    let app = spawn_app_with(
+        TestDatabase::migrated(Backend::Postgres),
+        &[("APP__JOBS__ENABLED", "false")],
+    )
+    .await;
+    app.subscribed("acme", "team", Some(3)).await;
+    let mut listener = diesel::PgConnection::establish(&app.database.url).unwrap();
+    listener
+        .batch_execute(&format!(
+            "LISTEN {}",
+            tenant_billing::db::listen::STATE_CHANNEL
+        ))
+        .unwrap();
+
+    let admin = app.token("acme", Role::Admin);
+    for _ in 0..5 {
+        // The current plan: the lock is taken, Stripe read, nothing changes.
+        app.change_plan("acme", "team").await;
+        // The current seat count: the lock again, and a seat request recorded.
+        let response = app
+            .client
+            .put(app.url("/v1/tenants/acme/billing/seats"))
+            .bearer_auth(&admin)
+            .json(&json!({ "quantity": 3 }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        // A ticket drawn, Stripe's unchanged state stored, the sync stamped.
+        app.sync("acme").await;
+    }
+    // The marker: another tenant's row appears, which every reader sees.
+    app.db()
+        .batch_execute("INSERT INTO tenant_config (tenant_id) VALUES ('marker')")
+        .unwrap();
+
+    // Notifications arrive in commit order: once the marker's is here, so
+    // is every one sent before it.
+    let mut heard: Vec<String> = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while heard.last().map(String::as_str) != Some("marker") {
+        assert!(
+            Instant::now() < deadline,
+            "the marker's notification never came"
+        );
+        listener.batch_execute("SELECT 1").unwrap();
+        for notification in listener.notifications_iter() {
+            heard.push(notification.unwrap().payload);
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        heard,
+        vec!["marker".to_owned()],
+        "acme's lock traffic and unchanged state notified"
+    );
+}
