@@ -10,7 +10,8 @@ use serde_json::{json, Map, Value};
 
 use super::changes::{ItemSpec, Proration};
 use super::invoices::{Attempt, Draft};
-use super::subscriptions::{add_interval, interval_of, period_of, timestamp_or_now};
+use super::periods::{add_interval, interval_of, period_of};
+use super::subscriptions::timestamp_or_now;
 use super::{created_filter, paginate, Ctx, Store};
 use crate::error::ApiError;
 use crate::form::{MetadataUpdate, Params};
