@@ -56,6 +56,25 @@ pub(crate) struct NewSubscription<'a> {
     pub invoice_id: &'a str,
 }
 
+/// A subscription update that has passed every check (parameters, the
+/// subscription's state, the card for `error_if_incomplete`): applying it cannot
+/// fail, so a refused update never leaves a half-changed subscription.
+#[derive(Debug)]
+struct SubscriptionUpdate {
+    id: String,
+    cancel_at_period_end: Option<bool>,
+    metadata: MetadataUpdate,
+    /// `Some(None)` clears it.
+    description: Option<Option<String>>,
+    proration: Proration,
+    /// Every item of the subscription as it should become; `None` if `items` was not sent.
+    items: Option<Vec<ItemSpec>>,
+    /// The new trial end, `now` resolved.
+    trial_end: Option<i64>,
+    /// When prorations are computed: `proration_date`, or now.
+    at: i64,
+}
+
 /// What a subscription remembers that is not part of Stripe's object.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct SubExtra {
@@ -360,6 +379,19 @@ impl Store {
         id: &str,
         p: Params<'_>,
     ) -> Result<Value, ApiError> {
+        let update = self.parse_update(ctx, id, p)?;
+        Ok(self.apply_update(ctx, update))
+    }
+
+    /// Everything that can refuse an update, checked before anything changes, so a
+    /// refused update leaves the subscription as it was. The order of the checks
+    /// decides which error a request with several faults gets: keep it.
+    fn parse_update(
+        &self,
+        ctx: &Ctx,
+        id: &str,
+        p: Params<'_>,
+    ) -> Result<SubscriptionUpdate, ApiError> {
         for key in UNSIMULATED_UPDATE_PARAMS {
             if p.get(key).is_some() {
                 return Err(ApiError::invalid(
@@ -384,10 +416,10 @@ impl Store {
                 format!("stripe-sim simulates payment_behavior allow_incomplete and error_if_incomplete, not `{payment_behavior}`."),
             ));
         }
-        let current = self.retrieve_subscription(id)?.clone();
+        let current = self.retrieve_subscription(id)?;
         let status = current["status"].as_str().unwrap_or("").to_string();
         let trial_end = timestamp_or_now(p, "trial_end", ctx.now)?;
-        let items = self.item_specs(&current, p)?;
+        let items = self.item_specs(current, p)?;
         let ended = matches!(status.as_str(), "canceled" | "incomplete_expired");
         if ended && (cape.is_some() || items.is_some() || trial_end.is_some()) {
             return Err(ApiError::invalid(
@@ -401,7 +433,7 @@ impl Store {
                 format!("The subscription is managed by the subscription schedule `{sched}`, and updating any cancelation behavior directly is not allowed. Please update the schedule instead."),
             ));
         }
-        let period = period_of(&current);
+        let period = period_of(current);
         let at = match p.int("proration_date")? {
             None => ctx.now,
             Some(t) if t >= period.0 && t <= period.1 => t,
@@ -427,14 +459,41 @@ impl Store {
             }
         }
         if payment_behavior == "error_if_incomplete" {
-            let due = self.amount_due_now(&current, items.as_deref(), proration, at, trial_end);
+            let due = self.amount_due_now(current, items.as_deref(), proration, at, trial_end);
             if due > 0 && self.card_declines(current["customer"].as_str().unwrap_or("")) {
                 return Err(ApiError::card_declined());
             }
         }
+        Ok(SubscriptionUpdate {
+            id: id.to_string(),
+            cancel_at_period_end: cape,
+            metadata,
+            description,
+            proration,
+            items,
+            trial_end,
+            at,
+        })
+    }
 
+    /// Applies a checked update: cancellation, metadata and description, then the
+    /// items and the trial (each may add lines billed now), then one
+    /// `customer.subscription.updated` and that invoice.
+    fn apply_update(&mut self, ctx: &Ctx, update: SubscriptionUpdate) -> Value {
+        let SubscriptionUpdate {
+            id,
+            cancel_at_period_end: cape,
+            metadata,
+            description,
+            proration,
+            items,
+            trial_end,
+            at,
+        } = update;
+        let id = id.as_str();
         let mut previous = Map::new();
         let sub = self.subscriptions.get_mut(id).expect("checked");
+        let items_before = sub["items"].clone();
         if let Some(c) = cape {
             if sub["cancel_at_period_end"] != c {
                 previous.insert(
@@ -473,7 +532,7 @@ impl Store {
         if let Some(specs) = &items {
             let change = self.change_items(id, specs, proration, at);
             if change.changed {
-                previous.insert("items".into(), current["items"].clone());
+                previous.insert("items".into(), items_before);
             }
             if let Some(lines) = change.invoice_now {
                 bill_now = Some((lines, "subscription_update"));
@@ -512,7 +571,7 @@ impl Store {
             };
             self.bill(ctx, &obj, draft, Attempt::First);
         }
-        Ok(self.subscriptions.get(id).expect("exists").clone())
+        self.subscriptions.get(id).expect("exists").clone()
     }
 
     /// The `items[i]` of an update as full specs (every item of the subscription,
