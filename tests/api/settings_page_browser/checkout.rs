@@ -14,7 +14,8 @@ use crate::browser::Browser;
 use crate::dev_server::DevServer;
 use crate::helpers::{spawn_app, Backend, TestApp};
 
-/// SPEC §8: the page shows the plan bought within 30 s of the return.
+/// The page shows the plan bought within 30 s of the return
+/// (`CONFIRM_LIMIT_MS` in assets/settings/billing.js).
 const CONFIRM_LIMIT: Duration = Duration::from_secs(30);
 
 /// Holds Stripe's subscription reads for `ms`: the webhook handler (and a

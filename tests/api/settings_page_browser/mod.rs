@@ -1,5 +1,7 @@
-//! SPEC §8 in a real browser: headless Chromium over WebDriver (see
-//! `browser.rs`), against the real service and the simulator's hosted pages.
+//! The billing settings page (README.md, "Walk-through: an Upgrade click on
+//! the billing settings page") in a real browser: headless Chromium over
+//! WebDriver (see `browser.rs`), against the real service and the simulator's
+//! hosted pages.
 //! Each scenario writes screenshots of its states at 1280×800 and 375×812 to
 //! `target/e2e/`.
 //!
