@@ -1,5 +1,6 @@
-//! SPEC §3: every way a token can be wrong is a 401 with `WWW-Authenticate:
-//! Bearer`; a good token for another tenant is a 403; a good one is a 200.
+//! Tokens (README.md, "Configuration" and "Errors"): every way a token can be
+//! wrong is a 401 with `WWW-Authenticate: Bearer`; a good token for another
+//! tenant is a 403; a good one is a 200.
 
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};

@@ -133,10 +133,10 @@ async fn declines_through_every_retry_end_on_free(backend: Backend) {
     assert_eq!(app.billing_state("acme").await, state);
 }
 
-/// With `--after-failed-payments unpaid` the subscription stays, `unpaid`,
-/// on free's entitlements (SPEC §7: anything but active, trialing or a
-/// past_due in grace is free); paying the open invoice brings the plan back.
-/// Each status move is audited once.
+/// With `--after-failed-payments unpaid` the subscription stays, `unpaid`, on
+/// free's entitlements (README.md, "Endpoints": anything but active, trialing
+/// or a past_due in grace is free); paying the open invoice brings the plan
+/// back. Each status move is audited once.
 async fn unpaid_is_free_until_the_invoice_is_paid(backend: Backend) {
     let app = spawn_app(backend).await;
     app.sim

@@ -1,5 +1,6 @@
-//! `GET …/billing/entitlements`: SPEC §7's rule for each status, the grace
-//! period of a past_due subscription, and the billing state's `grace_until`.
+//! `GET …/billing/entitlements`: the rule for each status (README.md,
+//! "Endpoints", Entitlements), the grace period of a past_due subscription, and
+//! the billing state's `grace_until`.
 
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};

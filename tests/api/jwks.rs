@@ -1,7 +1,7 @@
-//! SPEC §9 JWKS: tokens from an identity provider's published keys, by
-//! `kid`; rotation, an unknown-kid flood, the provider down (at startup and
-//! later), algorithm confusion, and the claim shapes of Clerk, Auth0 and
-//! Keycloak. The local provider is tests/api/jwks_server.rs.
+//! JWKS (README.md, "Configuration"): tokens from an identity provider's
+//! published keys, by `kid`; rotation, an unknown-kid flood, the provider down
+//! (at startup and later), algorithm confusion, and the claim shapes of Clerk,
+//! Auth0 and Keycloak. The local provider is tests/api/jwks_server.rs.
 
 use std::time::{Duration, Instant};
 

@@ -1,6 +1,7 @@
-//! SPEC §8: `GET /v1/me` answers who a valid token says the caller is, for any
-//! tenant (the settings page learns its tenant and role here), and refuses
-//! every bad token as §3 does. No database is involved: SQLite only.
+//! `GET /v1/me` (README.md, "Endpoints") answers who a valid token says the
+//! caller is, for any tenant (the settings page learns its tenant and role
+//! here), and refuses every bad token as `auth.rs` shows. No database is
+//! involved: SQLite only.
 
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};

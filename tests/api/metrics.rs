@@ -1,5 +1,6 @@
-//! SPEC §9 `/metrics`: every family after real traffic, route templates as
-//! labels (no tenant id anywhere), the optional bearer token, the switch.
+//! `/metrics` (README.md, "Metrics"): every family after real traffic, route
+//! templates as labels (no tenant id anywhere), the optional bearer token, the
+//! switch.
 
 use std::time::{Duration, Instant};
 

@@ -1,6 +1,7 @@
-//! SPEC §9 API contract: the committed `docs/openapi.json` is what the code
-//! generates, it documents every registered route (and nothing else), and
-//! the service serves it with an offline reference page.
+//! The API contract (README.md, "API contract"): the committed
+//! `docs/openapi.json` is what the code generates, it documents every
+//! registered route (and nothing else), and the service serves it with an
+//! offline reference page.
 //!
 //! Regenerate the snapshot after an API change: `just openapi` (or
 //! `UPDATE_OPENAPI=1 cargo test --test api openapi`).

@@ -1,6 +1,6 @@
-//! SPEC §9 rate limits: per tenant (from the verified token), 429
-//! problem+json with Retry-After over the limit, other tenants unaffected,
-//! the Stripe webhook never limited.
+//! Rate limits (README.md, "Rate limits"): per tenant (from the verified
+//! token), 429 problem+json with Retry-After over the limit, other tenants
+//! unaffected, the Stripe webhook never limited.
 
 use serde_json::json;
 use stripe_sim::signature_header;

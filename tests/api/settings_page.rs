@@ -1,7 +1,9 @@
-//! SPEC §8 over plain HTTP: the page and its assets (headers, caching, no
-//! inline script or style, `billing.settings_page`), the development redirect
-//! defaults on the service's own origin, and the ready links of `serve` and
-//! `token --link`. The browser scenarios are in `settings_page_browser.rs`.
+//! The billing settings page (README.md, "Walk-through: an Upgrade click on the
+//! billing settings page") over plain HTTP: the page and its assets (headers,
+//! caching, no inline script or style, `billing.settings_page`), the
+//! development redirect defaults on the service's own origin, and the ready
+//! links of `serve` and `token --link`. The browser scenarios are in
+//! `settings_page_browser/`.
 
 use std::process::Command;
 

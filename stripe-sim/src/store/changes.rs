@@ -14,8 +14,8 @@
 
 use serde_json::{json, Map, Value};
 
+use super::periods::{interval_of, next_period, period_of, set_period, TRIAL_WILL_END_DAYS};
 use super::proration::{remaining_charge, unused_credit};
-use super::subscriptions::{next_period, period_of, set_period, TRIAL_WILL_END_DAYS};
 use super::{Ctx, Store};
 use crate::error::ApiError;
 use crate::form::Params;
@@ -138,14 +138,12 @@ impl Store {
         }
         let period = period_of(&sub);
         let trialing = sub["status"] == "trialing";
-        let old_interval = old_items
-            .first()
-            .map(|i| super::subscriptions::interval_of(&i["price"]));
+        let old_interval = old_items.first().map(|i| interval_of(&i["price"]));
         let new_prices: Vec<Value> = specs
             .iter()
             .map(|s| self.prices.get(&s.price).cloned().expect("price checked"))
             .collect();
-        let new_interval = new_prices.first().map(super::subscriptions::interval_of);
+        let new_interval = new_prices.first().map(interval_of);
         let reset = !trialing && old_interval != new_interval;
         let mut lines = Vec::new();
         let new_items: Vec<Value> = specs
@@ -326,13 +324,11 @@ impl Store {
                 .into_iter()
                 .flatten()
                 .collect();
-            let old_interval = old
-                .first()
-                .map(|i| super::subscriptions::interval_of(&i["price"]));
+            let old_interval = old.first().map(|i| interval_of(&i["price"]));
             let new_interval = specs
                 .first()
                 .and_then(|s| self.prices.get(&s.price))
-                .map(super::subscriptions::interval_of);
+                .map(interval_of);
             let reset = !trialing && old_interval != new_interval;
             // Unchanged items cancel out: their credit and charge are equal.
             if reset || (proration == Proration::AlwaysInvoice && !trialing) {

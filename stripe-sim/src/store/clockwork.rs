@@ -19,8 +19,8 @@ use serde_json::{json, Map, Value};
 
 use super::changes::Proration;
 use super::invoices::{Attempt, Draft, Payment};
+use super::periods::{period_of, renewal_period, set_period, TRIAL_WILL_END_DAYS};
 use super::schedules::PhaseStep;
-use super::subscriptions::{period_of, renewal_period, set_period, TRIAL_WILL_END_DAYS};
 use super::{Ctx, Store};
 use crate::config::FailedPaymentAction;
 use crate::ids;

@@ -10,6 +10,7 @@ mod clockwork;
 mod customers;
 mod events;
 mod invoices;
+mod periods;
 mod portal;
 mod proration;
 mod schedules;

@@ -10,7 +10,8 @@ use serde_json::{json, Map, Value};
 
 use super::changes::{ItemSpec, Proration};
 use super::invoices::{Attempt, Draft};
-use super::subscriptions::{add_interval, interval_of, period_of, timestamp_or_now};
+use super::periods::{add_interval, interval_of, period_of};
+use super::subscriptions::timestamp_or_now;
 use super::{created_filter, paginate, Ctx, Store};
 use crate::error::ApiError;
 use crate::form::{MetadataUpdate, Params};
@@ -42,6 +43,21 @@ pub(crate) enum PhaseStep {
     Released,
     /// The last phase ended with `end_behavior: cancel`: the subscription ends now.
     Cancel,
+}
+
+/// A schedule update that has passed every check: applying it cannot fail, so a
+/// refused update never leaves a half-changed schedule.
+struct ScheduleUpdate {
+    id: String,
+    /// The subscription the schedule manages.
+    sub_id: String,
+    /// `release` or `cancel`.
+    end_behavior: Option<String>,
+    /// For a change to the current phase's items.
+    proration: Proration,
+    metadata: MetadataUpdate,
+    /// Every phase from the current one on; `None` if `phases` was not sent.
+    phases: Option<Vec<PhaseFields>>,
 }
 
 /// `(price id, quantity)` of a phase's items as item specs (ids resolved on change).
@@ -200,8 +216,21 @@ impl Store {
         id: &str,
         p: Params<'_>,
     ) -> Result<Value, ApiError> {
-        let schedule = self.retrieve_schedule(id)?.clone();
-        if !active(&schedule) {
+        let update = self.parse_schedule_update(ctx, id, p)?;
+        Ok(self.apply_schedule_update(ctx, update))
+    }
+
+    /// Everything that can refuse a schedule update, checked before anything
+    /// changes, in the order that decides which error a request with several
+    /// faults gets.
+    fn parse_schedule_update(
+        &self,
+        ctx: &Ctx,
+        id: &str,
+        p: Params<'_>,
+    ) -> Result<ScheduleUpdate, ApiError> {
+        let schedule = self.retrieve_schedule(id)?;
+        if !active(schedule) {
             return Err(ApiError::invalid(
                 "schedule",
                 format!(
@@ -214,7 +243,7 @@ impl Store {
             .as_str()
             .unwrap_or_default()
             .to_string();
-        let sub = self.retrieve_subscription(&sub_id)?.clone();
+        let sub = self.retrieve_subscription(&sub_id)?;
         let end_behavior = match p.str("end_behavior")? {
             None => None,
             Some(e) if e == "release" || e == "cancel" => Some(e),
@@ -229,8 +258,32 @@ impl Store {
         let metadata = p.metadata("metadata")?;
         let phases = match p.get("phases") {
             None => None,
-            Some(_) => Some(self.parse_phases(ctx, &sub, &schedule, p)?),
+            Some(_) => Some(self.parse_phases(ctx, sub, schedule, p)?),
         };
+        Ok(ScheduleUpdate {
+            id: id.to_string(),
+            sub_id,
+            end_behavior,
+            proration,
+            metadata,
+            phases,
+        })
+    }
+
+    /// Applies a checked schedule update: one `subscription_schedule.updated`, then
+    /// a change to the current phase's items reaches the subscription at once.
+    fn apply_schedule_update(&mut self, ctx: &Ctx, update: ScheduleUpdate) -> Value {
+        let ScheduleUpdate {
+            id,
+            sub_id,
+            end_behavior,
+            proration,
+            metadata,
+            phases,
+        } = update;
+        let id = id.as_str();
+        let phases: Option<Vec<Value>> =
+            phases.map(|phases| phases.into_iter().map(objects::schedule_phase).collect());
         let mut previous = Map::new();
         let current_specs = phases.as_ref().and_then(|phases| {
             phases
@@ -277,25 +330,24 @@ impl Store {
         if let Some((specs, _)) = current_specs {
             self.apply_phase_items(ctx, &sub_id, &specs, proration, ctx.now, None);
         }
-        Ok(self.schedules.get(id).expect("exists").clone())
+        self.schedules.get(id).expect("exists").clone()
     }
 
-    /// Validates `phases[i]` and returns them in Stripe's shape, with every start and
-    /// end resolved to a timestamp.
+    /// Validates `phases[i]`, with every start and end resolved to a timestamp.
     fn parse_phases(
         &self,
         ctx: &Ctx,
         sub: &Value,
         schedule: &Value,
         p: Params<'_>,
-    ) -> Result<Vec<Value>, ApiError> {
+    ) -> Result<Vec<PhaseFields>, ApiError> {
         let params = p.array("phases")?;
         if params.is_empty() {
             return Err(ApiError::missing_param("phases"));
         }
         let currency = sub["currency"].as_str().unwrap_or("usd").to_string();
         let count = params.len();
-        let mut out: Vec<Value> = Vec::with_capacity(count);
+        let mut out: Vec<PhaseFields> = Vec::with_capacity(count);
         let mut prev_end: Option<i64> = None;
         for (i, ph) in params.into_iter().enumerate() {
             let key = |k: &str| format!("phases[{i}][{k}]");
@@ -411,7 +463,7 @@ impl Store {
                 }
             }
             let proration = Proration::parse(ph, "proration_behavior")?;
-            out.push(objects::schedule_phase(PhaseFields {
+            out.push(PhaseFields {
                 start,
                 end,
                 items,
@@ -419,20 +471,18 @@ impl Store {
                 proration_behavior: proration.as_str().to_string(),
                 trial_end,
                 metadata: ph.metadata("metadata")?.to_value(),
-            }));
+            });
             prev_end = Some(end);
         }
-        let first_start = out[0]["start_date"].as_i64().unwrap_or(0);
-        if first_start > ctx.now {
+        if out[0].start > ctx.now {
             return Err(ApiError::invalid(
                 "phases[0][start_date]",
                 "The first phase of a schedule managing a subscription must have started.",
             ));
         }
-        let current = out.iter().position(|ph| {
-            ph["start_date"].as_i64().unwrap_or(0) <= ctx.now
-                && ctx.now < ph["end_date"].as_i64().unwrap_or(0)
-        });
+        let current = out
+            .iter()
+            .position(|ph| ph.start <= ctx.now && ctx.now < ph.end);
         let Some(current) = current else {
             return Err(ApiError::invalid(
                 "phases",
@@ -446,7 +496,7 @@ impl Store {
             ));
         }
         let existing_start = schedule["current_phase"]["start_date"].as_i64();
-        let given_start = out[0]["start_date"].as_i64();
+        let given_start = Some(out[0].start);
         if existing_start.is_some() && given_start != existing_start && given_start != Some(ctx.now)
         {
             return Err(ApiError::invalid(

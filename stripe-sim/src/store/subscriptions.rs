@@ -4,11 +4,11 @@
 //! the clock does to them lives in `clockwork`, price and quantity changes in
 //! `changes`.
 
-use chrono::{DateTime, Months, Utc};
 use serde_json::{json, Map, Value};
 
 use super::changes::{ItemSpec, Proration};
 use super::invoices::{Attempt, Draft, Payment};
+use super::periods::{next_period, period_of};
 use super::{created_filter, paginate, Ctx, Store};
 use crate::error::ApiError;
 use crate::form::{MetadataUpdate, Params};
@@ -29,9 +29,6 @@ pub(crate) const STATUSES: [&str; 8] = [
 
 /// The longest trial Stripe accepts (730 days).
 pub(crate) const MAX_TRIAL_S: i64 = 730 * 86_400;
-
-/// Days before a trial's end at which `customer.subscription.trial_will_end` is sent.
-pub(crate) const TRIAL_WILL_END_DAYS: i64 = 3;
 
 /// Update parameters Stripe has that the simulator does not model: refused rather
 /// than silently ignored.
@@ -59,81 +56,30 @@ pub(crate) struct NewSubscription<'a> {
     pub invoice_id: &'a str,
 }
 
+/// A subscription update that has passed every check (parameters, the
+/// subscription's state, the card for `error_if_incomplete`): applying it cannot
+/// fail, so a refused update never leaves a half-changed subscription.
+#[derive(Debug)]
+struct SubscriptionUpdate {
+    id: String,
+    cancel_at_period_end: Option<bool>,
+    metadata: MetadataUpdate,
+    /// `Some(None)` clears it.
+    description: Option<Option<String>>,
+    proration: Proration,
+    /// Every item of the subscription as it should become; `None` if `items` was not sent.
+    items: Option<Vec<ItemSpec>>,
+    /// The new trial end, `now` resolved.
+    trial_end: Option<i64>,
+    /// When prorations are computed: `proration_date`, or now.
+    at: i64,
+}
+
 /// What a subscription remembers that is not part of Stripe's object.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct SubExtra {
     /// `customer.subscription.trial_will_end` already sent for the current trial.
     pub trial_will_end_sent: bool,
-}
-
-/// `ts` plus `count` intervals, with calendar months like Stripe (Jan 31 + 1 month = Feb 28/29).
-pub(crate) fn add_interval(ts: i64, interval: &str, count: u64) -> i64 {
-    let count_i = count as i64;
-    match interval {
-        "day" => ts + 86_400 * count_i,
-        "week" => ts + 7 * 86_400 * count_i,
-        "month" | "year" => {
-            let months = if interval == "year" {
-                12 * count
-            } else {
-                count
-            };
-            DateTime::<Utc>::from_timestamp(ts, 0)
-                .and_then(|d| d.checked_add_months(Months::new(months as u32)))
-                .map(|d| d.timestamp())
-                .unwrap_or(ts + 30 * 86_400 * months as i64)
-        }
-        _ => ts + 30 * 86_400,
-    }
-}
-
-/// The current billing period (on the items in this API version).
-pub(crate) fn period_of(sub: &Value) -> (i64, i64) {
-    let item = &sub["items"]["data"][0];
-    (
-        item["current_period_start"].as_i64().unwrap_or(0),
-        item["current_period_end"].as_i64().unwrap_or(0),
-    )
-}
-
-/// Sets the billing period on every item.
-pub(crate) fn set_period(sub: &mut Value, period: (i64, i64)) {
-    for item in sub["items"]["data"].as_array_mut().into_iter().flatten() {
-        item["current_period_start"] = json!(period.0);
-        item["current_period_end"] = json!(period.1);
-    }
-}
-
-/// `(interval, interval_count)` of a recurring price.
-pub(crate) fn interval_of(price: &Value) -> (String, u64) {
-    let r = &price["recurring"];
-    (
-        r["interval"].as_str().unwrap_or("month").to_string(),
-        r["interval_count"].as_u64().unwrap_or(1),
-    )
-}
-
-/// One period of `price` starting at `start`.
-pub(crate) fn next_period(price: &Value, start: i64) -> (i64, i64) {
-    let (interval, count) = interval_of(price);
-    (start, add_interval(start, &interval, count))
-}
-
-/// The period after the one ending at `start`, kept on the billing cycle anchor's
-/// day of the month like Stripe (anchor Jan 31: Feb 28/29, then Mar 31).
-pub(crate) fn renewal_period(price: &Value, anchor: i64, start: i64) -> (i64, i64) {
-    let (interval, count) = interval_of(price);
-    if anchor > start || !matches!(interval.as_str(), "month" | "year") {
-        return (start, add_interval(start, &interval, count));
-    }
-    let mut k = 1;
-    loop {
-        let end = add_interval(anchor, &interval, count * k);
-        if end > start {
-            return (start, end);
-        }
-        k += 1;
-    }
 }
 
 /// A timestamp parameter that also accepts `now`.
@@ -433,6 +379,19 @@ impl Store {
         id: &str,
         p: Params<'_>,
     ) -> Result<Value, ApiError> {
+        let update = self.parse_update(ctx, id, p)?;
+        Ok(self.apply_update(ctx, update))
+    }
+
+    /// Everything that can refuse an update, checked before anything changes, so a
+    /// refused update leaves the subscription as it was. The order of the checks
+    /// decides which error a request with several faults gets: keep it.
+    fn parse_update(
+        &self,
+        ctx: &Ctx,
+        id: &str,
+        p: Params<'_>,
+    ) -> Result<SubscriptionUpdate, ApiError> {
         for key in UNSIMULATED_UPDATE_PARAMS {
             if p.get(key).is_some() {
                 return Err(ApiError::invalid(
@@ -457,10 +416,10 @@ impl Store {
                 format!("stripe-sim simulates payment_behavior allow_incomplete and error_if_incomplete, not `{payment_behavior}`."),
             ));
         }
-        let current = self.retrieve_subscription(id)?.clone();
+        let current = self.retrieve_subscription(id)?;
         let status = current["status"].as_str().unwrap_or("").to_string();
         let trial_end = timestamp_or_now(p, "trial_end", ctx.now)?;
-        let items = self.item_specs(&current, p)?;
+        let items = self.item_specs(current, p)?;
         let ended = matches!(status.as_str(), "canceled" | "incomplete_expired");
         if ended && (cape.is_some() || items.is_some() || trial_end.is_some()) {
             return Err(ApiError::invalid(
@@ -474,7 +433,7 @@ impl Store {
                 format!("The subscription is managed by the subscription schedule `{sched}`, and updating any cancelation behavior directly is not allowed. Please update the schedule instead."),
             ));
         }
-        let period = period_of(&current);
+        let period = period_of(current);
         let at = match p.int("proration_date")? {
             None => ctx.now,
             Some(t) if t >= period.0 && t <= period.1 => t,
@@ -500,14 +459,41 @@ impl Store {
             }
         }
         if payment_behavior == "error_if_incomplete" {
-            let due = self.amount_due_now(&current, items.as_deref(), proration, at, trial_end);
+            let due = self.amount_due_now(current, items.as_deref(), proration, at, trial_end);
             if due > 0 && self.card_declines(current["customer"].as_str().unwrap_or("")) {
                 return Err(ApiError::card_declined());
             }
         }
+        Ok(SubscriptionUpdate {
+            id: id.to_string(),
+            cancel_at_period_end: cape,
+            metadata,
+            description,
+            proration,
+            items,
+            trial_end,
+            at,
+        })
+    }
 
+    /// Applies a checked update: cancellation, metadata and description, then the
+    /// items and the trial (each may add lines billed now), then one
+    /// `customer.subscription.updated` and that invoice.
+    fn apply_update(&mut self, ctx: &Ctx, update: SubscriptionUpdate) -> Value {
+        let SubscriptionUpdate {
+            id,
+            cancel_at_period_end: cape,
+            metadata,
+            description,
+            proration,
+            items,
+            trial_end,
+            at,
+        } = update;
+        let id = id.as_str();
         let mut previous = Map::new();
         let sub = self.subscriptions.get_mut(id).expect("checked");
+        let items_before = sub["items"].clone();
         if let Some(c) = cape {
             if sub["cancel_at_period_end"] != c {
                 previous.insert(
@@ -546,7 +532,7 @@ impl Store {
         if let Some(specs) = &items {
             let change = self.change_items(id, specs, proration, at);
             if change.changed {
-                previous.insert("items".into(), current["items"].clone());
+                previous.insert("items".into(), items_before);
             }
             if let Some(lines) = change.invoice_now {
                 bill_now = Some((lines, "subscription_update"));
@@ -585,7 +571,7 @@ impl Store {
             };
             self.bill(ctx, &obj, draft, Attempt::First);
         }
-        Ok(self.subscriptions.get(id).expect("exists").clone())
+        self.subscriptions.get(id).expect("exists").clone()
     }
 
     /// The `items[i]` of an update as full specs (every item of the subscription,
@@ -803,28 +789,5 @@ pub(crate) fn trial_end_param(p: Params<'_>, now: i64) -> Result<Option<i64>, Ap
             "Invalid trial_end: must be in the future, at most 730 days away.",
         )),
         (None, end) => Ok(end),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::add_interval;
-
-    #[test]
-    fn renewals_keep_the_anchor_day() {
-        let price = serde_json::json!({"recurring": {"interval": "month", "interval_count": 1}});
-        // Anchor 2024-01-31: Feb 29, then Mar 31 (not Mar 29).
-        let anchor = 1_706_659_200;
-        let feb = super::renewal_period(&price, anchor, anchor).1;
-        assert_eq!(feb, 1_709_164_800);
-        assert_eq!(super::renewal_period(&price, anchor, feb).1, 1_711_843_200);
-    }
-
-    #[test]
-    fn calendar_months() {
-        // 2024-01-31T00:00:00Z + 1 month = 2024-02-29 (leap year).
-        assert_eq!(add_interval(1_706_659_200, "month", 1), 1_709_164_800);
-        assert_eq!(add_interval(0, "day", 2), 172_800);
-        assert_eq!(add_interval(0, "year", 1), 31_536_000);
     }
 }

@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod lifecycle;
+
 use std::time::Duration;
 
 use stripe_sim::{PriceSeed, SimConfig, SimHandle};
