@@ -25,6 +25,17 @@ impl FieldError {
     }
 }
 
+/// The figures of a refused usage event, answered as problem members.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LimitReached {
+    pub meter: String,
+    pub limit: i64,
+    pub used: i64,
+    pub remaining: i64,
+    /// When the period ends and the total starts again from 0.
+    pub period_end: chrono::DateTime<chrono::Utc>,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("bad request: {0}")]
@@ -41,6 +52,9 @@ pub enum ApiError {
     PayloadTooLarge,
     #[error("validation failed")]
     Validation(Vec<FieldError>),
+    /// A usage event would take its meter past the plan's blocking limit.
+    #[error("usage limit reached")]
+    LimitReached(LimitReached),
     /// The tenant spent its request budget; retry after this many seconds.
     #[error("rate limited")]
     RateLimited { retry_after_seconds: u64 },
@@ -82,6 +96,7 @@ impl ApiError {
             ApiError::Conflict(_) => ("conflict", "Conflict"),
             ApiError::PayloadTooLarge => ("payload-too-large", "Payload too large"),
             ApiError::Validation(_) => ("validation-failed", "Validation failed"),
+            ApiError::LimitReached(_) => ("limit-reached", "Usage limit reached"),
             ApiError::RateLimited { .. } => ("rate-limited", "Too many requests"),
             ApiError::StripeFailed(_) => ("stripe-unavailable", "Payment provider error"),
             ApiError::StripeTimeout(_) => ("stripe-timeout", "Payment provider timeout"),
@@ -99,6 +114,11 @@ impl ApiError {
             ApiError::NotFound => "no such resource".into(),
             ApiError::PayloadTooLarge => "the request body exceeds the size limit".into(),
             ApiError::Validation(_) => "one or more fields are invalid".into(),
+            ApiError::LimitReached(limit) => format!(
+                "this event would take {} past the plan's limit of {} for this period; \
+                 nothing was recorded. Upgrade the plan, or wait for the period to end",
+                limit.meter, limit.limit
+            ),
             ApiError::RateLimited {
                 retry_after_seconds,
             } => format!(
@@ -139,6 +159,21 @@ pub struct Problem {
     /// For validation failures: which fields, and why.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub errors: Option<Vec<FieldError>>,
+    /// For `limit-reached`: the meter refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub meter: Option<String>,
+    /// For `limit-reached`: the plan's limit for the period.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<i64>,
+    /// For `limit-reached`: the period's total so far.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub used: Option<i64>,
+    /// For `limit-reached`: what is left of the limit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remaining: Option<i64>,
+    /// For `limit-reached`: when the period ends.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub period_end: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// The source chain, for the log only.
@@ -162,6 +197,7 @@ impl ResponseError for ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::LimitReached(_) => StatusCode::PAYMENT_REQUIRED,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::StripeFailed(_) => StatusCode::BAD_GATEWAY,
             ApiError::StripeTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
@@ -184,12 +220,21 @@ impl ResponseError for ApiError {
             ApiError::Validation(errors) => Some(errors.clone()),
             _ => None,
         };
+        let limit = match self {
+            ApiError::LimitReached(limit) => Some(limit),
+            _ => None,
+        };
         let problem = Problem {
             kind: format!("/problems/{slug}"),
             title: title.to_owned(),
             status: status.as_u16(),
             detail: self.detail(),
             errors,
+            meter: limit.map(|l| l.meter.clone()),
+            limit: limit.map(|l| l.limit),
+            used: limit.map(|l| l.used),
+            remaining: limit.map(|l| l.remaining),
+            period_end: limit.map(|l| l.period_end),
         };
         let mut response = HttpResponse::build(status);
         response.insert_header((

@@ -9,17 +9,19 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use super::usage::MeterUsage;
 use super::{Billing, BillingState};
 use crate::db::DbError;
 use crate::domain::{access, AccessReason, PlanCatalog, TenantId};
 
 /// The tenant's state and the time the rule was applied at; serialises to
-/// `{tenant_id, plan, reason, features, limits, grace_until}` without
+/// `{tenant_id, plan, reason, features, limits, grace_until, usage}` without
 /// copying the plan's lists.
 pub struct Entitlements {
     catalog: PlanCatalog,
     state: Arc<BillingState>,
     now: DateTime<Utc>,
+    usage: Arc<Vec<MeterUsage>>,
 }
 
 #[derive(Serialize)]
@@ -30,6 +32,19 @@ struct Body<'a> {
     features: &'a [String],
     limits: &'a BTreeMap<String, i64>,
     grace_until: Option<DateTime<Utc>>,
+    usage: Vec<MeterStanding<'a>>,
+}
+
+/// A meter's standing, as `GET …/usage` shows it.
+#[derive(Serialize)]
+struct MeterStanding<'a> {
+    meter: &'a str,
+    period_start: DateTime<Utc>,
+    period_end: DateTime<Utc>,
+    used: i64,
+    limit: Option<i64>,
+    remaining: Option<i64>,
+    overage: &'static str,
 }
 
 impl Serialize for Entitlements {
@@ -48,6 +63,19 @@ impl Serialize for Entitlements {
             features: granted.features,
             limits: granted.limits,
             grace_until: granted.grace_until,
+            usage: self
+                .usage
+                .iter()
+                .map(|usage| MeterStanding {
+                    meter: &usage.meter.id,
+                    period_start: usage.period.start.and_utc(),
+                    period_end: usage.period.end.and_utc(),
+                    used: usage.used,
+                    limit: usage.allowance.limit,
+                    remaining: usage.remaining(),
+                    overage: usage.allowance.overage.as_str(),
+                })
+                .collect(),
         }
         .serialize(serializer)
     }
@@ -60,6 +88,7 @@ impl Billing {
             catalog: self.catalog().clone(),
             state: self.state(tenant).await?,
             now: Utc::now(),
+            usage: Arc::new(self.usage(tenant).await?),
         })
     }
 }

@@ -22,6 +22,7 @@ mod state_cache;
 mod state_reader;
 mod subscription_lock;
 mod sync;
+mod usage;
 mod webhooks;
 
 pub use backfill::{BackfillOutcome, BackfillTotals, EnsureCustomers};
@@ -38,6 +39,7 @@ pub use retention::{Swept, RETENTION_BATCH};
 pub use sessions::CheckoutRequest;
 pub use state::BillingState;
 pub use sync::{SyncOutcome, SyncTenants};
+pub use usage::{LedgerEvent, MeterUsage, Recorded, UsageCheck, UsageEvent};
 pub use webhooks::{WebhookFailure, WebhookRejection};
 
 use std::sync::Arc;

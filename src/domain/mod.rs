@@ -8,6 +8,7 @@ mod redirect;
 mod role;
 mod subscription;
 mod tenant_id;
+mod usage;
 
 pub use email::Email;
 pub use entitlements::{access, Access, AccessReason};
@@ -18,3 +19,7 @@ pub use redirect::RedirectUrl;
 pub use role::Role;
 pub use subscription::is_paying;
 pub use tenant_id::TenantId;
+pub use usage::{
+    check_timestamp, Aggregation, Allowance, InvalidUsageKey, Meter, Overage, TimestampError,
+    UsageKey, UsagePeriod, MAX_QUANTITY,
+};

@@ -163,6 +163,7 @@ pub struct Metrics {
     jobs_processed: Family<JobLabels, Counter>,
     cache_requests: Family<CacheLabels, Counter>,
     pool_connections: Family<StateLabels, Gauge>,
+    usage_events: Family<CacheLabels, Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -245,6 +246,13 @@ impl Metrics {
             "Database pool connections, idle or in use (read at scrape time)",
             pool_connections.clone(),
         );
+        let usage_events = Family::<CacheLabels, Counter>::default();
+        registry.register(
+            "usage_events",
+            "Usage events answered by this instance, by result \
+             (recorded, duplicate, conflict, refused)",
+            usage_events.clone(),
+        );
         Metrics {
             registry,
             http_requests,
@@ -256,7 +264,16 @@ impl Metrics {
             jobs_processed,
             cache_requests,
             pool_connections,
+            usage_events,
         }
+    }
+
+    /// One usage event's result: `recorded`, `duplicate`, `conflict` or
+    /// `refused` (a fixed set).
+    pub fn usage_event(&self, result: &'static str) {
+        self.usage_events
+            .get_or_create(&CacheLabels { result })
+            .inc();
     }
 
     /// One answered request. `route` is a template or `UNMATCHED_ROUTE`.

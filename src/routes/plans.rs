@@ -50,6 +50,21 @@ pub struct EntitlementsAnswer {
     limits: BTreeMap<String, i64>,
     /// While in grace: when the plan's features end unless the invoice is paid.
     grace_until: Option<DateTime<Utc>>,
+    /// Each meter's standing in the current period, as `GET …/usage` has it.
+    usage: Vec<MeterStandingDoc>,
+}
+
+/// One meter in the entitlements answer.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct MeterStandingDoc {
+    meter: String,
+    period_start: DateTime<Utc>,
+    period_end: DateTime<Utc>,
+    used: i64,
+    limit: Option<i64>,
+    remaining: Option<i64>,
+    overage: String,
 }
 
 /// The features and limits that apply now: as cheap as `GET …/billing`

@@ -101,10 +101,32 @@ pub fn optional_json<T: serde::de::DeserializeOwned + Default>(
     req: &actix_web::HttpRequest,
     bytes: &[u8],
 ) -> Result<T, ApiError> {
-    use actix_web::HttpMessage;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
+    json_body(req, bytes)
+}
+
+/// Reads a body of up to `limit` bytes, for a route whose bodies may be
+/// larger than the service-wide JSON limit (413 past it).
+pub async fn read_body(
+    payload: actix_web::web::Payload,
+    limit: usize,
+) -> Result<actix_web::web::Bytes, ApiError> {
+    match payload.to_bytes_limited(limit).await {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(_)) => Err(ApiError::BadRequest("the body could not be read".into())),
+        Err(_) => Err(ApiError::PayloadTooLarge),
+    }
+}
+
+/// Parses a JSON body read as bytes with the JSON extractor's rules:
+/// content type and syntax are 400, a wrong shape 422 naming the field.
+pub fn json_body<T: serde::de::DeserializeOwned>(
+    req: &actix_web::HttpRequest,
+    bytes: &[u8],
+) -> Result<T, ApiError> {
+    use actix_web::HttpMessage;
     if req.content_type() != "application/json" {
         return Err(ApiError::BadRequest(
             "the body must be JSON (Content-Type: application/json)".into(),

@@ -36,6 +36,10 @@ struct Args {
     /// After the last failed payment retry: cancel the subscription or mark it unpaid.
     #[arg(long, default_value = "cancel", value_name = "cancel|unpaid")]
     after_failed_payments: FailedPaymentAction,
+    /// Where simulator time starts, in Unix seconds (default: now); may be
+    /// in the past, like a Stripe test clock's frozen_time.
+    #[arg(long)]
+    clock_start: Option<i64>,
 }
 
 fn main() {
@@ -50,6 +54,7 @@ fn main() {
         prices: args.prices,
         webhook_retry_base_ms: args.webhook_retry_base_ms,
         after_failed_payments: args.after_failed_payments,
+        clock_start: args.clock_start,
     };
     let sim = match SimHandle::start(config) {
         Ok(sim) => sim,
