@@ -51,7 +51,7 @@ use crate::db::{self, audit, DbConnection, DbError, DbPool};
 use crate::domain::{Email, PlanCatalog, TenantId};
 use crate::error::ApiError;
 use crate::metrics::Metrics;
-use crate::settings::Settings;
+use crate::settings::{Backend, Settings};
 use crate::stripe::{StripeFailure, StripeGateway};
 
 /// Who acts, for the audit log and as the last fallback for a customer email.
@@ -191,11 +191,12 @@ impl Billing {
     /// tenants' cached state at once (everything, after a reconnect). None
     /// on SQLite or with the cache off: the TTL is the bound there.
     pub fn listen_for_changes(&self) -> Option<db::listen::Listener> {
-        let url = self.settings.database.url.clone();
-        let backend = db::Backend::from_url(secrecy::ExposeSecret::expose_secret(&url)).ok()?;
-        if backend != db::Backend::Postgres || !self.state_cache.is_enabled() {
+        if self.settings.database.backend() != Some(Backend::Postgres)
+            || !self.state_cache.is_enabled()
+        {
             return None;
         }
+        let url = self.settings.database.url.clone();
         let cache = self.state_cache.clone();
         let started = db::listen::listen(url, move |event| match event {
             db::listen::StateEvent::Changed(tenant) => {

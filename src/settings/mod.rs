@@ -21,7 +21,7 @@ mod webhooks;
 
 pub use auth::AuthSettings;
 pub use billing::{local_origins, BillingSettings, SETTINGS_PAGE_PATH};
-pub use database::DatabaseSettings;
+pub use database::{Backend, DatabaseSettings};
 pub use jobs::JobsSettings;
 pub use metrics::MetricsSettings;
 pub use plans::PlanSettings;
