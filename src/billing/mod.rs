@@ -49,7 +49,6 @@ use state_reader::StateReader;
 use crate::db::tenants::TenantRecord;
 use crate::db::{self, audit, DbConnection, DbError, DbPool};
 use crate::domain::{Email, PlanCatalog, TenantId};
-use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::settings::{Backend, Settings};
 use crate::stripe::{StripeFailure, StripeGateway};
@@ -101,40 +100,6 @@ pub enum BillingError {
     /// More seats than the plan's `limits.seats`.
     #[error("more seats than the plan allows")]
     TooManySeats { max: i64 },
-}
-
-impl From<BillingError> for ApiError {
-    fn from(error: BillingError) -> Self {
-        match error {
-            BillingError::Database(e) => e.into(),
-            BillingError::Stripe(e) => e.into(),
-            BillingError::CreationInProgress => ApiError::StripeTimeout(Box::new(error)),
-            BillingError::AlreadySubscribed => ApiError::Conflict(
-                "the tenant already has an active paid subscription; change its plan instead"
-                    .into(),
-            ),
-            BillingError::NoSubscription => {
-                ApiError::Conflict("the tenant has no subscription; start one with Checkout".into())
-            }
-            BillingError::SubscriptionEnded => ApiError::Conflict(
-                "the subscription has ended; start a new one with Checkout".into(),
-            ),
-            BillingError::WriteInProgress => ApiError::Conflict(
-                "another change to this subscription is in progress; try again".into(),
-            ),
-            BillingError::NotPerSeat => ApiError::Conflict(
-                "the current plan is not billed per seat; change to a per-seat plan first".into(),
-            ),
-            BillingError::UnknownInvoice => ApiError::invalid_field(
-                "starting_after",
-                "names no invoice of this tenant; use an id from a previous page",
-            ),
-            BillingError::TooManySeats { max } => ApiError::invalid_field(
-                "quantity",
-                format!("must be a whole number from 1 to {max}"),
-            ),
-        }
-    }
 }
 
 /// Shared, cheap-to-clone handle on the billing service.
