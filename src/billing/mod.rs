@@ -38,7 +38,7 @@ pub use retention::{Swept, RETENTION_BATCH};
 pub use sessions::CheckoutRequest;
 pub use state::BillingState;
 pub use sync::{SyncOutcome, SyncTenants};
-pub use webhooks::{WebhookFailure, WebhookRejection};
+pub use webhooks::WebhookFailure;
 
 use std::sync::Arc;
 

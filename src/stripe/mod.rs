@@ -11,6 +11,7 @@ mod retry;
 mod schedules;
 mod sessions;
 mod subscriptions;
+mod webhooks;
 
 pub use customers::{CustomerParams, StripeCustomer};
 pub use error::StripeFailure;
@@ -21,6 +22,7 @@ pub use retry::RetryPolicy;
 pub use schedules::{PhaseSpec, SchedulePhase, StripeSchedule};
 pub use sessions::{CheckoutParams, CheckoutSession};
 pub use subscriptions::{ItemChange, Proration, StripeSubscription, SubscriptionUpdate};
+pub use webhooks::{verify_event, EventNews, SubscriptionNews, WebhookEvent, WebhookRejection};
 
 use std::time::Duration;
 
