@@ -3,6 +3,7 @@
 
 mod email;
 mod entitlements;
+mod invoice;
 mod plan;
 mod redirect;
 mod role;
@@ -11,6 +12,7 @@ mod tenant_id;
 
 pub use email::Email;
 pub use entitlements::{access, Access, AccessReason};
+pub use invoice::{Invoice, InvoicePage};
 pub use plan::{
     CatalogError, Plan, PlanCatalog, PlanChange, PlanCode, PlanPrice, UnknownPlan, FREE,
 };

@@ -11,8 +11,8 @@ use super::openapi::{BodyProblems, StripeProblems, TenantPath, TenantProblems};
 use super::validation::parse_quantity;
 use crate::auth::AdminCtx;
 use crate::billing::{Billing, BillingState};
+use crate::domain::Invoice;
 use crate::error::{ApiError, FieldError};
-use crate::stripe::StripeInvoice;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -82,8 +82,8 @@ pub struct InvoiceView {
     pub invoice_pdf: Option<String>,
 }
 
-impl From<StripeInvoice> for InvoiceView {
-    fn from(invoice: StripeInvoice) -> Self {
+impl From<Invoice> for InvoiceView {
+    fn from(invoice: Invoice) -> Self {
         InvoiceView {
             id: invoice.id,
             number: invoice.number,

@@ -15,7 +15,6 @@ mod webhooks;
 
 pub use customers::{CustomerParams, StripeCustomer};
 pub use error::StripeFailure;
-pub use invoices::{InvoicePage, StripeInvoice};
 pub use pacer::Pacer;
 pub use prices::StripePrice;
 pub use retry::RetryPolicy;
