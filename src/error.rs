@@ -131,6 +131,13 @@ impl ApiError {
     }
 }
 
+/// One invalid field is a 422 that names it.
+impl From<FieldError> for ApiError {
+    fn from(error: FieldError) -> Self {
+        ApiError::Validation(vec![error])
+    }
+}
+
 /// RFC 9457 problem details: the body of every error answer.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Problem {

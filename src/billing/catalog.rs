@@ -7,8 +7,6 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::RwLock;
 
-use serde::Serialize;
-
 use super::Billing;
 use crate::db::DbError;
 use crate::domain::{PlanPrice, TenantId};
@@ -31,8 +29,9 @@ impl PriceBook {
     }
 }
 
-/// One row of `GET …/billing/plans` (SPEC §7).
-#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
+/// One plan as this tenant sees it: its price and where it stands against
+/// the tenant's plan (a row of `GET …/billing/plans`; README, Endpoints).
+#[derive(Debug, Clone, PartialEq)]
 pub struct PlanView {
     pub id: String,
     pub name: String,
@@ -48,7 +47,6 @@ pub struct PlanView {
     pub limits: BTreeMap<String, i64>,
     pub current: bool,
     /// `current`, `upgrade` or `downgrade`, by rank against the current plan.
-    #[schema(value_type = String, pattern = "^(current|upgrade|downgrade)$")]
     pub change: &'static str,
 }
 

@@ -208,6 +208,11 @@ impl Billing {
         &self.jobs.counters
     }
 
+    /// Whether the database answers a query now (readiness).
+    pub async fn ping_database(&self) -> Result<(), DbError> {
+        db::interact(&self.pool, db::ping).await
+    }
+
     pub fn pool(&self) -> &DbPool {
         &self.pool
     }

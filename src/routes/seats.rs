@@ -3,14 +3,14 @@
 
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
-use tracing_actix_web::RequestId;
 use utoipa::{IntoParams, ToSchema};
 
-use super::billing::actor;
-use super::openapi::{BodyProblems, StripeProblems, TenantPath, TenantProblems};
+use super::extract::Actor;
+use super::problems::{BodyProblems, StripeProblems, TenantPath, TenantProblems};
+use super::state::{self, BillingStateJson};
 use super::validation::parse_quantity;
 use crate::auth::AdminCtx;
-use crate::billing::{Billing, BillingState};
+use crate::billing::Billing;
 use crate::domain::Invoice;
 use crate::error::{ApiError, FieldError};
 
@@ -29,24 +29,18 @@ pub struct SeatsBody {
     params(TenantPath), security(("bearer" = [])),
     request_body(content = SeatsBody, content_type = "application/json"),
     responses(
-        (status = 200, description = "The billing state with the new `seats`", body = BillingState),
+        (status = 200, description = "The billing state with the new `seats`", body = BillingStateJson),
         (status = 409, description = "No subscription, or the plan is not billed per seat", content_type = "application/problem+json", body = crate::error::Problem),
         BodyProblems, StripeProblems, TenantProblems,
     ))]
 pub async fn put_seats(
-    ctx: AdminCtx,
-    request_id: RequestId,
+    actor: Actor,
     billing: web::Data<Billing>,
     body: web::Json<SeatsBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let quantity = parse_quantity(body.quantity.as_ref(), None)
-        .map_err(|e| ApiError::Validation(vec![e]))?
+    let quantity = parse_quantity(body.quantity.as_ref(), None)?
         .ok_or_else(|| ApiError::invalid_field("quantity", "is required"))?;
-    let request_id = request_id.to_string();
-    let state: BillingState = billing
-        .set_seats(&ctx.tenant_id, quantity, &actor(&ctx, &request_id))
-        .await?;
-    Ok(HttpResponse::Ok().json(state))
+    state::answer(billing.set_seats(actor.tenant(), quantity, &actor.audit())).await
 }
 
 /// `GET …/billing/invoices`' query.
