@@ -37,7 +37,7 @@ impl Entitlements {
 }
 
 impl Billing {
-    /// What the tenant may use now (SPEC §7's rule).
+    /// What the tenant may use now (README, Endpoints: "Entitlements").
     pub async fn entitlements(&self, tenant: &TenantId) -> Result<Entitlements, DbError> {
         Ok(Entitlements {
             catalog: self.catalog().clone(),

@@ -165,7 +165,8 @@ fn decide(
 }
 
 impl Billing {
-    /// Changes the tenant's plan (SPEC §7); answers the stored state after.
+    /// Changes the tenant's plan (README, Endpoints; docs/ARCHITECTURE.md,
+    /// "Subscription state"); answers the stored state after.
     pub async fn change_plan(
         &self,
         tenant: &crate::domain::TenantId,

@@ -1,4 +1,4 @@
-//! Retention (SPEC §9): finished jobs after `jobs.retain_finished_days`,
+//! Retention (README, Operating it): finished jobs after `jobs.retain_finished_days`,
 //! webhook ledger rows after `webhooks.retain_days` (never below Stripe's
 //! 3-day redelivery window, enforced by the settings). The first job worker
 //! of each instance runs it when idle, every `jobs.retention_interval_seconds`,

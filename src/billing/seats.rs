@@ -27,7 +27,7 @@ use crate::stripe::{ItemChange, Proration, SubscriptionUpdate};
 const ACTION: &str = "subscription.seats";
 
 impl Billing {
-    /// Sets the seat count of the tenant's per-seat plan (SPEC §7); answers
+    /// Sets the seat count of the tenant's per-seat plan (README, Endpoints); answers
     /// the stored state after.
     pub async fn set_seats(
         &self,

@@ -1,4 +1,4 @@
-//! Prometheus metrics (SPEC §9), one registry per running instance.
+//! Prometheus metrics (README, Metrics), one registry per running instance.
 //!
 //! Why per instance rather than a global recorder: the tests run several
 //! instances in one process, and each must scrape only its own traffic.
@@ -97,7 +97,7 @@ struct CacheLabels {
     result: &'static str,
 }
 
-/// What happened to a webhook delivery (SPEC §9's closed set).
+/// What happened to a webhook delivery (the closed set README, Metrics lists).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WebhookOutcome {
     Applied,
