@@ -35,22 +35,6 @@ pub enum HttpMethod {
     OTHER,
 }
 
-impl From<&actix_web::http::Method> for HttpMethod {
-    fn from(method: &actix_web::http::Method) -> Self {
-        use actix_web::http::Method;
-        match *method {
-            Method::GET => HttpMethod::GET,
-            Method::POST => HttpMethod::POST,
-            Method::PUT => HttpMethod::PUT,
-            Method::PATCH => HttpMethod::PATCH,
-            Method::DELETE => HttpMethod::DELETE,
-            Method::HEAD => HttpMethod::HEAD,
-            Method::OPTIONS => HttpMethod::OPTIONS,
-            _ => HttpMethod::OTHER,
-        }
-    }
-}
-
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct HttpLabels {
     method: HttpMethod,
