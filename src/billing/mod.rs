@@ -26,7 +26,7 @@ mod webhooks;
 
 pub use backfill::{BackfillOutcome, BackfillTotals, EnsureCustomers};
 pub use bulk::{BulkOperation, BulkOutcome, BulkTotals, Step};
-pub use catalog::{PlanView, PriceProblem};
+pub use catalog::{PlanOffer, PriceProblem};
 pub use customer::{CustomerHints, EnsureAttempt, EnsuredCustomer};
 pub use entitlements::Entitlements;
 pub use jobs::{JobCounters, JobHub, JobWorkers};

@@ -10,14 +10,13 @@ use utoipa::ToSchema;
 
 use super::problems::{TenantPath, TenantProblems};
 use crate::auth::TenantCtx;
-use crate::billing::{Billing, PlanView};
-use crate::domain::AccessReason;
+use crate::billing::{Billing, PlanOffer};
+use crate::domain::{AccessReason, PlanChange};
 use crate::error::ApiError;
 
 /// One row of `GET …/billing/plans` (README, Endpoints).
 #[derive(Debug, Serialize, ToSchema)]
-#[schema(as = PlanView)]
-pub struct PlanJson {
+pub struct PlanView {
     pub id: String,
     pub name: String,
     /// The price per interval (per seat for a per-seat plan), in the currency's minor unit.
@@ -36,21 +35,27 @@ pub struct PlanJson {
     pub change: &'static str,
 }
 
-impl From<PlanView> for PlanJson {
-    fn from(plan: PlanView) -> Self {
-        PlanJson {
+impl From<PlanOffer> for PlanView {
+    fn from(offer: PlanOffer) -> Self {
+        let PlanOffer {
+            plan,
+            price,
+            change,
+            trial_available,
+        } = offer;
+        PlanView {
             id: plan.id,
             name: plan.name,
-            amount: plan.amount,
-            currency: plan.currency,
-            interval: plan.interval,
+            amount: price.as_ref().map(|p| p.amount),
+            currency: price.as_ref().map(|p| p.currency.clone()),
+            interval: price.map(|p| p.interval),
             per_seat: plan.per_seat,
             trial_days: plan.trial_days,
-            trial_available: plan.trial_available,
+            trial_available,
             features: plan.features,
             limits: plan.limits,
-            current: plan.current,
-            change: plan.change,
+            current: change == PlanChange::Current,
+            change: change.as_str(),
         }
     }
 }
@@ -59,7 +64,7 @@ impl From<PlanView> for PlanJson {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PlansAnswer {
     /// Ordered by rank, `free` first.
-    pub plans: Vec<PlanJson>,
+    pub plans: Vec<PlanView>,
 }
 
 /// Every plan, ordered by rank, marked against the tenant's current plan.
@@ -75,7 +80,7 @@ pub async fn get_plans(
 ) -> Result<HttpResponse, ApiError> {
     let plans = billing.plans(&ctx.tenant_id).await?;
     Ok(HttpResponse::Ok().json(PlansAnswer {
-        plans: plans.into_iter().map(PlanJson::from).collect(),
+        plans: plans.into_iter().map(PlanView::from).collect(),
     }))
 }
 
