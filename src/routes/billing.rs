@@ -8,7 +8,7 @@ use validator::Validate;
 
 use super::extract::{Actor, OptionalJson};
 use super::problems::{BodyProblems, StripeProblems, TenantPath, TenantProblems};
-use super::state::{self, BillingStateJson};
+use super::state::{self, BillingStateView};
 use super::validation::{
     parse_email, parse_plan, parse_quantity, parse_redirect_or_default, validated,
 };
@@ -19,7 +19,7 @@ use crate::error::{ApiError, FieldError};
 /// `GET …/billing`: any member may read the tenant's plan.
 #[utoipa::path(get, path = "/v1/tenants/{tenant_id}/billing", tag = "billing",
     params(TenantPath), security(("bearer" = [])),
-    responses((status = 200, description = "The tenant's billing state (free when never billed)", body = BillingStateJson), TenantProblems))]
+    responses((status = 200, description = "The tenant's billing state (free when never billed)", body = BillingStateView), TenantProblems))]
 pub async fn get_billing(
     ctx: TenantCtx,
     billing: web::Data<Billing>,
@@ -100,20 +100,20 @@ pub struct ProfileBody {
 #[derive(Debug, Clone, Copy, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 #[schema(as = ProfileSync)]
-pub enum ProfileSyncJson {
+pub enum ProfileSyncView {
     Synced,
     Pending,
     Provisioning,
     NotLinked,
 }
 
-impl From<ProfileSync> for ProfileSyncJson {
+impl From<ProfileSync> for ProfileSyncView {
     fn from(sync: ProfileSync) -> Self {
         match sync {
-            ProfileSync::Synced => ProfileSyncJson::Synced,
-            ProfileSync::Pending => ProfileSyncJson::Pending,
-            ProfileSync::Provisioning => ProfileSyncJson::Provisioning,
-            ProfileSync::NotLinked => ProfileSyncJson::NotLinked,
+            ProfileSync::Synced => ProfileSyncView::Synced,
+            ProfileSync::Pending => ProfileSyncView::Pending,
+            ProfileSync::Provisioning => ProfileSyncView::Provisioning,
+            ProfileSync::NotLinked => ProfileSyncView::NotLinked,
         }
     }
 }
@@ -122,8 +122,8 @@ impl From<ProfileSync> for ProfileSyncJson {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ProfileAnswer<'a> {
     #[serde(flatten)]
-    pub state: BillingStateJson<'a>,
-    pub profile_sync: ProfileSyncJson,
+    pub state: BillingStateView<'a>,
+    pub profile_sync: ProfileSyncView,
 }
 
 /// `PUT …/billing/profile`: stores the profile, then syncs Stripe if linked.
@@ -148,7 +148,7 @@ pub async fn put_profile(
         .update_profile(actor.tenant(), &update, &actor.audit())
         .await?;
     Ok(HttpResponse::Ok().json(ProfileAnswer {
-        state: BillingStateJson::from(&state),
+        state: BillingStateView::from(&state),
         profile_sync: sync.into(),
     }))
 }

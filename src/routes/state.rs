@@ -16,7 +16,7 @@ use crate::error::ApiError;
 /// Stripe (README, Endpoints; the settings page reads exactly these names).
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(as = BillingState)]
-pub struct BillingStateJson<'a> {
+pub struct BillingStateView<'a> {
     pub tenant_id: &'a str,
     pub stripe_customer_id: Option<&'a str>,
     pub billing_email: Option<&'a str>,
@@ -33,9 +33,9 @@ pub struct BillingStateJson<'a> {
     pub grace_until: Option<DateTime<Utc>>,
 }
 
-impl<'a> From<&'a BillingState> for BillingStateJson<'a> {
+impl<'a> From<&'a BillingState> for BillingStateView<'a> {
     fn from(state: &'a BillingState) -> Self {
-        BillingStateJson {
+        BillingStateView {
             tenant_id: &state.tenant_id,
             stripe_customer_id: state.stripe_customer_id.as_deref(),
             billing_email: state.billing_email.as_deref(),
@@ -55,7 +55,7 @@ impl<'a> From<&'a BillingState> for BillingStateJson<'a> {
 
 /// 200 with `state`.
 pub fn ok(state: &BillingState) -> HttpResponse {
-    HttpResponse::Ok().json(BillingStateJson::from(state))
+    HttpResponse::Ok().json(BillingStateView::from(state))
 }
 
 /// Waits for a billing write and answers 200 with the state it left (or

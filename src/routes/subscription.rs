@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 
 use super::extract::{Actor, OptionalJson};
 use super::problems::{BodyProblems, StripeProblems, TenantPath, TenantProblems};
-use super::state::{self, BillingStateJson};
+use super::state::{self, BillingStateView};
 use super::validation::{parse_plan, parse_quantity};
 use crate::billing::{Billing, PlanChangeRequest};
 use crate::error::ApiError;
@@ -30,7 +30,7 @@ pub struct ChangeBody {
     params(TenantPath), security(("bearer" = [])),
     request_body(content = ChangeBody, content_type = "application/json"),
     responses(
-        (status = 200, description = "The billing state after the change (also when nothing had to change)", body = BillingStateJson),
+        (status = 200, description = "The billing state after the change (also when nothing had to change)", body = BillingStateView),
         (status = 409, description = "No subscription to change: use Checkout", content_type = "application/problem+json", body = crate::error::Problem),
         BodyProblems, StripeProblems, TenantProblems,
     ))]
@@ -56,7 +56,7 @@ pub struct EmptyBody {}
     params(TenantPath), security(("bearer" = [])),
     request_body(content = Option<EmptyBody>, content_type = "application/json", description = "No body, or `{}`"),
     responses(
-        (status = 200, description = "The billing state, `cancel_at_period_end: true`", body = BillingStateJson),
+        (status = 200, description = "The billing state, `cancel_at_period_end: true`", body = BillingStateView),
         (status = 409, description = "No subscription to cancel", content_type = "application/problem+json", body = crate::error::Problem),
         BodyProblems, StripeProblems, TenantProblems,
     ))]
@@ -73,7 +73,7 @@ pub async fn post_cancel(
     params(TenantPath), security(("bearer" = [])),
     request_body(content = Option<EmptyBody>, content_type = "application/json", description = "No body, or `{}`"),
     responses(
-        (status = 200, description = "The billing state, `cancel_at_period_end: false`", body = BillingStateJson),
+        (status = 200, description = "The billing state, `cancel_at_period_end: false`", body = BillingStateView),
         (status = 409, description = "The subscription has ended (or there is none)", content_type = "application/problem+json", body = crate::error::Problem),
         BodyProblems, StripeProblems, TenantProblems,
     ))]
@@ -91,7 +91,7 @@ pub async fn post_resume(
     params(TenantPath), security(("bearer" = [])),
     request_body(content = Option<EmptyBody>, content_type = "application/json", description = "No body, or `{}`"),
     responses(
-        (status = 200, description = "The billing state as Stripe has it now", body = BillingStateJson),
+        (status = 200, description = "The billing state as Stripe has it now", body = BillingStateView),
 
         BodyProblems, StripeProblems, TenantProblems,
     ))]
