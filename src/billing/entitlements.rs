@@ -20,6 +20,7 @@ pub struct Entitlements {
 }
 
 impl Entitlements {
+    /// Whose entitlements these are (the answer names the tenant).
     pub fn tenant_id(&self) -> &str {
         &self.state.tenant_id
     }

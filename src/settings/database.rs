@@ -38,6 +38,7 @@ impl Backend {
         }
     }
 
+    /// How logs name it.
     pub fn name(self) -> &'static str {
         match self {
             Backend::Postgres => "postgres",

@@ -1,6 +1,8 @@
 //! The only module that imports async-stripe. It owns retries and idempotency:
 //! callers state an intent with a stable key, and get back plain values or a
 //! `StripeFailure` that says whether the outcome is unknown (timeout) or known.
+//! Stripe's wire errors that mean something to the caller (an unknown id)
+//! are mapped here, and webhook signatures are verified here.
 
 mod customers;
 mod error;
