@@ -1,6 +1,8 @@
 //! The one error type the HTTP layer answers with, rendered as RFC 9457
 //! `application/problem+json`. Internal causes are logged with their source chain
 //! and never shown to the client; validation errors name fields, never values.
+//! The lower layers' errors (`DbError`, `StripeFailure`, `BillingError`)
+//! become answers here, so nothing below the edge names an HTTP status.
 
 use std::fmt::Write as _;
 
@@ -8,6 +10,10 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
+
+use crate::billing::BillingError;
+use crate::db::DbError;
+use crate::stripe::StripeFailure;
 
 /// One invalid field of a request body.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
@@ -145,6 +151,13 @@ impl ApiError {
     }
 }
 
+/// One invalid field is a 422 that names it.
+impl From<FieldError> for ApiError {
+    fn from(error: FieldError) -> Self {
+        ApiError::Validation(vec![error])
+    }
+}
+
 /// RFC 9457 problem details: the body of every error answer.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Problem {
@@ -262,15 +275,60 @@ impl ResponseError for ApiError {
     }
 }
 
-impl From<crate::db::DbError> for ApiError {
-    fn from(error: crate::db::DbError) -> Self {
+// How the layers' errors answer. These conversions live here, at the edge,
+// so that the service and the gateways never name an HTTP status and a
+// handler's `?` still turns any of them into its problem+json answer.
+
+impl From<DbError> for ApiError {
+    fn from(error: DbError) -> Self {
         match error {
-            crate::db::DbError::Unavailable(e) => ApiError::DatabaseUnavailable(Box::new(e)),
-            crate::db::DbError::ConnectionLost(e) => ApiError::DatabaseUnavailable(Box::new(e)),
-            crate::db::DbError::Saturated => {
-                ApiError::DatabaseUnavailable(Box::new(crate::db::DbError::Saturated))
-            }
+            DbError::Unavailable(e) => ApiError::DatabaseUnavailable(Box::new(e)),
+            DbError::ConnectionLost(e) => ApiError::DatabaseUnavailable(Box::new(e)),
+            DbError::Saturated => ApiError::DatabaseUnavailable(Box::new(DbError::Saturated)),
             other => ApiError::internal(other),
+        }
+    }
+}
+
+impl From<StripeFailure> for ApiError {
+    fn from(failure: StripeFailure) -> Self {
+        match failure {
+            StripeFailure::Timeout => ApiError::StripeTimeout(Box::new(failure)),
+            other => ApiError::StripeFailed(Box::new(other)),
+        }
+    }
+}
+
+impl From<BillingError> for ApiError {
+    fn from(error: BillingError) -> Self {
+        match error {
+            BillingError::Database(e) => e.into(),
+            BillingError::Stripe(e) => e.into(),
+            BillingError::CreationInProgress => ApiError::StripeTimeout(Box::new(error)),
+            BillingError::AlreadySubscribed => ApiError::Conflict(
+                "the tenant already has an active paid subscription; change its plan instead"
+                    .into(),
+            ),
+            BillingError::NoSubscription => {
+                ApiError::Conflict("the tenant has no subscription; start one with Checkout".into())
+            }
+            BillingError::SubscriptionEnded => ApiError::Conflict(
+                "the subscription has ended; start a new one with Checkout".into(),
+            ),
+            BillingError::WriteInProgress => ApiError::Conflict(
+                "another change to this subscription is in progress; try again".into(),
+            ),
+            BillingError::NotPerSeat => ApiError::Conflict(
+                "the current plan is not billed per seat; change to a per-seat plan first".into(),
+            ),
+            BillingError::UnknownInvoice => ApiError::invalid_field(
+                "starting_after",
+                "names no invoice of this tenant; use an id from a previous page",
+            ),
+            BillingError::TooManySeats { max } => ApiError::invalid_field(
+                "quantity",
+                format!("must be a whole number from 1 to {max}"),
+            ),
         }
     }
 }

@@ -1,4 +1,4 @@
-//! Per-tenant request budgets (SPEC §9), enforced per instance with GCRA
+//! Per-tenant request budgets (README, Rate limits), enforced per instance with GCRA
 //! (the `governor` crate): a tenant may burst up to its per-minute figure,
 //! then gets one more request every 60/N seconds. Keyed by the tenant of
 //! the *verified token*, so it runs after the token middleware.

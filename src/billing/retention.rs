@@ -1,9 +1,10 @@
-//! Retention: finished jobs after `jobs.retain_finished_days`, webhook
-//! ledger rows after `webhooks.retain_days` (never below Stripe's 3-day
-//! redelivery window, enforced by the settings), usage ledger rows after
-//! `usage.retain_days` (never below the 35 days an event may be dated back). The first job worker
+//! Retention (README, Operating it): finished jobs after
+//! `jobs.retain_finished_days`, webhook ledger rows after
+//! `webhooks.retain_days` (never below Stripe's 3-day redelivery window,
+//! enforced by the settings), usage ledger rows after `usage.retain_days`
+//! (never below the 35 days an event may be dated back). The first job worker
 //! of each instance runs it when idle, every `jobs.retention_interval_seconds`,
-//! in small batches, so neither table grows without bound and no delete
+//! in small batches, so no table grows without bound and no delete
 //! holds a lock for long. Instances may overlap: deleting is idempotent.
 
 use chrono::{Duration, NaiveDateTime, Utc};

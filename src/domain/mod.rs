@@ -3,6 +3,7 @@
 
 mod email;
 mod entitlements;
+mod invoice;
 mod plan;
 mod redirect;
 mod role;
@@ -12,6 +13,7 @@ mod usage;
 
 pub use email::Email;
 pub use entitlements::{access, Access, AccessReason};
+pub use invoice::{Invoice, InvoicePage};
 pub use plan::{
     CatalogError, Plan, PlanCatalog, PlanChange, PlanCode, PlanPrice, UnknownPlan, FREE,
 };

@@ -1,4 +1,4 @@
-//! Prometheus metrics (SPEC §9), one registry per running instance.
+//! Prometheus metrics (README, Metrics), one registry per running instance.
 //!
 //! Why per instance rather than a global recorder: the tests run several
 //! instances in one process, and each must scrape only its own traffic.
@@ -33,22 +33,6 @@ pub enum HttpMethod {
     HEAD,
     OPTIONS,
     OTHER,
-}
-
-impl From<&actix_web::http::Method> for HttpMethod {
-    fn from(method: &actix_web::http::Method) -> Self {
-        use actix_web::http::Method;
-        match *method {
-            Method::GET => HttpMethod::GET,
-            Method::POST => HttpMethod::POST,
-            Method::PUT => HttpMethod::PUT,
-            Method::PATCH => HttpMethod::PATCH,
-            Method::DELETE => HttpMethod::DELETE,
-            Method::HEAD => HttpMethod::HEAD,
-            Method::OPTIONS => HttpMethod::OPTIONS,
-            _ => HttpMethod::OTHER,
-        }
-    }
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -97,7 +81,7 @@ struct CacheLabels {
     result: &'static str,
 }
 
-/// What happened to a webhook delivery (SPEC §9's closed set).
+/// What happened to a webhook delivery (the closed set README, Metrics lists).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WebhookOutcome {
     Applied,

@@ -7,13 +7,16 @@
 
 pub mod billing;
 pub mod errors;
+mod extract;
 pub mod health;
 pub mod me;
 pub mod metrics;
 pub mod openapi;
 pub mod plans;
+pub mod problems;
 pub mod seats;
 pub mod settings_page;
+mod state;
 pub mod subscription;
 pub mod usage;
 mod validation;

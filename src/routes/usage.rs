@@ -2,16 +2,17 @@
 //! (one event or a batch), asks whether more would fit, and anyone of the
 //! tenant reads each meter's standing in the current period.
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpResponse};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use super::openapi::{BodyProblems, TenantPath, TenantProblems};
-use super::validation::{json_body, read_body};
+use super::extract::JsonUpTo;
+use super::problems::{BodyProblems, TenantPath, TenantProblems};
+use super::state::MeterView;
 use crate::auth::{TenantCtx, UsageCtx};
-use crate::billing::{Billing, LedgerEvent, MeterUsage, Recorded, UsageEvent};
+use crate::billing::{Billing, LedgerEvent, Recorded, UsageEvent};
 use crate::domain::{check_timestamp, PlanCatalog, UsageKey, MAX_QUANTITY};
 use crate::error::{ApiError, FieldError, LimitReached};
 
@@ -122,42 +123,6 @@ pub struct BatchAnswer {
     pub conflicts: usize,
 }
 
-/// One meter's standing in the current period.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct MeterView {
-    #[schema(example = "api_calls")]
-    pub meter: String,
-    pub name: String,
-    pub unit: String,
-    /// `sum` of quantities or `count` of events.
-    pub aggregation: &'static str,
-    pub period_start: DateTime<Utc>,
-    pub period_end: DateTime<Utc>,
-    pub used: i64,
-    /// `null`: unlimited; 0: not included in the plan.
-    pub limit: Option<i64>,
-    pub remaining: Option<i64>,
-    /// `block` (past the limit: 402) or `allow`.
-    pub overage: &'static str,
-}
-
-impl From<&MeterUsage> for MeterView {
-    fn from(usage: &MeterUsage) -> Self {
-        MeterView {
-            meter: usage.meter.id.clone(),
-            name: usage.meter.name.clone(),
-            unit: usage.meter.unit.clone(),
-            aggregation: usage.meter.aggregation.as_str(),
-            period_start: usage.period.start.and_utc(),
-            period_end: usage.period.end.and_utc(),
-            used: usage.used,
-            limit: usage.allowance.limit,
-            remaining: usage.remaining(),
-            overage: usage.allowance.overage.as_str(),
-        }
-    }
-}
-
 /// `GET …/usage`'s answer.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UsageList {
@@ -237,12 +202,9 @@ pub async fn post_usage(
     ))]
 pub async fn post_usage_batch(
     ctx: UsageCtx,
-    req: HttpRequest,
     billing: web::Data<Billing>,
-    payload: web::Payload,
+    JsonUpTo(body): JsonUpTo<UsageBatchBody, MAX_BATCH_BODY>,
 ) -> Result<HttpResponse, ApiError> {
-    let bytes = read_body(payload, MAX_BATCH_BODY).await?;
-    let body: UsageBatchBody = json_body(&req, &bytes)?;
     if body.events.is_empty() || body.events.len() > MAX_BATCH {
         return Err(ApiError::invalid_field(
             "events",

@@ -3,7 +3,8 @@
 //! Layers, later wins: the embedded `config/default.toml` and `config/{APP_ENV}.toml`
 //! (so the binary works from any directory), the same files on disk when present
 //! (so operators can edit them without a rebuild), `APP__SECTION__KEY` variables,
-//! and finally the well-known variables of SPEC §2 (`DATABASE_URL`, `JWT_SECRET`, …).
+//! and finally the well-known variables of README, Configuration (`DATABASE_URL`,
+//! `JWT_SECRET`, …).
 //! Secrets are `SecretString`s: their `Debug` prints `[REDACTED]`, so a settings dump
 //! in a log line cannot leak them.
 
@@ -22,7 +23,7 @@ mod webhooks;
 
 pub use auth::AuthSettings;
 pub use billing::{local_origins, BillingSettings, SETTINGS_PAGE_PATH};
-pub use database::DatabaseSettings;
+pub use database::{Backend, DatabaseSettings};
 pub use jobs::JobsSettings;
 pub use metrics::MetricsSettings;
 pub use plans::{MeterSettings, PlanSettings};
@@ -143,7 +144,7 @@ fn default_env() -> AppEnv {
     AppEnv::Development
 }
 
-/// Maps SPEC §2's well-known variables onto configuration keys.
+/// Maps the well-known variables (README, Configuration) onto configuration keys.
 const WELL_KNOWN: &[(&str, &str)] = &[
     ("DATABASE_URL", "database.url"),
     ("BIND_ADDR", "server.bind_addr"),

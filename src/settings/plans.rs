@@ -1,4 +1,4 @@
-//! `[plans.*]`: the plan catalog (SPEC §7). Stripe owns prices; configuration
+//! `[plans.*]`: the plan catalog (README, Configuration). Stripe owns prices; configuration
 //! names them and says what each plan grants.
 
 use std::collections::BTreeMap;

@@ -30,9 +30,12 @@ async fn a_tenant_never_billed_has_frees(backend: Backend) {
     let entitlements = app.read("acme", "entitlements").await;
     // Free meters by the calendar month; exports are not included.
     let month = tenant_billing::domain::UsagePeriod::calendar_month(Utc::now().naive_utc());
-    let standing = |meter: &str, limit: i64| {
+    let standing = |meter: &str, name: &str, unit: &str, aggregation: &str, limit: i64| {
         json!({
             "meter": meter,
+            "name": name,
+            "unit": unit,
+            "aggregation": aggregation,
             "period_start": month.start.and_utc(),
             "period_end": month.end.and_utc(),
             "used": 0,
@@ -41,7 +44,10 @@ async fn a_tenant_never_billed_has_frees(backend: Backend) {
             "overage": "block",
         })
     };
-    let usage = json!([standing("api_calls", 1000), standing("exports", 0)]);
+    let usage = json!([
+        standing("api_calls", "API calls", "calls", "sum", 1000),
+        standing("exports", "Exports", "exports", "count", 0),
+    ]);
     assert_eq!(
         entitlements,
         json!({

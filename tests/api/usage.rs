@@ -39,7 +39,7 @@ async fn record(app: &TestApp, tenant: &str, event: Value) -> reqwest::Response 
         .json(&event)
         .send()
         .await
-        .expect("request sent")
+        .unwrap_or_else(|error| panic!("POST …/usage: {error:?}"))
 }
 
 fn event(key: &str, meter: &str, quantity: i64) -> Value {
