@@ -118,7 +118,12 @@ mod tests {
             tenant_claim: tenant.into(),
             role_claim: role.into(),
             admin_roles: admins.iter().map(|s| s.to_string()).collect(),
-            usage_roles: vec!["service".into(), "admin".into()],
+            // The default pairing: the host's `service` and the admins.
+            usage_roles: ["service"]
+                .iter()
+                .chain(admins)
+                .map(|s| s.to_string())
+                .collect(),
         }
     }
 

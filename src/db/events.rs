@@ -168,17 +168,7 @@ fn insert_ledger_row(
         stripe_events::payload.eq(event.payload),
         stripe_events::received_at.eq(now),
     );
-    let inserted = match conn {
-        DbConnection::Postgresql(c) => diesel::insert_into(stripe_events::table)
-            .values(values)
-            .on_conflict_do_nothing()
-            .execute(c)?,
-        DbConnection::Sqlite(c) => diesel::insert_into(stripe_events::table)
-            .values(values)
-            .on_conflict_do_nothing()
-            .execute(c)?,
-    };
-    Ok(inserted == 1)
+    Ok(insert_or_ignore!(conn, stripe_events::table, values)? == 1)
 }
 
 fn apply(
@@ -307,22 +297,13 @@ pub fn delete_received_before(
     cutoff: NaiveDateTime,
     limit: i64,
 ) -> QueryResult<usize> {
-    let batch: Vec<String> = stripe_events::table
-        .filter(stripe_events::received_at.lt(cutoff))
-        .order(stripe_events::received_at.asc())
-        .limit(limit)
-        .select(stripe_events::event_id)
-        .load(conn)?;
-    if batch.is_empty() {
-        return Ok(0);
-    }
-    // Re-checked: a redelivery may have refreshed a row in between.
-    diesel::delete(
-        stripe_events::table.filter(
-            stripe_events::event_id
-                .eq_any(batch)
-                .and(stripe_events::received_at.lt(cutoff)),
-        ),
+    // Re-checked on delete: a redelivery may have refreshed a row in between.
+    delete_oldest!(
+        conn,
+        stripe_events::table,
+        stripe_events::event_id => String,
+        stripe_events::received_at.lt(cutoff),
+        stripe_events::received_at.asc(),
+        limit
     )
-    .execute(conn)
 }

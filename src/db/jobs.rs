@@ -105,17 +105,8 @@ pub fn enqueue(
             j::updated_at.eq(now),
         );
         // `ON CONFLICT DO NOTHING` without a target covers the partial unique
-        // index on both backends; it does not compile on the enum, hence the match.
-        let inserted = match conn {
-            DbConnection::Postgresql(c) => diesel::insert_into(j::jobs)
-                .values(values)
-                .on_conflict_do_nothing()
-                .execute(c)?,
-            DbConnection::Sqlite(c) => diesel::insert_into(j::jobs)
-                .values(values)
-                .on_conflict_do_nothing()
-                .execute(c)?,
-        };
+        // index on both backends.
+        let inserted = insert_or_ignore!(conn, j::jobs, values)?;
         if inserted == 1 {
             return Ok(Enqueued::Inserted);
         }
@@ -417,18 +408,14 @@ pub fn delete_finished_before(
     cutoff: NaiveDateTime,
     limit: i64,
 ) -> QueryResult<usize> {
-    // Nothing changes a succeeded job, so reading the batch and deleting it
-    // need not share a transaction.
-    let batch: Vec<i64> = j::jobs
-        .filter(j::state.eq(state::SUCCEEDED).and(j::updated_at.lt(cutoff)))
-        .order(j::updated_at.asc())
-        .limit(limit)
-        .select(j::id)
-        .load(conn)?;
-    if batch.is_empty() {
-        return Ok(0);
-    }
-    diesel::delete(j::jobs.filter(j::id.eq_any(batch))).execute(conn)
+    delete_oldest!(
+        conn,
+        j::jobs,
+        j::id => i64,
+        j::state.eq(state::SUCCEEDED).and(j::updated_at.lt(cutoff)),
+        j::updated_at.asc(),
+        limit
+    )
 }
 
 /// Jobs for operators and tests, newest first, optionally in one state.

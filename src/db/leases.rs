@@ -36,6 +36,18 @@ pub struct Lease {
     pub expires_at: Option<NaiveDateTime>,
 }
 
+/// A lease being taken.
+#[derive(Insertable)]
+#[diesel(table_name = tenant_leases)]
+struct NewLease<'a> {
+    tenant_id: &'a str,
+    kind: &'static str,
+    token: &'a str,
+    holder: &'a str,
+    started_at: NaiveDateTime,
+    expires_at: NaiveDateTime,
+}
+
 fn find(conn: &mut DbConnection, tenant: &TenantId, kind: &str) -> QueryResult<Option<Lease>> {
     use tenant_leases::dsl as l;
     l::tenant_leases
@@ -117,14 +129,14 @@ pub fn claim_customer_creation(
             return Ok(ClaimOutcome::Linked(customer));
         }
         let fresh = diesel::insert_into(l::tenant_leases)
-            .values((
-                l::tenant_id.eq(tenant.as_str()),
-                l::kind.eq(CUSTOMER),
-                l::token.eq(fresh_token),
-                l::holder.eq(holder),
-                l::started_at.eq(now),
-                l::expires_at.eq(lease_until),
-            ))
+            .values(&NewLease {
+                tenant_id: tenant.as_str(),
+                kind: CUSTOMER,
+                token: fresh_token,
+                holder,
+                started_at: now,
+                expires_at: lease_until,
+            })
             .on_conflict_do_nothing()
             .execute(c)?;
         if fresh == 1 {
@@ -246,14 +258,14 @@ pub fn acquire_subscription_lock(
             return Ok(LockOutcome::NoTenant);
         }
         let taken = diesel::insert_into(l::tenant_leases)
-            .values((
-                l::tenant_id.eq(tenant.as_str()),
-                l::kind.eq(SUBSCRIPTION),
-                l::token.eq(token),
-                l::holder.eq(holder),
-                l::started_at.eq(now),
-                l::expires_at.eq(lease_until),
-            ))
+            .values(&NewLease {
+                tenant_id: tenant.as_str(),
+                kind: SUBSCRIPTION,
+                token,
+                holder,
+                started_at: now,
+                expires_at: lease_until,
+            })
             .on_conflict_do_nothing()
             .execute(c)?;
         Ok(if taken == 1 {

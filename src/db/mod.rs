@@ -18,6 +18,43 @@ macro_rules! write_transaction {
     };
 }
 
+/// `INSERT … ON CONFLICT DO NOTHING` of `$values` into `$table` on either
+/// backend; the number of rows inserted. Both backends have it, but it does
+/// not compile on the multi-backend enum, hence the match.
+macro_rules! insert_or_ignore {
+    ($conn:expr, $table:expr, $values:expr) => {
+        match $conn {
+            $crate::db::DbConnection::Postgresql(c) => diesel::insert_into($table)
+                .values($values)
+                .on_conflict_do_nothing()
+                .execute(c),
+            $crate::db::DbConnection::Sqlite(c) => diesel::insert_into($table)
+                .values($values)
+                .on_conflict_do_nothing()
+                .execute(c),
+        }
+    };
+}
+
+/// Retention's batch: the ids of up to `$limit` rows matching `$filter`,
+/// oldest first by `$order`, then a delete of those rows that still match
+/// (a row refreshed in between stays). The number deleted.
+macro_rules! delete_oldest {
+    ($conn:expr, $table:expr, $id:expr => $id_type:ty, $filter:expr, $order:expr, $limit:expr) => {{
+        let ids: Vec<$id_type> = $table
+            .filter($filter)
+            .order($order)
+            .limit($limit)
+            .select($id)
+            .load($conn)?;
+        if ids.is_empty() {
+            Ok(0)
+        } else {
+            diesel::delete($table.filter($id.eq_any(ids)).filter($filter)).execute($conn)
+        }
+    }};
+}
+
 pub mod audit;
 mod connection;
 pub mod events;

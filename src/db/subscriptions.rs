@@ -208,16 +208,7 @@ fn draw_in(conn: &mut DbConnection, tenant: &TenantId) -> QueryResult<Option<Tic
             return Ok(None);
         }
         let first = (s::tenant_id.eq(tenant.as_str()), s::state_ticket.eq(1_i64));
-        let created = match conn {
-            DbConnection::Postgresql(c) => diesel::insert_into(s::subscriptions)
-                .values(first)
-                .on_conflict_do_nothing()
-                .execute(c)?,
-            DbConnection::Sqlite(c) => diesel::insert_into(s::subscriptions)
-                .values(first)
-                .on_conflict_do_nothing()
-                .execute(c)?,
-        };
+        let created = insert_or_ignore!(conn, s::subscriptions, first)?;
         if created == 1 {
             return Ok(Some(Ticket(1)));
         }
@@ -414,40 +405,40 @@ fn past_due_since(
 
 /// The user-visible fields that differ, as `{field: [old, new]}`.
 fn changes(row: &SubscriptionRecord, new: &SubscriptionSnapshot) -> Map<String, Value> {
-    let mut changes = Map::new();
-    let mut compare = |field: &str, old: Value, new: Value| {
-        if old != new {
-            changes.insert(field.to_owned(), json!([old, new]));
-        }
-    };
-    compare("plan", json!(row.plan), json!(new.plan));
-    compare(
-        "subscription_id",
-        json!(row.subscription_id),
-        json!(new.subscription_id),
-    );
-    compare("subscription_status", json!(row.status), json!(new.status));
-    compare(
-        "current_period_end",
-        json!(row.current_period_end),
-        json!(new.current_period_end),
-    );
-    compare(
-        "cancel_at_period_end",
-        json!(row.cancel_at_period_end),
-        json!(new.cancel_at_period_end),
-    );
-    compare("trial_end", json!(row.trial_end), json!(new.trial_end));
-    compare("seats", json!(row.seats), json!(new.seats));
-    compare(
-        "pending_plan",
-        json!(row.pending_plan),
-        json!(new.pending_plan),
-    );
-    compare(
-        "pending_plan_at",
-        json!(row.pending_plan_at),
-        json!(new.pending_plan_at),
-    );
-    changes
+    let compared = [
+        ("plan", json!(row.plan), json!(new.plan)),
+        (
+            "subscription_id",
+            json!(row.subscription_id),
+            json!(new.subscription_id),
+        ),
+        ("subscription_status", json!(row.status), json!(new.status)),
+        (
+            "current_period_end",
+            json!(row.current_period_end),
+            json!(new.current_period_end),
+        ),
+        (
+            "cancel_at_period_end",
+            json!(row.cancel_at_period_end),
+            json!(new.cancel_at_period_end),
+        ),
+        ("trial_end", json!(row.trial_end), json!(new.trial_end)),
+        ("seats", json!(row.seats), json!(new.seats)),
+        (
+            "pending_plan",
+            json!(row.pending_plan),
+            json!(new.pending_plan),
+        ),
+        (
+            "pending_plan_at",
+            json!(row.pending_plan_at),
+            json!(new.pending_plan_at),
+        ),
+    ];
+    compared
+        .into_iter()
+        .filter(|(_, old, new)| old != new)
+        .map(|(field, old, new)| (field.to_owned(), json!([old, new])))
+        .collect()
 }

@@ -116,7 +116,6 @@ pub fn record_customer(
 }
 
 /// Inserts the tenant's row with `email`/`name` unless it exists; true if inserted.
-/// (`ON CONFLICT DO NOTHING` exists on both backends but not on the enum.)
 fn insert_if_missing(
     conn: &mut DbConnection,
     tenant: &TenantId,
@@ -132,17 +131,7 @@ fn insert_if_missing(
         t::created_at.eq(now),
         t::updated_at.eq(now),
     );
-    let inserted = match conn {
-        DbConnection::Postgresql(c) => diesel::insert_into(t::tenant_config)
-            .values(values)
-            .on_conflict_do_nothing()
-            .execute(c)?,
-        DbConnection::Sqlite(c) => diesel::insert_into(t::tenant_config)
-            .values(values)
-            .on_conflict_do_nothing()
-            .execute(c)?,
-    };
-    Ok(inserted == 1)
+    Ok(insert_or_ignore!(conn, t::tenant_config, values)? == 1)
 }
 
 /// Sets the billing profile, creating the row if missing, and runs `also` in

@@ -397,16 +397,12 @@ pub fn delete_recorded_before(
     batch: i64,
 ) -> QueryResult<usize> {
     use usage_events::dsl as e;
-    // Nothing changes a ledger row, so reading the batch and deleting it
-    // need not share a transaction.
-    let oldest: Vec<i64> = e::usage_events
-        .filter(e::recorded_at.lt(before))
-        .order(e::recorded_at.asc())
-        .limit(batch)
-        .select(e::id)
-        .load(conn)?;
-    if oldest.is_empty() {
-        return Ok(0);
-    }
-    diesel::delete(e::usage_events.filter(e::id.eq_any(oldest))).execute(conn)
+    delete_oldest!(
+        conn,
+        e::usage_events,
+        e::id => i64,
+        e::recorded_at.lt(before),
+        e::recorded_at.asc(),
+        batch
+    )
 }

@@ -1,5 +1,3 @@
-use std::fmt;
-
 use validator::ValidateEmail;
 
 /// An email address as Stripe will accept it: trimmed, at most 254 characters,
@@ -16,17 +14,9 @@ impl Email {
             Err(InvalidEmail)
         }
     }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
-impl fmt::Display for Email {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+validated_text!(Email);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("must be a valid email address")]

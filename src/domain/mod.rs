@@ -1,6 +1,24 @@
 //! Validated value types and pure rules. Constructing one proves the value is
 //! well-formed, so code below the HTTP layer never re-checks. No I/O here.
 
+/// `as_str` and `Display` for a validated string newtype (`struct X(String)`):
+/// the value was checked when it was made, so reading it back is all there is.
+macro_rules! validated_text {
+    ($name:ident) => {
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
 mod email;
 mod entitlements;
 mod invoice;

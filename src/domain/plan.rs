@@ -4,7 +4,6 @@
 //! below the HTTP layer can look plans up without re-checking anything.
 
 use std::collections::{BTreeMap, HashMap};
-use std::fmt;
 use std::sync::Arc;
 
 use super::usage::{Allowance, Meter, Overage};
@@ -18,20 +17,12 @@ pub const FREE: &str = "free";
 pub struct PlanCode(String);
 
 impl PlanCode {
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
     pub fn is_free(&self) -> bool {
         self.0 == FREE
     }
 }
 
-impl fmt::Display for PlanCode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+validated_text!(PlanCode);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("is not a plan offered by this service")]

@@ -1,5 +1,3 @@
-use std::fmt;
-
 /// A tenant identifier: 1–64 characters of `[A-Za-z0-9_-]` (the `tenant_id`
 /// path parameter of the API contract: README, API contract).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -17,17 +15,9 @@ impl TenantId {
             Err(InvalidTenantId)
         }
     }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
-impl fmt::Display for TenantId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+validated_text!(TenantId);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("a tenant id is 1-64 characters of A-Z, a-z, 0-9, '_' and '-'")]

@@ -2,8 +2,6 @@
 //! counts in, which timestamps and keys are accepted, and what a limit
 //! admits. No I/O: the ledger (db/usage.rs) applies these in one transaction.
 
-use std::fmt;
-
 use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime};
 
 /// How a meter turns an event into the amount it adds to the period's total.
@@ -152,17 +150,9 @@ impl UsageKey {
             Err(InvalidUsageKey)
         }
     }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
-impl fmt::Display for UsageKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+validated_text!(UsageKey);
 
 /// The most one event may carry: far above any real event, far below where a
 /// period's total could overflow.

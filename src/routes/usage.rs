@@ -13,7 +13,7 @@ use super::problems::{BodyProblems, TenantPath, TenantProblems};
 use super::state::MeterView;
 use crate::auth::{TenantCtx, UsageCtx};
 use crate::billing::{Billing, LedgerEvent, Recorded, UsageEvent};
-use crate::domain::{check_timestamp, PlanCatalog, UsageKey, MAX_QUANTITY};
+use crate::domain::{check_timestamp, PlanCatalog, UsageKey, UsagePeriod, MAX_QUANTITY};
 use crate::error::{ApiError, FieldError, LimitReached};
 
 /// The most events one batch may carry.
@@ -59,37 +59,56 @@ pub struct UsageCheckBody {
     quantity: Option<Value>,
 }
 
-/// A recorded event and the period total it left.
+/// Where an event counted: its meter, its period and the total it left.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct UsageAnswer {
-    pub idempotency_key: String,
+pub struct EventFigures {
     pub meter: String,
-    pub quantity: i64,
-    pub timestamp: DateTime<Utc>,
-    /// True when the key was recorded before: this is that recording's answer.
-    pub duplicate: bool,
     pub period_start: DateTime<Utc>,
     pub period_end: DateTime<Utc>,
-    /// The period's total right after this event.
+    /// The period's total right after this event (for a refused one: now).
     pub used: i64,
     /// `null`: unlimited.
     pub limit: Option<i64>,
     pub remaining: Option<i64>,
 }
 
+impl EventFigures {
+    fn new(meter: &str, period: UsagePeriod, used: i64, limit: Option<i64>) -> EventFigures {
+        EventFigures {
+            meter: meter.to_owned(),
+            period_start: period.start.and_utc(),
+            period_end: period.end.and_utc(),
+            used,
+            limit,
+            remaining: limit.map(|limit| (limit - used).max(0)),
+        }
+    }
+
+    fn of(event: &LedgerEvent) -> EventFigures {
+        EventFigures::new(&event.meter, event.period, event.used_after, event.limit)
+    }
+}
+
+/// A recorded event and the period total it left.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UsageAnswer {
+    pub idempotency_key: String,
+    pub quantity: i64,
+    pub timestamp: DateTime<Utc>,
+    /// True when the key was recorded before: this is that recording's answer.
+    pub duplicate: bool,
+    #[serde(flatten)]
+    pub figures: EventFigures,
+}
+
 impl UsageAnswer {
     fn of(event: &LedgerEvent, duplicate: bool) -> UsageAnswer {
         UsageAnswer {
             idempotency_key: event.key.clone(),
-            meter: event.meter.clone(),
             quantity: event.quantity,
             timestamp: event.occurred_at.and_utc(),
             duplicate,
-            period_start: event.period.start.and_utc(),
-            period_end: event.period.end.and_utc(),
-            used: event.used_after,
-            limit: event.limit,
-            remaining: event.limit.map(|limit| (limit - event.used_after).max(0)),
+            figures: EventFigures::of(event),
         }
     }
 }
@@ -105,12 +124,8 @@ pub struct BatchResult {
     /// key was recorded with another meter or quantity).
     #[schema(pattern = "^(recorded|duplicate|refused|conflict)$")]
     pub status: &'static str,
-    pub meter: String,
-    pub period_start: DateTime<Utc>,
-    pub period_end: DateTime<Utc>,
-    pub used: i64,
-    pub limit: Option<i64>,
-    pub remaining: Option<i64>,
+    #[serde(flatten)]
+    pub figures: EventFigures,
 }
 
 /// `POST …/usage/batch`'s answer: a result per event, in order.
@@ -233,18 +248,18 @@ pub async fn post_usage_batch(
         conflicts: 0,
     };
     for (index, (outcome, key)) in recorded.iter().zip(keys).enumerate() {
-        let (status, event) = match outcome {
+        let (status, figures) = match outcome {
             Recorded::Accepted(event) => {
                 answer.recorded += 1;
-                ("recorded", event)
+                ("recorded", EventFigures::of(event))
             }
             Recorded::Duplicate(event) => {
                 answer.duplicates += 1;
-                ("duplicate", event)
+                ("duplicate", EventFigures::of(event))
             }
             Recorded::KeyConflict(event) => {
                 answer.conflicts += 1;
-                ("conflict", event)
+                ("conflict", EventFigures::of(event))
             }
             Recorded::Refused {
                 meter,
@@ -253,31 +268,17 @@ pub async fn post_usage_batch(
                 limit,
             } => {
                 answer.refused += 1;
-                answer.results.push(BatchResult {
-                    index,
-                    idempotency_key: key,
-                    status: "refused",
-                    meter: meter.clone(),
-                    period_start: period.start.and_utc(),
-                    period_end: period.end.and_utc(),
-                    used: *used,
-                    limit: Some(*limit),
-                    remaining: Some((limit - used).max(0)),
-                });
-                continue;
+                (
+                    "refused",
+                    EventFigures::new(meter, *period, *used, Some(*limit)),
+                )
             }
         };
-        let figures = UsageAnswer::of(event, status != "recorded");
         answer.results.push(BatchResult {
             index,
             idempotency_key: key,
             status,
-            meter: figures.meter,
-            period_start: figures.period_start,
-            period_end: figures.period_end,
-            used: figures.used,
-            limit: figures.limit,
-            remaining: figures.remaining,
+            figures,
         });
     }
     Ok(HttpResponse::Ok().json(answer))
