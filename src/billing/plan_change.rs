@@ -230,19 +230,14 @@ impl Billing {
             Intent::Resume if known.is_some() => BillingError::SubscriptionEnded,
             _ => BillingError::NoSubscription,
         };
-        let Some(subscription_id) = known.clone().filter(|_| live) else {
-            return Err(ended());
-        };
-        let Some(LiveSubscription {
+        let LiveSubscription {
             subscription,
             schedule,
             snapshot: current,
-        }) = self
-            .read_under_lock(tenant, &subscription_id, actor)
-            .await?
-        else {
-            return Err(ended());
-        };
+        } = self
+            .read_under_lock(tenant, known.clone().filter(|_| live), actor, ended)
+            .await?;
+        let subscription_id = subscription.id.clone();
         let steps = decide(self.catalog(), &subscription, &current, intent);
         let outcome = self
             .run_steps(tenant, lock, subscription, schedule, &steps)
@@ -340,27 +335,31 @@ impl Billing {
 
     /// Reads the subscription and its schedule from Stripe for a write made
     /// under the subscription lock: our copy may lag (a portal change whose
-    /// webhook is still on its way). `None` when it no longer pays; that
-    /// state is stored first.
+    /// webhook is still on its way). `missing()` when there is none, or it no
+    /// longer pays (that state is stored first).
     pub(super) async fn read_under_lock(
         &self,
         tenant: &crate::domain::TenantId,
-        subscription_id: &str,
+        subscription_id: Option<String>,
         actor: &Actor<'_>,
-    ) -> Result<Option<LiveSubscription>, BillingError> {
-        let subscription = self.stripe.retrieve_subscription(subscription_id).await?;
+        missing: impl Fn() -> BillingError,
+    ) -> Result<LiveSubscription, BillingError> {
+        let Some(subscription_id) = subscription_id else {
+            return Err(missing());
+        };
+        let subscription = self.stripe.retrieve_subscription(&subscription_id).await?;
         let schedule = self.schedule_of(&subscription).await?;
         let snapshot = self.snapshot(&subscription, schedule.as_ref());
         if !snapshot.is_paying() {
             self.store_answer(tenant, &snapshot, actor, "subscription.sync", false, None)
                 .await?;
-            return Ok(None);
+            return Err(missing());
         }
-        Ok(Some(LiveSubscription {
+        Ok(LiveSubscription {
             subscription,
             schedule,
             snapshot,
-        }))
+        })
     }
 
     /// A Stripe write failed, but some writes (or the failed one itself) may

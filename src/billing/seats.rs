@@ -118,20 +118,15 @@ impl Billing {
         lock: &SubscriptionLock,
     ) -> Result<(), BillingError> {
         let row = self.read_row(tenant).await?;
-        let Some(subscription_id) = row.and_then(|r| r.subscription().subscription_id.clone())
-        else {
-            return Err(BillingError::NoSubscription);
-        };
-        let Some(LiveSubscription {
+        let known = row.and_then(|r| r.subscription().subscription_id.clone());
+        let LiveSubscription {
             subscription,
             schedule,
             snapshot: current,
-        }) = self
-            .read_under_lock(tenant, &subscription_id, actor)
-            .await?
-        else {
-            return Err(BillingError::NoSubscription);
-        };
+        } = self
+            .read_under_lock(tenant, known, actor, || BillingError::NoSubscription)
+            .await?;
+        let subscription_id = subscription.id.clone();
         self.check_seats(&current.plan, quantity)?;
         let (Some(item_id), Some(price_id)) =
             (subscription.item_id.clone(), subscription.price_id.clone())

@@ -1,5 +1,6 @@
 use chrono::{DateTime, NaiveDateTime, Utc};
 
+use crate::db::subscriptions::SubscriptionRecord;
 use crate::db::tenants::TenantRecord;
 use crate::domain::TenantId;
 
@@ -33,27 +34,37 @@ fn utc(time: Option<NaiveDateTime>) -> Option<DateTime<Utc>> {
 impl BillingState {
     /// The state of a tenant we have never billed.
     pub fn free(tenant: &TenantId) -> BillingState {
-        BillingState {
-            tenant_id: tenant.to_string(),
-            stripe_customer_id: None,
-            billing_email: None,
-            billing_name: None,
-            plan: crate::domain::FREE.into(),
-            subscription_status: None,
-            current_period_end: None,
-            cancel_at_period_end: false,
-            trial_end: None,
-            seats: None,
-            pending_plan: None,
-            pending_plan_at: None,
-            grace_until: None,
-            trial_used: false,
-        }
+        BillingState::of(
+            tenant.to_string(),
+            None,
+            None,
+            None,
+            SubscriptionRecord::none(),
+            chrono::Duration::zero(),
+        )
     }
 
     /// The stored row as shown; `grace` is `billing.past_due_grace_days`.
     pub fn from_record(record: TenantRecord, grace: chrono::Duration) -> BillingState {
-        let subscription = record.subscription();
+        let subscription = record.subscription().clone();
+        BillingState::of(
+            record.tenant_id,
+            record.stripe_customer_id,
+            record.billing_email,
+            record.billing_name,
+            &subscription,
+            grace,
+        )
+    }
+
+    fn of(
+        tenant_id: String,
+        stripe_customer_id: Option<String>,
+        billing_email: Option<String>,
+        billing_name: Option<String>,
+        subscription: &SubscriptionRecord,
+        grace: chrono::Duration,
+    ) -> BillingState {
         let past_due = subscription.status.as_deref() == Some("past_due");
         let grace_until = subscription
             .past_due_since
@@ -70,10 +81,10 @@ impl BillingState {
             pending_plan_at: utc(subscription.pending_plan_at),
             grace_until,
             trial_used: subscription.trial_used_at.is_some(),
-            tenant_id: record.tenant_id,
-            stripe_customer_id: record.stripe_customer_id,
-            billing_email: record.billing_email,
-            billing_name: record.billing_name,
+            tenant_id,
+            stripe_customer_id,
+            billing_email,
+            billing_name,
         }
     }
 
