@@ -26,7 +26,7 @@ pub async fn scrape(
     if !settings.enabled {
         return Err(ApiError::NotFound);
     }
-    if let Some(expected) = &settings.bearer_token {
+    if let Some(expected) = settings.token() {
         let presented = req
             .headers()
             .get(header::AUTHORIZATION)

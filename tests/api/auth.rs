@@ -2,10 +2,10 @@
 //! wrong is a 401 with `WWW-Authenticate: Bearer`; a good token for another
 //! tenant is a 403; a good one is a 200.
 
+use crate::helpers::TEST_JWT_SECRET;
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
 use tenant_billing::domain::Role;
-use tenant_billing::settings::DEVELOPMENT_JWT_SECRET;
 
 use crate::backend_tests;
 use crate::helpers::{assert_problem, spawn_app, spawn_app_with, Backend, TestApp, TestDatabase};
@@ -152,7 +152,7 @@ pub(crate) async fn assert_every_bad_token_is_a_401(app: &TestApp, signers: &Sig
 
 async fn every_bad_token_is_a_401(backend: Backend) {
     let app = spawn_app(backend).await;
-    let secret = DEVELOPMENT_JWT_SECRET;
+    let secret = TEST_JWT_SECRET;
     let signers = Signers {
         trusted: &|c| hs256(c, secret),
         untrusted: &|c| hs256(c, "another-secret-another-secret-xx"),
@@ -165,7 +165,7 @@ async fn expiry_has_thirty_seconds_of_leeway(backend: Backend) {
     let app = spawn_app(backend).await;
     let mut recently_expired = claims("acme");
     recently_expired["exp"] = json!(now() - 10);
-    let token = hs256(&recently_expired, DEVELOPMENT_JWT_SECRET);
+    let token = hs256(&recently_expired, TEST_JWT_SECRET);
     assert_eq!(app.get_billing("acme", &token).await.status(), 200);
 }
 
@@ -199,7 +199,7 @@ async fn rs256_only_accepts_rs256(backend: Backend) {
     // HS256 signed with the dev secret, and the classic confusion attack: HS256
     // keyed with the RSA public key.
     for token in [
-        hs256(&claims("acme"), DEVELOPMENT_JWT_SECRET),
+        hs256(&claims("acme"), TEST_JWT_SECRET),
         hs256(&claims("acme"), RSA_PUBLIC),
     ] {
         assert_unauthorized(&app, Some(format!("Bearer {token}")), "HS256 under RS256").await;
@@ -237,7 +237,7 @@ async fn issuer_and_audience_are_checked_when_configured(backend: Backend) {
     let mut good = claims("acme");
     good["iss"] = json!("https://auth.example.com/");
     good["aud"] = json!("tenant-billing");
-    let secret = DEVELOPMENT_JWT_SECRET;
+    let secret = TEST_JWT_SECRET;
     assert_eq!(
         app.get_billing("acme", &hs256(&good, secret))
             .await

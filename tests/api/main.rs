@@ -35,6 +35,7 @@ mod seats;
 mod settings_page;
 mod settings_page_browser;
 mod shutdown;
+mod startup_safety;
 mod state_cache;
 mod sync;
 mod trials;

@@ -3,11 +3,11 @@
 //! here), and refuses every bad token as `auth.rs` shows. No database is
 //! involved: SQLite only.
 
+use crate::helpers::TEST_JWT_SECRET;
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
 use tenant_billing::auth::{MintRequest, TokenIssuer};
 use tenant_billing::domain::Role;
-use tenant_billing::settings::DEVELOPMENT_JWT_SECRET;
 
 use crate::helpers::{assert_problem, spawn_app, spawn_app_with, Backend, TestDatabase};
 
@@ -23,7 +23,7 @@ pub fn badly_signed_token(tenant: &str) -> String {
 pub fn expired_token(tenant: &str) -> String {
     hs256(
         &json!({"sub": "user-1", "tenant_id": tenant, "role": "admin", "exp": now() - 120}),
-        DEVELOPMENT_JWT_SECRET,
+        TEST_JWT_SECRET,
     )
 }
 
@@ -104,7 +104,7 @@ async fn me_reads_the_configured_tenant_claim() {
     .await;
     let token = hs256(
         &json!({"sub": "u", "org_id": "initech", "role": "admin", "exp": now() + 60}),
-        DEVELOPMENT_JWT_SECRET,
+        TEST_JWT_SECRET,
     );
     let body: Value = app.get("/v1/me", Some(&token)).await.json().await.unwrap();
     assert_eq!(body["tenant_id"], "initech");
