@@ -61,12 +61,33 @@ pub(crate) fn unsigned_none_token(claims: &Value) -> String {
     format!("{header}.{payload}.")
 }
 
-pub(crate) async fn assert_unauthorized(app: &TestApp, authorization: Option<String>, case: &str) {
-    let mut request = app.client.get(app.url("/v1/tenants/acme/billing"));
-    if let Some(value) = authorization {
-        request = request.header("Authorization", value);
+/// What a 401's `WWW-Authenticate` says (RFC 6750, section 3.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Challenge {
+    /// No bearer token was sent: no error code.
+    NoToken,
+    /// `error="invalid_token"`, the token is not valid.
+    Invalid,
+    /// `error="invalid_token"`, the token expired.
+    Expired,
+}
+
+impl Challenge {
+    pub(crate) fn header(self) -> &'static str {
+        match self {
+            Challenge::NoToken => r#"Bearer realm="tenant-billing""#,
+            Challenge::Invalid => {
+                r#"Bearer realm="tenant-billing", error="invalid_token", error_description="the token is not valid""#
+            }
+            Challenge::Expired => {
+                r#"Bearer realm="tenant-billing", error="invalid_token", error_description="the token expired""#
+            }
+        }
     }
-    let response = request.send().await.unwrap();
+}
+
+/// A 401 problem whose challenge is `expected`.
+pub(crate) async fn assert_challenge(response: reqwest::Response, expected: Challenge, case: &str) {
     assert_eq!(response.status(), 401, "case {case:?} was not a 401");
     let challenge = response
         .headers()
@@ -74,11 +95,22 @@ pub(crate) async fn assert_unauthorized(app: &TestApp, authorization: Option<Str
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned();
-    assert!(
-        challenge.starts_with("Bearer"),
-        "case {case:?}: {challenge:?}"
-    );
+    assert_eq!(challenge, expected.header(), "case {case:?}");
     assert_problem(response, 401).await;
+}
+
+pub(crate) async fn assert_unauthorized(app: &TestApp, authorization: Option<String>, case: &str) {
+    let expected = match case {
+        "no header" | "basic scheme" | "token without scheme" => Challenge::NoToken,
+        "expired" => Challenge::Expired,
+        _ => Challenge::Invalid,
+    };
+    let mut request = app.client.get(app.url("/v1/tenants/acme/billing"));
+    if let Some(value) = authorization {
+        request = request.header("Authorization", value);
+    }
+    let response = request.send().await.unwrap();
+    assert_challenge(response, expected, case).await;
 }
 
 /// How one run of the 401 matrix signs tokens: with the key the service
