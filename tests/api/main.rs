@@ -15,6 +15,7 @@ mod dev_server;
 mod dunning;
 mod entitlements;
 mod health;
+mod hostile_strings;
 mod invoices;
 mod jobs;
 mod jwks;
