@@ -140,6 +140,20 @@ async fn read_up_to(
     }
 }
 
+/// The raw body, up to `LIMIT` bytes (a Stripe webhook, whose signature
+/// covers its exact bytes); 413 problem+json past it.
+pub struct BytesUpTo<const LIMIT: usize>(pub web::Bytes);
+
+impl<const LIMIT: usize> FromRequest for BytesUpTo<LIMIT> {
+    type Error = actix_web::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, actix_web::Error>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let body = web::Payload::from_request(req, payload).into_inner();
+        Box::pin(async move { Ok(BytesUpTo(read_up_to(body, LIMIT).await?)) })
+    }
+}
+
 /// A JSON body of up to `LIMIT` bytes, for a route whose bodies may exceed
 /// the service-wide limit (a usage batch): 413 past it, otherwise refused
 /// exactly as `Json` refuses a body.
