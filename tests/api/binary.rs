@@ -177,3 +177,23 @@ fn the_token_command_mints_a_token_the_service_accepts() {
     assert_eq!(identity.tenant_id.as_str(), "acme");
     assert_eq!(identity.role, tenant_billing::domain::Role::Admin);
 }
+
+/// A log that is not read at a terminal (a file, a pipe to a supervisor)
+/// carries no colour codes; JSON logs stay one object per line.
+#[test]
+fn logs_off_a_terminal_carry_no_colour_codes() {
+    let server = crate::dev_server::DevServer::start(&[]);
+    let log = server.log();
+    assert!(log.contains("serving"), "{log}");
+    assert!(!log.contains('\u{1b}'), "colour codes in: {log:?}");
+    drop(server);
+
+    let server = crate::dev_server::DevServer::start(&[("APP__TELEMETRY__FORMAT", "json")]);
+    let log = server.log();
+    for line in log.lines().filter(|l| !l.trim().is_empty()) {
+        let entry: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line:?}"));
+        assert!(entry["level"].is_string(), "{line}");
+    }
+    assert!(!log.contains('\u{1b}'), "colour codes in: {log:?}");
+}
