@@ -14,6 +14,7 @@ mod customer;
 mod dev_server;
 mod dunning;
 mod entitlements;
+mod head;
 mod health;
 mod hostile_strings;
 mod invoices;
