@@ -30,6 +30,11 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 async fn instance(database_url: &str, sim: &stripe_sim::SimHandle) -> (String, Settings) {
     let vars: HashMap<String, String> = HashMap::from([
         ("APP_ENV".into(), "test".into()),
+        // Outside development the compiled-in secret is refused.
+        (
+            "JWT_SECRET".into(),
+            "tenant-billing-bench-secret-0123456789abcdef".into(),
+        ),
         ("DATABASE_URL".into(), database_url.into()),
         ("BIND_ADDR".into(), "127.0.0.1:0".into()),
         ("STRIPE_SECRET_KEY".into(), "sk_test_bench".into()),

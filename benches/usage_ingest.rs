@@ -61,6 +61,11 @@ async fn start(database_url: String) -> Service {
     let sim = SimHandle::start(SimConfig::default()).expect("start stripe-sim");
     let vars: HashMap<String, String> = HashMap::from([
         ("APP_ENV".into(), "test".into()),
+        // Outside development the compiled-in secret is refused.
+        (
+            "JWT_SECRET".into(),
+            "tenant-billing-bench-secret-0123456789abcdef".into(),
+        ),
         ("DATABASE_URL".into(), database_url),
         ("BIND_ADDR".into(), "127.0.0.1:0".into()),
         ("STRIPE_SECRET_KEY".into(), "sk_test_bench".into()),

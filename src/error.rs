@@ -42,12 +42,50 @@ pub struct LimitReached {
     pub period_end: chrono::DateTime<chrono::Utc>,
 }
 
+/// Why a request is not authenticated, as a 401 tells the client (RFC 6750,
+/// section 3.1): no token at all carries no error code; a token that was
+/// refused is `invalid_token`, saying whether it merely expired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unauthenticated {
+    /// No bearer token was sent.
+    Missing,
+    /// A token was sent and refused (bad signature, claims, format…).
+    Invalid,
+    /// A genuine token whose `exp` has passed: sign in again.
+    Expired,
+}
+
+impl Unauthenticated {
+    fn detail(self) -> &'static str {
+        match self {
+            Unauthenticated::Missing => "a bearer token is required",
+            Unauthenticated::Invalid => "the token is not valid",
+            Unauthenticated::Expired => "the token expired",
+        }
+    }
+
+    /// The `WWW-Authenticate` challenge.
+    fn challenge(self) -> HeaderValue {
+        HeaderValue::from_static(match self {
+            Unauthenticated::Missing => "Bearer realm=\"tenant-billing\"",
+            Unauthenticated::Invalid => {
+                "Bearer realm=\"tenant-billing\", error=\"invalid_token\", \
+                 error_description=\"the token is not valid\""
+            }
+            Unauthenticated::Expired => {
+                "Bearer realm=\"tenant-billing\", error=\"invalid_token\", \
+                 error_description=\"the token expired\""
+            }
+        })
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("bad request: {0}")]
     BadRequest(String),
-    #[error("unauthorized: {0}")]
-    Unauthorized(&'static str),
+    #[error("unauthorized: {}", .0.detail())]
+    Unauthorized(Unauthenticated),
     #[error("forbidden: {0}")]
     Forbidden(&'static str),
     #[error("not found")]
@@ -116,7 +154,8 @@ impl ApiError {
     fn detail(&self) -> String {
         match self {
             ApiError::BadRequest(detail) | ApiError::Conflict(detail) => detail.clone(),
-            ApiError::Unauthorized(detail) | ApiError::Forbidden(detail) => (*detail).to_owned(),
+            ApiError::Unauthorized(why) => why.detail().to_owned(),
+            ApiError::Forbidden(detail) => (*detail).to_owned(),
             ApiError::NotFound => "no such resource".into(),
             ApiError::PayloadTooLarge => "the request body exceeds the size limit".into(),
             ApiError::Validation(_) => "one or more fields are invalid".into(),
@@ -254,11 +293,8 @@ impl ResponseError for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         ));
-        if status == StatusCode::UNAUTHORIZED {
-            response.insert_header((
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer realm=\"tenant-billing\""),
-            ));
+        if let ApiError::Unauthorized(why) = self {
+            response.insert_header((header::WWW_AUTHENTICATE, why.challenge()));
         }
         match self {
             ApiError::RateLimited {

@@ -111,6 +111,7 @@ impl Application {
         let limits = web::Data::new(TenantLimits::new(&settings.rate_limit));
         let max_body = settings.server.max_body_bytes;
         let drain = web::Data::new(Drain::default());
+        let readiness = web::Data::new(routes::health::ReadinessProbe::default());
         let app_billing = billing.clone();
         let app_drain = drain.clone();
 
@@ -132,6 +133,7 @@ impl Application {
                 .app_data(web::PayloadConfig::new(max_body))
                 .app_data(app_billing.clone())
                 .app_data(app_drain.clone())
+                .app_data(readiness.clone())
                 .app_data(verifier.clone())
                 .app_data(metrics.clone())
                 .app_data(limits.clone())

@@ -19,7 +19,11 @@ const FIELD_LABELS = {
 };
 // A meter's bar warns from this share of its limit.
 const USAGE_WARNING = 0.8;
-const SIGN_IN_AGAIN = 'Your sign-in has expired or is not valid. Sign in again to manage billing.';
+const SIGNED_OUT = {
+  expired: 'Your sign-in has expired. Sign in again to manage billing.',
+  invalid: 'Your sign-in is not valid. Sign in again to manage billing.',
+  missing: 'You are not signed in. Sign in again from your app to manage billing.',
+};
 // A handler returns LEAVING when it navigates away: its button stays disabled.
 const LEAVING = Symbol('leaving');
 
@@ -57,9 +61,17 @@ function sentence(text) {
   return /[.!?]$/.test(capital) ? capital : `${capital}.`;
 }
 
+// Why a 401 refused us, from its challenge (RFC 6750): no error code when no
+// token was sent, `invalid_token` with a description saying whether it expired.
+function signedOutReason(response) {
+  const challenge = response.headers.get('WWW-Authenticate') ?? '';
+  if (!/error="invalid_token"/.test(challenge)) return 'missing';
+  return /error_description="[^"]*expired[^"]*"/.test(challenge) ? 'expired' : 'invalid';
+}
+
 // A problem+json answer as one sentence a person can act on, never raw JSON.
 async function problemSentence(response) {
-  if (response.status === 401) return SIGN_IN_AGAIN;
+  if (response.status === 401) return SIGNED_OUT[signedOutReason(response)];
   if (response.status === 404) return 'This is not available on this billing server yet.';
   let problem = null;
   try {
@@ -520,7 +532,7 @@ function wire() {
 async function main() {
   token = takeToken();
   try {
-    if (!token) throw new ProblemError(401, 'You are not signed in. Sign in again from your app to manage billing.');
+    if (!token) throw new ProblemError(401, SIGNED_OUT.missing);
     me = await api('GET', '/v1/me');
     base = `/v1/tenants/${encodeURIComponent(me.tenant_id)}/billing`;
     byId('who').textContent = `${me.email ?? me.user_id} (${me.role}) · ${me.tenant_id}`;

@@ -8,7 +8,7 @@ use actix_web::{dev::Payload, FromRequest, HttpMessage, HttpRequest};
 
 use super::Identity;
 use crate::domain::Role;
-use crate::error::ApiError;
+use crate::error::{ApiError, Unauthenticated};
 
 /// Any authenticated user of the tenant in the path.
 #[derive(Debug, Clone)]
@@ -70,7 +70,7 @@ fn identity(req: &HttpRequest) -> Result<Identity, ApiError> {
     req.extensions()
         .get::<Identity>()
         .cloned()
-        .ok_or(ApiError::Unauthorized("a valid bearer token is required"))
+        .ok_or(ApiError::Unauthorized(Unauthenticated::Missing))
 }
 
 impl FromRequest for TenantCtx {

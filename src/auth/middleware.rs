@@ -9,7 +9,7 @@ use actix_web::{web, HttpMessage};
 use tracing_actix_web::RootSpan;
 
 use super::{Identity, JwtVerifier, TokenError};
-use crate::error::ApiError;
+use crate::error::{ApiError, Unauthenticated};
 
 /// Whose tenant a route serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,8 +88,13 @@ fn bearer_token(req: &ServiceRequest) -> Result<&str, TokenError> {
         .ok_or(TokenError::Missing)?
         .to_str()
         .map_err(|_| TokenError::Malformed)?;
-    let (scheme, token) = value.split_once(' ').ok_or(TokenError::Malformed)?;
-    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+    let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
+    // Another scheme (Basic, …) carries no bearer token: RFC 6750 answers
+    // that like no token at all, without an error code.
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(TokenError::Missing);
+    }
+    if token.trim().is_empty() {
         return Err(TokenError::Malformed);
     }
     Ok(token.trim())
@@ -101,5 +106,9 @@ fn unauthorized(error: TokenError) -> ApiError {
         return ApiError::AuthUnavailable;
     }
     tracing::info!(reason = %error, "token refused");
-    ApiError::Unauthorized("a valid bearer token is required")
+    ApiError::Unauthorized(match error {
+        TokenError::Missing => Unauthenticated::Missing,
+        TokenError::Expired => Unauthenticated::Expired,
+        _ => Unauthenticated::Invalid,
+    })
 }

@@ -28,6 +28,9 @@ pub enum TokenError {
     Algorithm,
     #[error("token signature or claims are invalid")]
     Invalid,
+    /// Genuine (the signature verified) but past `exp` and the leeway.
+    #[error("token expired")]
+    Expired,
     #[error("token has no valid tenant claim")]
     Tenant,
     #[error("token key id is not in the identity provider's key set")]
@@ -160,8 +163,15 @@ impl JwtVerifier {
             .iter()
             .find(|(alg, _)| *alg == entry.algorithm)
             .ok_or(TokenError::Algorithm)?;
-        let data = decode::<Map<String, Value>>(token, &entry.key, validation)
-            .map_err(|_| TokenError::Invalid)?;
+        // jsonwebtoken checks the signature before the claims, so only a
+        // token we issued can be called expired.
+        let data =
+            decode::<Map<String, Value>>(token, &entry.key, validation).map_err(|e| {
+                match e.kind() {
+                    jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
+                    _ => TokenError::Invalid,
+                }
+            })?;
         self.rules.identity(&data.claims)
     }
 }

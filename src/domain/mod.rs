@@ -27,6 +27,7 @@ mod redirect;
 mod role;
 mod subscription;
 mod tenant_id;
+mod text;
 mod usage;
 
 pub use email::Email;
@@ -39,6 +40,7 @@ pub use redirect::RedirectUrl;
 pub use role::Role;
 pub use subscription::is_paying;
 pub use tenant_id::TenantId;
+pub use text::{has_control_character, json_may_hold_control_character, CONTROL_CHARACTER};
 pub use usage::{
     check_timestamp, Aggregation, Allowance, InvalidUsageKey, Meter, Overage, TimestampError,
     UsageKey, UsagePeriod, MAX_QUANTITY,

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use validator::Validate;
 
-use super::extract::{Actor, OptionalJson};
+use super::extract::{Actor, Json, OptionalJson};
 use super::problems::{BodyProblems, StripeProblems, TenantPath, TenantProblems};
 use super::state::{self, BillingStateView};
 use super::validation::{
@@ -137,7 +137,7 @@ pub struct ProfileAnswer<'a> {
 pub async fn put_profile(
     actor: Actor,
     billing: web::Data<Billing>,
-    body: web::Json<ProfileBody>,
+    body: Json<ProfileBody>,
 ) -> Result<HttpResponse, ApiError> {
     validated(&*body)?;
     let update = ProfileUpdate {
@@ -187,7 +187,7 @@ pub struct CheckoutAnswer {
 pub async fn post_checkout(
     actor: Actor,
     billing: web::Data<Billing>,
-    body: web::Json<CheckoutBody>,
+    body: Json<CheckoutBody>,
 ) -> Result<HttpResponse, ApiError> {
     let settings = billing.settings();
     let origins = &settings.billing.allowed_redirect_origins;

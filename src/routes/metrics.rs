@@ -5,7 +5,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use secrecy::ExposeSecret;
 
 use crate::billing::Billing;
-use crate::error::ApiError;
+use crate::error::{ApiError, Unauthenticated};
 use crate::metrics;
 
 /// 404 when `metrics.enabled` is false; 401 without the configured bearer
@@ -26,7 +26,7 @@ pub async fn scrape(
     if !settings.enabled {
         return Err(ApiError::NotFound);
     }
-    if let Some(expected) = &settings.bearer_token {
+    if let Some(expected) = settings.token() {
         let presented = req
             .headers()
             .get(header::AUTHORIZATION)
@@ -34,11 +34,9 @@ pub async fn scrape(
             .and_then(|v| v.split_once(' '))
             .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
             .map(|(_, token)| token.trim())
-            .unwrap_or_default();
+            .ok_or(ApiError::Unauthorized(Unauthenticated::Missing))?;
         if !constant_time_eq(presented.as_bytes(), expected.expose_secret().as_bytes()) {
-            return Err(ApiError::Unauthorized(
-                "the metrics bearer token is required",
-            ));
+            return Err(ApiError::Unauthorized(Unauthenticated::Invalid));
         }
     }
     let text = billing.scrape_metrics().await;

@@ -3,7 +3,8 @@
 //! Every route is registered through one table (`public_routes` and
 //! `tenant_routes`): `configure` hands the table to actix, `registered`
 //! lists it, and the OpenAPI tests hold `docs/openapi.json` to that list, so
-//! a route cannot be added without appearing in the API contract.
+//! a route cannot be added without appearing in the API contract. Every GET
+//! also answers HEAD, through the same handler.
 
 pub mod billing;
 pub mod errors;
@@ -109,11 +110,12 @@ impl RouteSink for ActixWithToken<'_> {
         Args: FromRequest + 'static,
         F::Output: Responder + 'static,
     {
-        self.0.service(
-            web::resource(path)
-                .wrap(from_fn(require_token))
-                .route(web::method(method).to(handler)),
-        );
+        let mut resource = web::resource(path).wrap(from_fn(require_token));
+        if method == Method::GET {
+            resource = resource.route(web::method(Method::HEAD).to(handler.clone()));
+        }
+        self.0
+            .service(resource.route(web::method(method).to(handler)));
     }
 }
 
@@ -124,6 +126,12 @@ impl RouteSink for Actix<'_> {
         Args: FromRequest + 'static,
         F::Output: Responder + 'static,
     {
+        // HEAD wherever GET is (RFC 9110, 9.3.2): the same handler, so the
+        // same status and headers; the server sends no body for a HEAD.
+        if method == Method::GET {
+            self.0
+                .route(path, web::method(Method::HEAD).to(handler.clone()));
+        }
         self.0.route(path, web::method(method).to(handler));
     }
 }

@@ -5,7 +5,7 @@ use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::extract::Actor;
+use super::extract::{Actor, Json, Query};
 use super::problems::{BodyProblems, StripeProblems, TenantPath, TenantProblems};
 use super::state::{self, BillingStateView};
 use super::validation::parse_quantity;
@@ -36,7 +36,7 @@ pub struct SeatsBody {
 pub async fn put_seats(
     actor: Actor,
     billing: web::Data<Billing>,
-    body: web::Json<SeatsBody>,
+    body: Json<SeatsBody>,
 ) -> Result<HttpResponse, ApiError> {
     let quantity = parse_quantity(body.quantity.as_ref(), None)?
         .ok_or_else(|| ApiError::invalid_field("quantity", "is required"))?;
@@ -117,7 +117,7 @@ pub struct InvoicesAnswer<'a> {
 pub async fn get_invoices(
     ctx: AdminCtx,
     billing: web::Data<Billing>,
-    query: web::Query<InvoiceQuery>,
+    query: Query<InvoiceQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let mut errors = Vec::new();
     let limit = match query.limit.as_deref().map(str::parse::<u8>) {

@@ -5,7 +5,7 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::extract::{Actor, OptionalJson};
+use super::extract::{Actor, Json, OptionalJson};
 use super::problems::{BodyProblems, StripeProblems, TenantPath, TenantProblems};
 use super::state::{self, BillingStateView};
 use super::validation::{parse_plan, parse_quantity};
@@ -37,7 +37,7 @@ pub struct ChangeBody {
 pub async fn post_change(
     actor: Actor,
     billing: web::Data<Billing>,
-    body: web::Json<ChangeBody>,
+    body: Json<ChangeBody>,
 ) -> Result<HttpResponse, ApiError> {
     let settings = billing.settings();
     let plan = parse_plan(&body.plan, settings)?;

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use super::extract::JsonUpTo;
+use super::extract::{Json, JsonUpTo};
 use super::problems::{BodyProblems, TenantPath, TenantProblems};
 use super::state::MeterView;
 use crate::auth::{TenantCtx, UsageCtx};
@@ -173,7 +173,7 @@ pub struct CheckAnswer {
 pub async fn post_usage(
     ctx: UsageCtx,
     billing: web::Data<Billing>,
-    body: web::Json<UsageBody>,
+    body: Json<UsageBody>,
 ) -> Result<HttpResponse, ApiError> {
     let now = Utc::now().naive_utc();
     let event = parse_event(&body, "", billing.catalog(), now).map_err(ApiError::Validation)?;
@@ -296,7 +296,7 @@ pub async fn post_usage_batch(
 pub async fn post_usage_check(
     ctx: UsageCtx,
     billing: web::Data<Billing>,
-    body: web::Json<UsageCheckBody>,
+    body: Json<UsageCheckBody>,
 ) -> Result<HttpResponse, ApiError> {
     let mut errors = Vec::new();
     let meter = parse_meter(body.meter.as_ref(), "meter", billing.catalog())

@@ -4,8 +4,14 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::extract::BytesUpTo;
 use crate::billing::{Billing, WebhookFailure};
 use crate::error::ApiError;
+
+/// The webhook's own body limit. Stripe's events can be far larger than the
+/// 64 KiB the API takes (an invoice with many lines, a customer with much
+/// metadata), and one refused would be refused again on every redelivery.
+pub const MAX_WEBHOOK_BODY: usize = 1024 * 1024;
 
 /// `POST /v1/stripe/webhook`'s answer.
 #[derive(Serialize, ToSchema)]
@@ -22,13 +28,13 @@ pub struct Received {
     responses(
         (status = 200, description = "Verified and processed (or a duplicate)", body = Received),
         (status = 400, description = "Missing, bad or stale signature, or not an event; nothing stored", content_type = "application/problem+json", body = crate::error::Problem),
-        (status = 413, description = "The body exceeds 64 KiB", content_type = "application/problem+json", body = crate::error::Problem),
+        (status = 413, description = "The body exceeds 1 MiB", content_type = "application/problem+json", body = crate::error::Problem),
         (status = 500, description = "Processing failed; the event is kept and Stripe redelivers it", content_type = "application/problem+json", body = crate::error::Problem),
     ))]
 pub async fn receive(
     req: HttpRequest,
     billing: web::Data<Billing>,
-    body: web::Bytes,
+    BytesUpTo(body): BytesUpTo<MAX_WEBHOOK_BODY>,
 ) -> Result<HttpResponse, ApiError> {
     let payload = std::str::from_utf8(&body)
         .map_err(|_| ApiError::BadRequest("the payload is not UTF-8".into()))?;

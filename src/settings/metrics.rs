@@ -1,6 +1,6 @@
 //! `[metrics]`: the Prometheus endpoint.
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 /// `GET /metrics` on the main listener. A scrape reveals traffic shapes
@@ -13,6 +13,16 @@ pub struct MetricsSettings {
     pub enabled: bool,
     /// When set, a scrape must send `Authorization: Bearer <token>`.
     pub bearer_token: Option<SecretString>,
+}
+
+impl MetricsSettings {
+    /// The token scrapes must send; a blank one counts as none (it would
+    /// otherwise match a request that sends no token at all).
+    pub fn token(&self) -> Option<&SecretString> {
+        self.bearer_token
+            .as_ref()
+            .filter(|token| !token.expose_secret().trim().is_empty())
+    }
 }
 
 impl Default for MetricsSettings {

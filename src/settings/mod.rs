@@ -15,6 +15,7 @@ mod jobs;
 mod metrics;
 mod plans;
 mod rate_limit;
+mod safety;
 mod server;
 mod stripe;
 mod telemetry;
@@ -251,6 +252,7 @@ impl Settings {
         self.billing.validate()?;
         self.stripe.validate(self.app_env)?;
         self.webhooks.validate()?;
+        safety::refuse_unsafe(self)?;
         Ok(())
     }
 }
@@ -357,6 +359,7 @@ mod tests {
         let settings = Settings::load_from(
             &vars(&[
                 ("STRIPE_SECRET_KEY", "sk_test_supersecretvalue"),
+                ("JWT_SECRET", "a-secret-of-our-own-that-is-long-enough-42"),
                 ("APP__METRICS__BEARER_TOKEN", "scrape-token-supersecret"),
             ]),
             None,
@@ -429,6 +432,112 @@ mod tests {
             Settings::load_from(&vars(&[("APP__PLANS__FREE__PRICE_ID", "price_free")]), None)
                 .unwrap_err();
         assert_eq!(error.variable, "plans.free.price_id");
+    }
+
+    const OWN_SECRET: &str = "a-secret-of-our-own-that-is-long-enough-42";
+
+    /// A production environment that starts: every secret set, `/metrics`
+    /// behind a token.
+    const PRODUCTION: &[(&str, &str)] = &[
+        ("APP_ENV", "production"),
+        ("JWT_SECRET", OWN_SECRET),
+        ("STRIPE_SECRET_KEY", "sk_live_x"),
+        ("STRIPE_WEBHOOK_SECRET", "whsec_x"),
+        ("APP__METRICS__BEARER_TOKEN", "scrape-token-0123456789"),
+        ("BIND_ADDR", "0.0.0.0:8080"),
+    ];
+
+    fn with(base: &[(&str, &str)], extra: &[(&str, &str)]) -> HashMap<String, String> {
+        let mut all = vars(base);
+        all.extend(vars(extra));
+        all
+    }
+
+    fn refusal(pairs: HashMap<String, String>) -> SettingsError {
+        Settings::load_from(&pairs, None).expect_err("refused")
+    }
+
+    #[test]
+    fn the_development_secret_is_refused_outside_development_loopback_and_the_simulator() {
+        for unsafe_env in [
+            vars(&[("APP_ENV", "test")]),
+            vars(&[("BIND_ADDR", "0.0.0.0:8080")]),
+            vars(&[("BIND_ADDR", "billing.example.com:8080")]),
+            vars(&[("STRIPE_SECRET_KEY", "sk_test_x")]),
+            vars(&[
+                ("STRIPE_SECRET_KEY", "sk_live_x"),
+                ("STRIPE_API_BASE", "http://127.0.0.1:12111"),
+            ]),
+            with(PRODUCTION, &[("JWT_SECRET", DEVELOPMENT_JWT_SECRET)]),
+        ] {
+            let error = refusal(unsafe_env.clone());
+            assert_eq!(error.variable, "JWT_SECRET", "{unsafe_env:?}");
+            assert!(error.to_string().contains("development secret"), "{error}");
+            assert!(!error.to_string().contains(DEVELOPMENT_JWT_SECRET));
+        }
+    }
+
+    #[test]
+    fn the_development_secret_is_fine_on_loopback_with_a_simulator() {
+        for safe_env in [
+            vars(&[]),
+            vars(&[("BIND_ADDR", "localhost:8080")]),
+            vars(&[("BIND_ADDR", "[::1]:8080")]),
+            // stripe-sim started by hand, on this machine.
+            vars(&[
+                ("STRIPE_SECRET_KEY", "sk_test_x"),
+                ("STRIPE_API_BASE", "http://127.0.0.1:12111/"),
+            ]),
+        ] {
+            Settings::load_from(&safe_env, None).expect("starts");
+        }
+    }
+
+    #[test]
+    fn an_own_secret_may_bind_anywhere_and_use_any_environment() {
+        for safe_env in [
+            vars(&[("JWT_SECRET", OWN_SECRET), ("BIND_ADDR", "0.0.0.0:8080")]),
+            vars(&[("JWT_SECRET", OWN_SECRET), ("APP_ENV", "test")]),
+            vars(&[
+                ("JWT_SECRET", OWN_SECRET),
+                ("STRIPE_SECRET_KEY", "sk_live_x"),
+            ]),
+            vars(PRODUCTION),
+        ] {
+            Settings::load_from(&safe_env, None).expect("starts");
+        }
+    }
+
+    #[test]
+    fn production_with_a_jwks_needs_audience_and_issuer() {
+        let jwks = ("JWT_JWKS_URL", "https://idp.example/.well-known/jwks.json");
+        let audience = ("APP__AUTH__AUDIENCE", "tenant-billing");
+        let issuer = ("APP__AUTH__ISSUER", "https://idp.example/");
+        let error = refusal(with(PRODUCTION, &[jwks, issuer]));
+        assert_eq!(error.variable, "APP__AUTH__AUDIENCE");
+        let error = refusal(with(PRODUCTION, &[jwks, audience]));
+        assert_eq!(error.variable, "APP__AUTH__ISSUER");
+        let error = refusal(with(
+            PRODUCTION,
+            &[jwks, issuer, ("APP__AUTH__AUDIENCE", " ")],
+        ));
+        assert_eq!(error.variable, "APP__AUTH__AUDIENCE");
+        Settings::load_from(&with(PRODUCTION, &[jwks, audience, issuer]), None).expect("starts");
+        // Development keeps them optional.
+        Settings::load_from(&vars(&[jwks]), None).expect("starts");
+    }
+
+    #[test]
+    fn production_metrics_need_a_token_or_to_be_off() {
+        let mut open = vars(PRODUCTION);
+        open.remove("APP__METRICS__BEARER_TOKEN");
+        let error = refusal(open.clone());
+        assert_eq!(error.variable, "APP__METRICS__BEARER_TOKEN");
+        let mut blank = open.clone();
+        blank.insert("APP__METRICS__BEARER_TOKEN".into(), "".into());
+        assert_eq!(refusal(blank).variable, "APP__METRICS__BEARER_TOKEN");
+        open.insert("APP__METRICS__ENABLED".into(), "false".into());
+        Settings::load_from(&open, None).expect("starts without /metrics");
     }
 
     #[test]

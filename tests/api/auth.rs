@@ -2,10 +2,10 @@
 //! wrong is a 401 with `WWW-Authenticate: Bearer`; a good token for another
 //! tenant is a 403; a good one is a 200.
 
+use crate::helpers::TEST_JWT_SECRET;
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
 use tenant_billing::domain::Role;
-use tenant_billing::settings::DEVELOPMENT_JWT_SECRET;
 
 use crate::backend_tests;
 use crate::helpers::{assert_problem, spawn_app, spawn_app_with, Backend, TestApp, TestDatabase};
@@ -61,12 +61,33 @@ pub(crate) fn unsigned_none_token(claims: &Value) -> String {
     format!("{header}.{payload}.")
 }
 
-pub(crate) async fn assert_unauthorized(app: &TestApp, authorization: Option<String>, case: &str) {
-    let mut request = app.client.get(app.url("/v1/tenants/acme/billing"));
-    if let Some(value) = authorization {
-        request = request.header("Authorization", value);
+/// What a 401's `WWW-Authenticate` says (RFC 6750, section 3.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Challenge {
+    /// No bearer token was sent: no error code.
+    NoToken,
+    /// `error="invalid_token"`, the token is not valid.
+    Invalid,
+    /// `error="invalid_token"`, the token expired.
+    Expired,
+}
+
+impl Challenge {
+    pub(crate) fn header(self) -> &'static str {
+        match self {
+            Challenge::NoToken => r#"Bearer realm="tenant-billing""#,
+            Challenge::Invalid => {
+                r#"Bearer realm="tenant-billing", error="invalid_token", error_description="the token is not valid""#
+            }
+            Challenge::Expired => {
+                r#"Bearer realm="tenant-billing", error="invalid_token", error_description="the token expired""#
+            }
+        }
     }
-    let response = request.send().await.unwrap();
+}
+
+/// A 401 problem whose challenge is `expected`.
+pub(crate) async fn assert_challenge(response: reqwest::Response, expected: Challenge, case: &str) {
     assert_eq!(response.status(), 401, "case {case:?} was not a 401");
     let challenge = response
         .headers()
@@ -74,11 +95,22 @@ pub(crate) async fn assert_unauthorized(app: &TestApp, authorization: Option<Str
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned();
-    assert!(
-        challenge.starts_with("Bearer"),
-        "case {case:?}: {challenge:?}"
-    );
+    assert_eq!(challenge, expected.header(), "case {case:?}");
     assert_problem(response, 401).await;
+}
+
+pub(crate) async fn assert_unauthorized(app: &TestApp, authorization: Option<String>, case: &str) {
+    let expected = match case {
+        "no header" | "basic scheme" | "token without scheme" => Challenge::NoToken,
+        "expired" => Challenge::Expired,
+        _ => Challenge::Invalid,
+    };
+    let mut request = app.client.get(app.url("/v1/tenants/acme/billing"));
+    if let Some(value) = authorization {
+        request = request.header("Authorization", value);
+    }
+    let response = request.send().await.unwrap();
+    assert_challenge(response, expected, case).await;
 }
 
 /// How one run of the 401 matrix signs tokens: with the key the service
@@ -152,7 +184,7 @@ pub(crate) async fn assert_every_bad_token_is_a_401(app: &TestApp, signers: &Sig
 
 async fn every_bad_token_is_a_401(backend: Backend) {
     let app = spawn_app(backend).await;
-    let secret = DEVELOPMENT_JWT_SECRET;
+    let secret = TEST_JWT_SECRET;
     let signers = Signers {
         trusted: &|c| hs256(c, secret),
         untrusted: &|c| hs256(c, "another-secret-another-secret-xx"),
@@ -165,7 +197,7 @@ async fn expiry_has_thirty_seconds_of_leeway(backend: Backend) {
     let app = spawn_app(backend).await;
     let mut recently_expired = claims("acme");
     recently_expired["exp"] = json!(now() - 10);
-    let token = hs256(&recently_expired, DEVELOPMENT_JWT_SECRET);
+    let token = hs256(&recently_expired, TEST_JWT_SECRET);
     assert_eq!(app.get_billing("acme", &token).await.status(), 200);
 }
 
@@ -199,7 +231,7 @@ async fn rs256_only_accepts_rs256(backend: Backend) {
     // HS256 signed with the dev secret, and the classic confusion attack: HS256
     // keyed with the RSA public key.
     for token in [
-        hs256(&claims("acme"), DEVELOPMENT_JWT_SECRET),
+        hs256(&claims("acme"), TEST_JWT_SECRET),
         hs256(&claims("acme"), RSA_PUBLIC),
     ] {
         assert_unauthorized(&app, Some(format!("Bearer {token}")), "HS256 under RS256").await;
@@ -237,7 +269,7 @@ async fn issuer_and_audience_are_checked_when_configured(backend: Backend) {
     let mut good = claims("acme");
     good["iss"] = json!("https://auth.example.com/");
     good["aud"] = json!("tenant-billing");
-    let secret = DEVELOPMENT_JWT_SECRET;
+    let secret = TEST_JWT_SECRET;
     assert_eq!(
         app.get_billing("acme", &hs256(&good, secret))
             .await

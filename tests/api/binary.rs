@@ -12,7 +12,7 @@ use crate::helpers::{binary, Backend, TestDatabase};
 
 /// A `tenant-billing` command with an empty environment (but PATH), as on a
 /// machine where nothing was configured.
-fn bare_command(dir: &std::path::Path) -> Command {
+pub(crate) fn bare_command(dir: &std::path::Path) -> Command {
     let mut command = Command::new(binary());
     command
         .env_clear()
@@ -22,7 +22,7 @@ fn bare_command(dir: &std::path::Path) -> Command {
     command
 }
 
-struct KillOnDrop(Child);
+pub(crate) struct KillOnDrop(pub(crate) Child);
 
 impl Drop for KillOnDrop {
     fn drop(&mut self) {
@@ -32,7 +32,7 @@ impl Drop for KillOnDrop {
 }
 
 /// Polls `url` until it answers 200 or the deadline passes.
-async fn await_ok(url: &str, limit: Duration) -> bool {
+pub(crate) async fn await_ok(url: &str, limit: Duration) -> bool {
     let client = reqwest::Client::new();
     let deadline = Instant::now() + limit;
     while Instant::now() < deadline {
@@ -164,6 +164,7 @@ fn the_token_command_mints_a_token_the_service_accepts() {
         .args([
             "token", "--tenant", "acme", "--role", "admin", "--ttl", "60",
         ])
+        .env("JWT_SECRET", crate::helpers::TEST_JWT_SECRET)
         .output()
         .unwrap();
     assert!(output.status.success());
@@ -175,4 +176,24 @@ fn the_token_command_mints_a_token_the_service_accepts() {
         .expect("the minted token verifies");
     assert_eq!(identity.tenant_id.as_str(), "acme");
     assert_eq!(identity.role, tenant_billing::domain::Role::Admin);
+}
+
+/// A log that is not read at a terminal (a file, a pipe to a supervisor)
+/// carries no colour codes; JSON logs stay one object per line.
+#[test]
+fn logs_off_a_terminal_carry_no_colour_codes() {
+    let server = crate::dev_server::DevServer::start(&[]);
+    let log = server.log();
+    assert!(log.contains("serving"), "{log}");
+    assert!(!log.contains('\u{1b}'), "colour codes in: {log:?}");
+    drop(server);
+
+    let server = crate::dev_server::DevServer::start(&[("APP__TELEMETRY__FORMAT", "json")]);
+    let log = server.log();
+    for line in log.lines().filter(|l| !l.trim().is_empty()) {
+        let entry: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line:?}"));
+        assert!(entry["level"].is_string(), "{line}");
+    }
+    assert!(!log.contains('\u{1b}'), "colour codes in: {log:?}");
 }

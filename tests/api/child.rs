@@ -24,6 +24,7 @@ pub fn command(
     command
         .args(args)
         .env("APP_ENV", "test")
+        .env("JWT_SECRET", crate::helpers::TEST_JWT_SECRET)
         .env("DATABASE_URL", database_url)
         .env("STRIPE_SECRET_KEY", "sk_test_child")
         .env("STRIPE_API_BASE", sim.base_url())

@@ -141,6 +141,7 @@ async fn crash_between_stripe_and_the_database(backend: Backend, hours_until_rec
     let port = crate::pg::free_port();
     let mut child = Command::new(binary())
         .env("APP_ENV", "test")
+        .env("JWT_SECRET", crate::helpers::TEST_JWT_SECRET)
         .env("DATABASE_URL", &database.url)
         .env("BIND_ADDR", format!("127.0.0.1:{port}"))
         .env("STRIPE_SECRET_KEY", "sk_test_crash")

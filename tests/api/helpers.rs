@@ -102,10 +102,15 @@ impl TestDatabase {
     }
 }
 
+/// The HS256 secret test instances verify with. Outside `development` the
+/// compiled-in development secret is refused, so the tests bring their own.
+pub const TEST_JWT_SECRET: &str = "tenant-billing-tests-secret-0123456789abcdef";
+
 /// Settings for a test app: the `test` layer plus these overrides.
 pub fn test_settings(database_url: &str, overrides: &[(&str, &str)]) -> Settings {
     let mut vars: HashMap<String, String> = HashMap::from([
         ("APP_ENV".into(), "test".into()),
+        ("JWT_SECRET".into(), TEST_JWT_SECRET.into()),
         ("DATABASE_URL".into(), database_url.into()),
         ("BIND_ADDR".into(), "127.0.0.1:0".into()),
         ("APP__SERVER__WORKERS".into(), "2".into()),

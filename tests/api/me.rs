@@ -3,13 +3,14 @@
 //! here), and refuses every bad token as `auth.rs` shows. No database is
 //! involved: SQLite only.
 
+use crate::auth::{assert_challenge, Challenge};
+use crate::helpers::TEST_JWT_SECRET;
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
 use tenant_billing::auth::{MintRequest, TokenIssuer};
 use tenant_billing::domain::Role;
-use tenant_billing::settings::DEVELOPMENT_JWT_SECRET;
 
-use crate::helpers::{assert_problem, spawn_app, spawn_app_with, Backend, TestDatabase};
+use crate::helpers::{spawn_app, spawn_app_with, Backend, TestDatabase};
 
 /// A token the API refuses: signed with another secret.
 pub fn badly_signed_token(tenant: &str) -> String {
@@ -23,7 +24,7 @@ pub fn badly_signed_token(tenant: &str) -> String {
 pub fn expired_token(tenant: &str) -> String {
     hs256(
         &json!({"sub": "user-1", "tenant_id": tenant, "role": "admin", "exp": now() - 120}),
-        DEVELOPMENT_JWT_SECRET,
+        TEST_JWT_SECRET,
     )
 }
 
@@ -77,21 +78,18 @@ async fn me_names_the_tokens_tenant_user_role_and_email() {
 #[actix_web::test]
 async fn me_refuses_a_missing_expired_or_badly_signed_token() {
     let app = spawn_app(Backend::Sqlite).await;
-    for (case, token) in [
-        ("missing", None),
-        ("garbage", Some("not-a-jwt".to_owned())),
-        ("bad signature", Some(badly_signed_token("acme"))),
-        ("expired", Some(expired_token("acme"))),
+    for (case, token, challenge) in [
+        ("missing", None, Challenge::NoToken),
+        ("garbage", Some("not-a-jwt".to_owned()), Challenge::Invalid),
+        (
+            "bad signature",
+            Some(badly_signed_token("acme")),
+            Challenge::Invalid,
+        ),
+        ("expired", Some(expired_token("acme")), Challenge::Expired),
     ] {
         let response = app.get("/v1/me", token.as_deref()).await;
-        let challenge = response
-            .headers()
-            .get("www-authenticate")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned();
-        assert!(challenge.starts_with("Bearer"), "{case}: {challenge:?}");
-        assert_problem(response, 401).await;
+        assert_challenge(response, challenge, case).await;
     }
 }
 
@@ -104,7 +102,7 @@ async fn me_reads_the_configured_tenant_claim() {
     .await;
     let token = hs256(
         &json!({"sub": "u", "org_id": "initech", "role": "admin", "exp": now() + 60}),
-        DEVELOPMENT_JWT_SECRET,
+        TEST_JWT_SECRET,
     );
     let body: Value = app.get("/v1/me", Some(&token)).await.json().await.unwrap();
     assert_eq!(body["tenant_id"], "initech");

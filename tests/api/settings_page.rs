@@ -338,6 +338,8 @@ fn token_link_prints_the_page_on_bind_addr() {
             .args(["token", "--tenant", "acme", "--role", "admin", "--link"]);
         if let Some(bind) = bind {
             command.env("BIND_ADDR", bind);
+            // Off loopback the development secret is refused.
+            command.env("JWT_SECRET", crate::helpers::TEST_JWT_SECRET);
         }
         command.output().unwrap()
     };

@@ -8,7 +8,7 @@ use stripe_sim::{signature_header, Fault, FaultKind};
 use tenant_billing::domain::Role;
 
 use crate::backend_tests;
-use crate::helpers::{spawn_app, Backend, TestApp, TestDatabase};
+use crate::helpers::{assert_problem, spawn_app, Backend, TestApp, TestDatabase};
 
 fn now() -> i64 {
     chrono::Utc::now().timestamp()
@@ -352,7 +352,31 @@ async fn a_failed_event_is_kept_and_processed_on_redelivery(backend: Backend) {
     assert_eq!(app.billing_state("acme").await["plan"], "pro");
 }
 
+/// A genuine event far over the API's 64 KiB (Stripe's events carry whole
+/// objects: an invoice with hundreds of lines, a customer with much
+/// metadata) is processed; one refused would be refused on every
+/// redelivery. Past the webhook's own 1 MiB: 413 problem+json.
+async fn a_large_genuine_event_is_accepted(backend: Backend) {
+    let app = spawn_app(backend).await;
+    upgrade_and_pay(&app, "acme", false).await;
+    let mut event: Value =
+        serde_json::from_str(&event(&app, "customer.subscription.created")).unwrap();
+    event["data"]["object"]["metadata"]["notes"] = json!("x".repeat(300 * 1024));
+    let payload = event.to_string();
+    assert!(payload.len() > 300 * 1024);
+    let response = deliver_signed(&app, &payload, &app.sim.webhook_secret(), 0).await;
+    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+    assert_eq!(app.billing_state("acme").await["plan"], "pro");
+    assert_eq!(app.ledger()[0].status, "applied");
+
+    let too_large = format!("{{\"pad\":\"{}\"}}", "x".repeat(1024 * 1024));
+    let response = deliver_signed(&app, &too_large, &app.sim.webhook_secret(), 0).await;
+    let problem = assert_problem(response, 413).await;
+    assert_eq!(problem["type"], "/problems/payload-too-large");
+}
+
 backend_tests!(
+    a_large_genuine_event_is_accepted,
     an_upgrade_makes_the_tenant_pro_and_a_cancellation_free,
     five_concurrent_deliveries_have_one_effect,
     an_older_event_after_the_cancellation_changes_nothing,

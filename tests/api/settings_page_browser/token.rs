@@ -64,6 +64,9 @@ async fn a_token_the_api_refuses_reads_as_a_sentence() {
     browser.wait_visible("error", SHORT).await;
     let text = browser.text("error").await;
     assert!(text.contains("Sign in again"), "{text}");
+    // Told apart from an expired sign-in by the 401's challenge.
+    assert!(text.contains("is not valid"), "{text}");
+    assert!(!text.contains("expired"), "{text}");
     assert!(text.ends_with('.'), "not a sentence: {text}");
     for json_ish in ['{', '}', '"'] {
         assert!(!text.contains(json_ish), "raw JSON shown: {text}");
@@ -88,6 +91,8 @@ async fn an_expired_token_asks_to_sign_in_again() {
     browser.wait_visible("error", SHORT).await;
     let text = browser.text("error").await;
     assert!(text.to_lowercase().contains("sign in again"), "{text}");
+    assert!(text.contains("Your sign-in has expired"), "{text}");
+    assert!(!text.contains("not valid"), "{text}");
     assert!(!text.contains('{'), "{text}");
     browser.screenshots("expired-token").await;
 }
