@@ -22,7 +22,7 @@ use super::{Actor, Billing, BillingError, CustomerHints, ProfileSync};
 use crate::db::jobs::{self as repo, Enqueued, Finished, JobKind, JobRecord};
 use crate::db::{self, DbError};
 use crate::domain::TenantId;
-use crate::stripe::StripeFailure;
+use crate::stripe::{Priority, StripeFailure};
 
 /// Per-process counters, logged as structured fields (`jobs_queued`,
 /// `jobs_succeeded`, `jobs_retried`, `jobs_dead`) on every change so that a log
@@ -134,7 +134,11 @@ impl Billing {
                 let stopped = stopped.clone();
                 // One worker per instance also applies retention when idle.
                 let sweeps = n == 0;
-                tokio::task::spawn_local(async move { billing.work(name, sweeps, stopped).await })
+                // Nobody waits on a job: its Stripe calls yield to interactive ones.
+                tokio::task::spawn_local(
+                    Priority::Background
+                        .scope(async move { billing.work(name, sweeps, stopped).await }),
+                )
             })
             .collect();
         tracing::info!(

@@ -20,6 +20,7 @@ mod snapshot;
 mod state;
 mod state_cache;
 mod state_reader;
+mod stripe_budget;
 mod subscription_lock;
 mod sync;
 mod usage;
@@ -122,7 +123,10 @@ pub struct Billing {
 }
 
 impl Billing {
+    /// Every Stripe call of this service draws on the budget shared through
+    /// `pool` by every instance and command (`stripe.max_requests_per_second`).
     pub fn new(pool: DbPool, stripe: StripeGateway, settings: Arc<Settings>) -> Billing {
+        let stripe = stripe.with_budget(stripe_budget::shared_budget(&pool, &settings.stripe));
         let state_cache = Arc::new(StateCache::new(
             settings.billing.state_cache_ttl(),
             settings.billing.state_cache_capacity,

@@ -15,7 +15,7 @@ use crate::db::events::{self, Effect, EventOutcome, LedgerEvent};
 use crate::db::{self, subscriptions};
 use crate::domain::TenantId;
 use crate::metrics::WebhookOutcome;
-use crate::stripe::{self, EventNews, SubscriptionNews, WebhookEvent, WebhookRejection};
+use crate::stripe::{self, EventNews, Priority, SubscriptionNews, WebhookEvent, WebhookRejection};
 
 /// Why a verified delivery could not be processed now (500: Stripe retries).
 #[derive(Debug, thiserror::Error)]
@@ -44,7 +44,11 @@ impl Billing {
             }
         };
         let event_type = event.kind.clone();
-        let result = self.process_event(event, payload).await;
+        // Stripe waits on the answer, not a person: the re-reads yield to
+        // interactive calls (Stripe redelivers if this takes too long).
+        let result = Priority::Background
+            .scope(self.process_event(event, payload))
+            .await;
         let outcome = match &result {
             Ok(EventOutcome::Applied) => WebhookOutcome::Applied,
             Ok(EventOutcome::Duplicate) => WebhookOutcome::Duplicate,

@@ -18,10 +18,20 @@ use crate::cli::{Command, JobsCommand, ServeArgs};
 use crate::db;
 use crate::settings::Settings;
 use crate::startup;
-use crate::stripe::Pacer;
+use crate::stripe::{Pacer, Priority};
 
 pub async fn dispatch(command: Option<Command>, settings: Settings) -> ExitCode {
-    match command.unwrap_or(Command::Serve(ServeArgs::default())) {
+    let command = command.unwrap_or(Command::Serve(ServeArgs::default()));
+    if let Command::Serve(args) = command {
+        return serve::serve(args, settings).await;
+    }
+    // An operator's command is background work: the Stripe calls of serving
+    // instances' users go first (the shared budget, stripe::Priority).
+    Priority::Background.scope(run(command, settings)).await
+}
+
+async fn run(command: Command, settings: Settings) -> ExitCode {
+    match command {
         Command::Serve(args) => serve::serve(args, settings).await,
         Command::Migrate => migrate::migrate(settings).await,
         Command::Token(args) => token::token(args, settings),

@@ -28,6 +28,7 @@ pub mod migrations;
 mod pool;
 pub mod schema;
 pub mod seat_requests;
+pub mod stripe_budget;
 pub mod subscriptions;
 pub mod tenants;
 pub mod usage;

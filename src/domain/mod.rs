@@ -7,6 +7,7 @@ mod invoice;
 mod plan;
 mod redirect;
 mod role;
+mod slots;
 mod subscription;
 mod tenant_id;
 mod usage;
@@ -19,6 +20,7 @@ pub use plan::{
 };
 pub use redirect::RedirectUrl;
 pub use role::Role;
+pub use slots::SlotClock;
 pub use subscription::is_paying;
 pub use tenant_id::TenantId;
 pub use usage::{
