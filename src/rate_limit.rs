@@ -9,7 +9,7 @@
 //! never spend the admins' budget.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hash, Hasher, RandomState};
+use std::hash::{BuildHasher, RandomState};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -183,9 +183,7 @@ impl Gcra {
     }
 
     fn shard(&self, tenant: &TenantId) -> std::sync::MutexGuard<'_, HashMap<TenantId, Duration>> {
-        let mut hasher = self.hasher.build_hasher();
-        tenant.hash(&mut hasher);
-        let index = (hasher.finish() as usize) % SHARDS;
+        let index = (self.hasher.hash_one(tenant) as usize) % SHARDS;
         self.shards[index].lock().unwrap_or_else(|e| e.into_inner())
     }
 

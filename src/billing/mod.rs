@@ -7,6 +7,7 @@ mod bulk;
 mod catalog;
 mod customer;
 mod entitlements;
+mod invoice_cache;
 mod invoices;
 mod jobs;
 mod leases;
@@ -46,8 +47,10 @@ pub use webhooks::WebhookFailure;
 use std::sync::Arc;
 
 use catalog::PriceBook;
+use invoice_cache::InvoiceCache;
 use state_cache::StateCache;
 use state_reader::StateReader;
+use subscription_lock::LockWaiters;
 
 use crate::db::tenants::TenantRecord;
 use crate::db::{self, audit, DbConnection, DbError, DbPool};
@@ -113,6 +116,10 @@ pub struct Billing {
     settings: Arc<Settings>,
     jobs: Arc<JobHub>,
     state_cache: Arc<StateCache>,
+    /// Invoice pages read from Stripe, per tenant, briefly (`invoice_cache`).
+    invoice_cache: Arc<InvoiceCache>,
+    /// This instance's subscription-lock waiters, woken on release.
+    lock_waiters: Arc<LockWaiters>,
     /// Batches the display read's cache misses (see `state_reader`).
     state_reader: Arc<StateReader>,
     /// Names this process in the leases it takes (creation claims, jobs), so
@@ -135,12 +142,15 @@ impl Billing {
         let state_reader = Arc::new(StateReader::new(
             (settings.database.pool_size as usize / 2).clamp(1, 4),
         ));
+        let invoice_cache = Arc::new(InvoiceCache::new(settings.billing.invoice_cache_ttl()));
         Billing {
+            invoice_cache,
             pool,
             stripe,
             settings,
             jobs: Arc::default(),
             state_cache,
+            lock_waiters: Arc::default(),
             state_reader,
             instance: format!(
                 "{}-{}",
@@ -158,29 +168,46 @@ impl Billing {
         &self.instance
     }
 
-    /// On PostgreSQL, listens for other instances' changes and drops their
-    /// tenants' cached state at once (everything, after a reconnect). None
-    /// on SQLite or with the cache off: the TTL is the bound there.
+    /// On PostgreSQL, listens for other instances' changes: drops their
+    /// tenants' cached state and invoice pages at once (everything, after a
+    /// reconnect) and wakes this instance's subscription-lock waiters when
+    /// another instance releases a lock. None on SQLite: TTLs and the
+    /// waiters' backoff are the bound there.
     pub fn listen_for_changes(&self) -> Option<db::listen::Listener> {
-        if self.settings.database.backend() != Some(Backend::Postgres)
-            || !self.state_cache.is_enabled()
-        {
+        if self.settings.database.backend() != Some(Backend::Postgres) {
             return None;
         }
         let url = self.settings.database.url.clone();
-        let cache = self.state_cache.clone();
+        let (state, invoices) = (self.state_cache.clone(), self.invoice_cache.clone());
+        let waiters = self.lock_waiters.clone();
+        let tenant = |name: &str| TenantId::parse(name).ok();
         let started = db::listen::listen(url, move |event| match event {
-            db::listen::StateEvent::Changed(tenant) => {
-                if let Ok(tenant) = TenantId::parse(&tenant) {
-                    cache.invalidate(&tenant);
+            db::listen::StateEvent::Changed(name) => {
+                if let Some(tenant) = tenant(&name) {
+                    state.invalidate(&tenant);
+                    invoices.invalidate(&tenant);
                 }
             }
-            db::listen::StateEvent::Resync => cache.clear(),
+            db::listen::StateEvent::InvoicesChanged(name) => {
+                if let Some(tenant) = tenant(&name) {
+                    invoices.invalidate(&tenant);
+                }
+            }
+            db::listen::StateEvent::LockReleased(name) => {
+                if let Some(tenant) = tenant(&name) {
+                    waiters.wake(&tenant);
+                }
+            }
+            db::listen::StateEvent::Resync => {
+                state.clear();
+                invoices.clear();
+                waiters.wake_all();
+            }
         });
         match started {
             Ok(listener) => Some(listener),
             Err(error) => {
-                tracing::warn!(error = %error, "cannot start the change listener; the cache TTL bounds staleness");
+                tracing::warn!(error = %error, "cannot start the change listener; cache TTLs bound staleness");
                 None
             }
         }
@@ -270,11 +297,12 @@ impl Billing {
         F: FnMut(&mut DbConnection) -> Result<T, DbError> + Send + 'static,
         T: Send + 'static,
     {
-        let cache = self.state_cache.clone();
+        let (state, invoices) = (self.state_cache.clone(), self.invoice_cache.clone());
         let tenant = tenant.clone();
         db::interact(&self.pool, move |conn| {
             let result = work(conn);
-            cache.invalidate(&tenant);
+            state.invalidate(&tenant);
+            invoices.invalidate(&tenant);
             result
         })
         .await

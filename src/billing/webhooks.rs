@@ -113,7 +113,8 @@ impl Billing {
 
         let payload = payload.to_owned();
         let (id, kind) = (event_id.clone(), event_type.clone());
-        let cache = self.state_cache.clone();
+        let (state, invoices) = (self.state_cache.clone(), self.invoice_cache.clone());
+        let about_invoices = event_type.starts_with("invoice.");
         let (outcome, tenant) = db::interact(&self.pool, move |conn| {
             let ledger = LedgerEvent {
                 event_id: &id,
@@ -125,7 +126,12 @@ impl Billing {
                 events::record_and_apply(conn, &ledger, &effect, Utc::now().naive_utc())?;
             // Only a resolved tenant's row can have been written.
             if let Some(owner) = tenant.as_deref().and_then(|t| TenantId::parse(t).ok()) {
-                cache.invalidate(&owner);
+                state.invalidate(&owner);
+                invoices.invalidate(&owner);
+                if about_invoices {
+                    // Other instances' invoice pages too (PostgreSQL).
+                    db::listen::notify(conn, db::listen::Notice::InvoicesChanged, &owner)?;
+                }
             }
             Ok((outcome, tenant))
         })

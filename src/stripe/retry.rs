@@ -70,10 +70,11 @@ impl RetryPolicy {
                 pacer.acquire().await;
             }
             if let Some(budget) = &self.budget {
-                budget
-                    .acquire(Priority::current())
-                    .await
-                    .map_err(over_budget)?;
+                let (priority, waiting) = (Priority::current(), Instant::now());
+                budget.acquire(priority).await.map_err(over_budget)?;
+                if let Some(metrics) = &self.metrics {
+                    metrics.budget_wait(priority.as_str(), waiting.elapsed().as_secs_f64());
+                }
             }
             let started = Instant::now();
             let outcome = tokio::time::timeout(self.attempt_timeout, attempt()).await;
