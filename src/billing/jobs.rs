@@ -50,6 +50,14 @@ pub struct JobHub {
     wake: Notify,
 }
 
+impl JobHub {
+    /// Every idle worker looks for due jobs now (jobs of a dead process
+    /// were queued again).
+    pub(crate) fn wake_all(&self) {
+        self.wake.notify_waiters();
+    }
+}
+
 /// Why one execution of a job failed.
 #[derive(Debug)]
 enum JobError {

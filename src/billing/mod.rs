@@ -120,6 +120,8 @@ pub struct Billing {
     invoice_cache: Arc<InvoiceCache>,
     /// This instance's subscription-lock waiters, woken on release.
     lock_waiters: Arc<LockWaiters>,
+    /// This process's heartbeat (`start_heartbeat`); stops with the last clone.
+    heartbeat: Arc<std::sync::Mutex<Option<db::presence::Heartbeat>>>,
     /// Batches the display read's cache misses (see `state_reader`).
     state_reader: Arc<StateReader>,
     /// Names this process in the leases it takes (creation claims, jobs), so
@@ -151,6 +153,7 @@ impl Billing {
             jobs: Arc::default(),
             state_cache,
             lock_waiters: Arc::default(),
+            heartbeat: Arc::default(),
             state_reader,
             instance: format!(
                 "{}-{}",
@@ -166,6 +169,51 @@ impl Billing {
     /// This process's name in the leases it holds.
     pub fn instance(&self) -> &str {
         &self.instance
+    }
+
+    /// Starts this process's heartbeat (`db::presence`): a row other
+    /// processes see, so that the leases this one holds are taken over at
+    /// once if it dies, and the reaping of processes that died. `kind`
+    /// names the process for operators (`serve`, `backfill-customers`, …).
+    pub fn start_heartbeat(&self, kind: &str) {
+        let database = &self.settings.database;
+        let config = db::presence::HeartbeatConfig {
+            url: database.url.clone(),
+            sqlite_busy_timeout_ms: database.sqlite_busy_timeout_ms,
+            id: self.instance.to_string(),
+            kind: kind.to_owned(),
+            interval: database.heartbeat_interval(),
+            dead_after: database.holder_dead_after(),
+        };
+        let (waiters, jobs) = (self.lock_waiters.clone(), self.jobs.clone());
+        let started = db::presence::start(config, move |reaped| {
+            for tenant in &reaped.subscription_locks {
+                if let Ok(tenant) = TenantId::parse(tenant) {
+                    waiters.wake(&tenant);
+                }
+            }
+            if reaped.jobs > 0 {
+                jobs.wake_all();
+            }
+        });
+        match started {
+            Ok(heartbeat) => {
+                *self.heartbeat.lock().unwrap_or_else(|e| e.into_inner()) = Some(heartbeat);
+            }
+            Err(error) => tracing::warn!(
+                error = %error,
+                "cannot start the heartbeat; this process's leases lapse only when they expire"
+            ),
+        }
+    }
+
+    /// Stops the heartbeat and removes this process's row: call once its
+    /// leases are given back (a clean stop).
+    pub fn stop_heartbeat(&self) {
+        self.heartbeat
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
     }
 
     /// On PostgreSQL, listens for other instances' changes: drops their

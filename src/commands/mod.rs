@@ -67,7 +67,17 @@ fn billing_for_command(
     if let Some(pacer) = pacer {
         gateway = gateway.with_pacer(Arc::new(pacer));
     }
-    Ok((Billing::new(pool, gateway, Arc::new(settings)), simulator))
+    let billing = Billing::new(pool, gateway, Arc::new(settings));
+    billing.start_heartbeat(&process_kind());
+    Ok((billing, simulator))
+}
+
+/// The subcommand this process runs, for its heartbeat row.
+fn process_kind() -> String {
+    std::env::args()
+        .skip(1)
+        .find(|arg| !arg.starts_with('-'))
+        .unwrap_or_else(|| "command".into())
 }
 
 const DATABASE_HINT: &str = "check DATABASE_URL and run `tenant-billing migrate`";

@@ -26,6 +26,7 @@ pub mod leases;
 pub mod listen;
 pub mod migrations;
 mod pool;
+pub mod presence;
 pub mod schema;
 pub mod seat_requests;
 pub mod stripe_budget;

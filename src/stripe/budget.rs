@@ -149,6 +149,10 @@ struct State {
 /// A background booking takes at most this fraction of a second's slots,
 /// so an interactive caller behind it waits at most that long.
 const BACKGROUND_BATCH_DIVISOR: u32 = 10;
+/// Timers wake up to a millisecond or two late; a slot is usable that long
+/// at least. (Above 170 requests per second this lets a request slip into
+/// the next second by those few milliseconds.)
+const MIN_LATENESS_US: i64 = 3_000;
 
 enum Next {
     Take(i64),
@@ -181,12 +185,18 @@ impl Budget {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The first slot a caller can still use now: the one just begun if
-    /// less than half a slot has passed (its neighbours stay half a slot
-    /// away), else the next.
+    /// How late a slot may still be used: half a slot (its neighbours stay
+    /// half a slot away), but never less than timers' own lateness (a few
+    /// milliseconds), or a fast budget's slots would all be missed.
+    fn lateness(&self) -> i64 {
+        (self.clock.width_us() / 2).max(MIN_LATENESS_US)
+    }
+
+    /// The first slot a caller can still use now: the one just begun if it
+    /// is not too late for it, else the next.
     fn earliest(&self, now_us: i64) -> i64 {
         let current = self.clock.at_or_before(now_us);
-        if now_us - self.clock.time_us(current) < self.clock.width_us() / 2 {
+        if now_us - self.clock.time_us(current) < self.lateness() {
             current
         } else {
             current + 1
@@ -204,7 +214,7 @@ impl Budget {
             }
             // Woken too late (a stalled runtime): the slot's neighbours may
             // be near; take another rather than crowd them.
-            if now_us() - at < self.clock.width_us() / 2 {
+            if now_us() - at < self.lateness() {
                 return Ok(());
             }
             self.lock().wasted += 1;
