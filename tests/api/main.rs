@@ -36,6 +36,7 @@ mod settings_page;
 mod settings_page_browser;
 mod shutdown;
 mod state_cache;
+mod stripe_budget;
 mod sync;
 mod trials;
 mod usage;
