@@ -127,8 +127,8 @@ async fn invoices_are_for_admins_and_checked(backend: Backend) {
     assert_eq!(app.stripe_requests("GET /v1/invoices"), listed + 1);
 }
 
-/// Acceptance (issue 22): reloading the invoices costs Stripe one request
-/// per page and instance while nothing changes; an invoice webhook (here a
+/// Acceptance (issue 22): reloading the invoices costs Stripe nothing once
+/// a page is read, while nothing changes; an invoice webhook (here a
 /// renewal, received by the other instance) shows the new invoice on the
 /// next read: at once on PostgreSQL (NOTIFY), within the TTL on SQLite.
 async fn invoice_pages_are_cached_until_an_invoice_webhook(backend: Backend) {
@@ -142,6 +142,17 @@ async fn invoice_pages_are_cached_until_an_invoice_webhook(backend: Backend) {
     // The last instance spawned receives the webhooks.
     let app = spawn_instance(database, sim, &ttl).await;
     app.subscribed("acme", "pro", None).await;
+    // Notifications of the checkout's writes may still be on their way to
+    // the reader: read until a read costs nothing.
+    let started = std::time::Instant::now();
+    loop {
+        let listed = app.stripe_requests("GET /v1/invoices");
+        invoices(&reader, "acme", Role::Admin, "").await;
+        if app.stripe_requests("GET /v1/invoices") == listed {
+            break;
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    }
     let listed = app.stripe_requests("GET /v1/invoices");
     for _ in 0..5 {
         let page: Value = invoices(&reader, "acme", Role::Admin, "")
@@ -151,10 +162,14 @@ async fn invoice_pages_are_cached_until_an_invoice_webhook(backend: Backend) {
             .unwrap();
         assert_eq!(page["invoices"].as_array().unwrap().len(), 1);
     }
-    assert_eq!(app.stripe_requests("GET /v1/invoices"), listed + 1);
+    assert_eq!(
+        app.stripe_requests("GET /v1/invoices"),
+        listed,
+        "served from memory"
+    );
     // Another page is another request.
     invoices(&reader, "acme", Role::Admin, "?limit=5").await;
-    assert_eq!(app.stripe_requests("GET /v1/invoices"), listed + 2);
+    assert_eq!(app.stripe_requests("GET /v1/invoices"), listed + 1);
 
     app.sim.advance_clock(31 * DAY);
     app.await_webhooks().await;

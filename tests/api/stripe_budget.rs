@@ -6,7 +6,6 @@
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
-use serde_json::json;
 use tenant_billing::domain::Role;
 
 use crate::backend_tests;
