@@ -108,6 +108,10 @@ pub enum ApiError {
     /// Stripe did not answer within the retry budget.
     #[error("stripe request timed out")]
     StripeTimeout(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The Stripe request budget every instance shares has no room for this
+    /// call within the wait limit (nothing was sent); retry after this long.
+    #[error("stripe request budget exhausted")]
+    StripeBusy { retry_after_seconds: u64 },
     /// The identity provider's keys were never fetched: tokens cannot be
     /// checked yet (503, since the token may well be valid).
     #[error("token keys unavailable")]
@@ -144,6 +148,7 @@ impl ApiError {
             ApiError::RateLimited { .. } => ("rate-limited", "Too many requests"),
             ApiError::StripeFailed(_) => ("stripe-unavailable", "Payment provider error"),
             ApiError::StripeTimeout(_) => ("stripe-timeout", "Payment provider timeout"),
+            ApiError::StripeBusy { .. } => ("stripe-busy", "Payment provider busy"),
             ApiError::DatabaseUnavailable(_) => ("database-unavailable", "Service unavailable"),
             ApiError::ShuttingDown => ("shutting-down", "Service restarting"),
             ApiError::AuthUnavailable => ("auth-unavailable", "Service unavailable"),
@@ -178,6 +183,12 @@ impl ApiError {
             ApiError::DatabaseUnavailable(_) => {
                 "the database is unavailable; try again shortly".into()
             }
+            ApiError::StripeBusy {
+                retry_after_seconds,
+            } => format!(
+                "the service is sending the payment provider all it allows right now; \
+                 nothing was changed, try again in {retry_after_seconds} s"
+            ),
             ApiError::ShuttingDown => {
                 "this instance is restarting and stopped the request; retrying it is safe".into()
             }
@@ -254,6 +265,7 @@ impl ResponseError for ApiError {
             ApiError::StripeFailed(_) => StatusCode::BAD_GATEWAY,
             ApiError::StripeTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             ApiError::DatabaseUnavailable(_)
+            | ApiError::StripeBusy { .. }
             | ApiError::ShuttingDown
             | ApiError::AuthUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -299,6 +311,9 @@ impl ResponseError for ApiError {
         match self {
             ApiError::RateLimited {
                 retry_after_seconds,
+            }
+            | ApiError::StripeBusy {
+                retry_after_seconds,
             } => {
                 response.insert_header((header::RETRY_AFTER, *retry_after_seconds));
             }
@@ -330,6 +345,9 @@ impl From<StripeFailure> for ApiError {
     fn from(failure: StripeFailure) -> Self {
         match failure {
             StripeFailure::Timeout => ApiError::StripeTimeout(Box::new(failure)),
+            StripeFailure::OverBudget { retry_after } => ApiError::StripeBusy {
+                retry_after_seconds: retry_after.as_secs_f64().ceil().max(1.0) as u64,
+            },
             other => ApiError::StripeFailed(Box::new(other)),
         }
     }

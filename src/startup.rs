@@ -92,6 +92,7 @@ impl Application {
         let billing = web::Data::new(
             Billing::new(pool.clone(), gateway, settings.clone()).with_metrics(metrics.clone()),
         );
+        billing.get_ref().start_heartbeat("serve");
         let metrics_enabled = settings.metrics.enabled;
         let metrics = web::Data::from(metrics);
         let workers = settings
@@ -254,6 +255,7 @@ impl Application {
                 "could not release this instance's leases; they lapse on their own"
             ),
         }
+        self.billing.stop_heartbeat();
         if let Some(refresher) = self.jwks_refresher {
             refresher.abort();
         }

@@ -26,6 +26,7 @@ use super::Billing;
 use crate::db::tenants::{self, Selection, WalkKey};
 use crate::db::{self, DbError};
 use crate::domain::TenantId;
+use crate::stripe::Priority;
 
 /// Rows read per page from the database.
 const PAGE: i64 = 500;
@@ -219,7 +220,8 @@ impl Billing {
                 deferrals.clone(),
                 report.clone(),
             );
-            tokio::task::spawn_local(async move {
+            // Bulk work is background: interactive calls of every instance go first.
+            tokio::task::spawn_local(Priority::Background.scope(async move {
                 loop {
                     let fresh = queue.lock().await.recv().await;
                     let (tenant, first_deferred) = match fresh {
@@ -259,7 +261,7 @@ impl Billing {
                         break;
                     }
                 }
-            });
+            }));
         }
         drop(report);
         let mut totals = BulkTotals::default();

@@ -10,6 +10,7 @@ use std::sync::RwLock;
 use super::Billing;
 use crate::db::DbError;
 use crate::domain::{Plan, PlanChange, PlanPrice, TenantId};
+use crate::stripe::Priority;
 
 /// Stripe's prices for the configured plans, as read at startup.
 #[derive(Debug, Default)]
@@ -76,6 +77,10 @@ impl Billing {
     /// the background at startup: it never blocks serving, and Stripe being
     /// unreachable is a warning, not a failure.
     pub async fn check_prices(&self) -> Vec<PriceProblem> {
+        Priority::Background.scope(self.read_prices()).await
+    }
+
+    async fn read_prices(&self) -> Vec<PriceProblem> {
         let mut missing = Vec::new();
         for plan in self.catalog().plans() {
             let Some(price_id) = &plan.price_id else {

@@ -23,7 +23,7 @@ use rand::Rng;
 use super::{Actor, Billing, BillingError};
 use crate::db::leases::{self, ClaimOutcome, CustomerClaim};
 use crate::db::tenants::{self, RecordOutcome, TenantRecord};
-use crate::db::{self, audit, DbError};
+use crate::db::{self, audit, presence, DbError};
 use crate::domain::{Email, TenantId};
 use crate::stripe::{CustomerParams, StripeCustomer, StripeFailure};
 
@@ -94,11 +94,13 @@ impl Billing {
         actor: &Actor<'_>,
     ) -> Result<EnsureAttempt, BillingError> {
         let key = tenant.clone();
-        let (row, claim) = db::interact(&self.pool, move |conn| {
-            Ok((
-                tenants::find(conn, &key)?,
-                leases::customer_claim(conn, &key)?,
-            ))
+        let (row, claim, holder_beat) = db::interact(&self.pool, move |conn| {
+            let claim = leases::customer_claim(conn, &key)?;
+            let holder_beat = match claim.as_ref().and_then(|c| c.holder.as_deref()) {
+                Some(holder) => presence::heartbeat_of(conn, holder)?,
+                None => None,
+            };
+            Ok((tenants::find(conn, &key)?, claim, holder_beat))
         })
         .await?;
         if let Some(customer_id) = row.as_ref().and_then(|r| r.stripe_customer_id.clone()) {
@@ -109,11 +111,25 @@ impl Billing {
             }));
         }
         let now = Utc::now().naive_utc();
+        let holder = claim.as_ref().and_then(|lease| lease.holder.clone());
         let active_lease = claim
             .and_then(|lease| lease.expires_at)
             .filter(|expires| *expires > now);
         if let Some(lease_expires_at) = active_lease {
-            return Ok(EnsureAttempt::Busy { lease_expires_at });
+            // A holder whose heartbeat stopped is gone: take its claim now
+            // rather than when the lease expires.
+            let dead_after = self.holder_dead_after();
+            match (holder, holder_beat) {
+                (Some(holder), Some(beat)) if beat + dead_after <= now => {
+                    self.reap_dead(&holder).await?;
+                }
+                (_, Some(beat)) => {
+                    return Ok(EnsureAttempt::Busy {
+                        lease_expires_at: lease_expires_at.min(beat + dead_after),
+                    })
+                }
+                _ => return Ok(EnsureAttempt::Busy { lease_expires_at }),
+            }
         }
         match self.claim(tenant, self.claim_lease()).await? {
             ClaimOutcome::Linked(customer_id) => Ok(EnsureAttempt::Done(EnsuredCustomer {
@@ -127,6 +143,35 @@ impl Billing {
                 .map(EnsureAttempt::Done),
             ClaimOutcome::Busy { lease_expires_at } => Ok(EnsureAttempt::Busy { lease_expires_at }),
         }
+    }
+
+    fn holder_dead_after(&self) -> chrono::Duration {
+        chrono::Duration::from_std(self.settings.database.holder_dead_after()).unwrap_or_default()
+    }
+
+    /// Takes back what `holder` held if its heartbeat is still silent
+    /// (another process may have reaped it first).
+    async fn reap_dead(&self, holder: &str) -> Result<(), DbError> {
+        let (holder, dead_after) = (holder.to_owned(), self.holder_dead_after());
+        let reaped = db::interact(&self.pool, move |conn| {
+            let now = Utc::now().naive_utc();
+            Ok(presence::reap(conn, &holder, now - dead_after, now)?)
+        })
+        .await?;
+        if let Some(reaped) = reaped {
+            tracing::info!(
+                instance = %reaped.instance,
+                customer_claims = reaped.customer_claims,
+                jobs = reaped.jobs,
+                "the holder of a creation claim stopped beating: took back its leases"
+            );
+            for tenant in &reaped.subscription_locks {
+                if let Ok(tenant) = TenantId::parse(tenant) {
+                    self.lock_waiters.wake(&tenant);
+                }
+            }
+        }
+        Ok(())
     }
 
     fn claim_lease(&self) -> Duration {

@@ -22,7 +22,7 @@ use super::{Actor, Billing, BillingError, CustomerHints, ProfileSync};
 use crate::db::jobs::{self as repo, Enqueued, Finished, JobKind, JobRecord};
 use crate::db::{self, DbError};
 use crate::domain::TenantId;
-use crate::stripe::StripeFailure;
+use crate::stripe::{Priority, StripeFailure};
 
 /// Per-process counters, logged as structured fields (`jobs_queued`,
 /// `jobs_succeeded`, `jobs_retried`, `jobs_dead`) on every change so that a log
@@ -48,6 +48,14 @@ impl JobCounters {
 pub struct JobHub {
     pub counters: JobCounters,
     wake: Notify,
+}
+
+impl JobHub {
+    /// Every idle worker looks for due jobs now (jobs of a dead process
+    /// were queued again).
+    pub(crate) fn wake_all(&self) {
+        self.wake.notify_waiters();
+    }
 }
 
 /// Why one execution of a job failed.
@@ -134,7 +142,11 @@ impl Billing {
                 let stopped = stopped.clone();
                 // One worker per instance also applies retention when idle.
                 let sweeps = n == 0;
-                tokio::task::spawn_local(async move { billing.work(name, sweeps, stopped).await })
+                // Nobody waits on a job: its Stripe calls yield to interactive ones.
+                tokio::task::spawn_local(
+                    Priority::Background
+                        .scope(async move { billing.work(name, sweeps, stopped).await }),
+                )
             })
             .collect();
         tracing::info!(

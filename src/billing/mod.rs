@@ -7,6 +7,7 @@ mod bulk;
 mod catalog;
 mod customer;
 mod entitlements;
+mod invoice_cache;
 mod invoices;
 mod jobs;
 mod leases;
@@ -20,6 +21,7 @@ mod snapshot;
 mod state;
 mod state_cache;
 mod state_reader;
+mod stripe_budget;
 mod subscription_lock;
 mod sync;
 mod usage;
@@ -45,8 +47,10 @@ pub use webhooks::WebhookFailure;
 use std::sync::Arc;
 
 use catalog::PriceBook;
+use invoice_cache::InvoiceCache;
 use state_cache::StateCache;
 use state_reader::StateReader;
+use subscription_lock::LockWaiters;
 
 use crate::db::tenants::TenantRecord;
 use crate::db::{self, audit, DbConnection, DbError, DbPool};
@@ -112,6 +116,12 @@ pub struct Billing {
     settings: Arc<Settings>,
     jobs: Arc<JobHub>,
     state_cache: Arc<StateCache>,
+    /// Invoice pages read from Stripe, per tenant, briefly (`invoice_cache`).
+    invoice_cache: Arc<InvoiceCache>,
+    /// This instance's subscription-lock waiters, woken on release.
+    lock_waiters: Arc<LockWaiters>,
+    /// This process's heartbeat (`start_heartbeat`); stops with the last clone.
+    heartbeat: Arc<std::sync::Mutex<Option<db::presence::Heartbeat>>>,
     /// Batches the display read's cache misses (see `state_reader`).
     state_reader: Arc<StateReader>,
     /// Names this process in the leases it takes (creation claims, jobs), so
@@ -122,7 +132,10 @@ pub struct Billing {
 }
 
 impl Billing {
+    /// Every Stripe call of this service draws on the budget shared through
+    /// `pool` by every instance and command (`stripe.max_requests_per_second`).
     pub fn new(pool: DbPool, stripe: StripeGateway, settings: Arc<Settings>) -> Billing {
+        let stripe = stripe.with_budget(stripe_budget::shared_budget(&pool, &settings.stripe));
         let state_cache = Arc::new(StateCache::new(
             settings.billing.state_cache_ttl(),
             settings.billing.state_cache_capacity,
@@ -131,12 +144,16 @@ impl Billing {
         let state_reader = Arc::new(StateReader::new(
             (settings.database.pool_size as usize / 2).clamp(1, 4),
         ));
+        let invoice_cache = Arc::new(InvoiceCache::new(settings.billing.invoice_cache_ttl()));
         Billing {
+            invoice_cache,
             pool,
             stripe,
             settings,
             jobs: Arc::default(),
             state_cache,
+            lock_waiters: Arc::default(),
+            heartbeat: Arc::default(),
             state_reader,
             instance: format!(
                 "{}-{}",
@@ -154,29 +171,91 @@ impl Billing {
         &self.instance
     }
 
-    /// On PostgreSQL, listens for other instances' changes and drops their
-    /// tenants' cached state at once (everything, after a reconnect). None
-    /// on SQLite or with the cache off: the TTL is the bound there.
+    /// Starts this process's heartbeat (`db::presence`): a row other
+    /// processes see, so that the leases this one holds are taken over at
+    /// once if it dies, and the reaping of processes that died. `kind`
+    /// names the process for operators (`serve`, `backfill-customers`, …).
+    pub fn start_heartbeat(&self, kind: &str) {
+        let database = &self.settings.database;
+        let config = db::presence::HeartbeatConfig {
+            url: database.url.clone(),
+            sqlite_busy_timeout_ms: database.sqlite_busy_timeout_ms,
+            id: self.instance.to_string(),
+            kind: kind.to_owned(),
+            interval: database.heartbeat_interval(),
+            dead_after: database.holder_dead_after(),
+        };
+        let (waiters, jobs) = (self.lock_waiters.clone(), self.jobs.clone());
+        let started = db::presence::start(config, move |reaped| {
+            for tenant in &reaped.subscription_locks {
+                if let Ok(tenant) = TenantId::parse(tenant) {
+                    waiters.wake(&tenant);
+                }
+            }
+            if reaped.jobs > 0 {
+                jobs.wake_all();
+            }
+        });
+        match started {
+            Ok(heartbeat) => {
+                *self.heartbeat.lock().unwrap_or_else(|e| e.into_inner()) = Some(heartbeat);
+            }
+            Err(error) => tracing::warn!(
+                error = %error,
+                "cannot start the heartbeat; this process's leases lapse only when they expire"
+            ),
+        }
+    }
+
+    /// Stops the heartbeat and removes this process's row: call once its
+    /// leases are given back (a clean stop).
+    pub fn stop_heartbeat(&self) {
+        self.heartbeat
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+    }
+
+    /// On PostgreSQL, listens for other instances' changes: drops their
+    /// tenants' cached state and invoice pages at once (everything, after a
+    /// reconnect) and wakes this instance's subscription-lock waiters when
+    /// another instance releases a lock. None on SQLite: TTLs and the
+    /// waiters' backoff are the bound there.
     pub fn listen_for_changes(&self) -> Option<db::listen::Listener> {
-        if self.settings.database.backend() != Some(Backend::Postgres)
-            || !self.state_cache.is_enabled()
-        {
+        if self.settings.database.backend() != Some(Backend::Postgres) {
             return None;
         }
         let url = self.settings.database.url.clone();
-        let cache = self.state_cache.clone();
+        let (state, invoices) = (self.state_cache.clone(), self.invoice_cache.clone());
+        let waiters = self.lock_waiters.clone();
+        let tenant = |name: &str| TenantId::parse(name).ok();
         let started = db::listen::listen(url, move |event| match event {
-            db::listen::StateEvent::Changed(tenant) => {
-                if let Ok(tenant) = TenantId::parse(&tenant) {
-                    cache.invalidate(&tenant);
+            db::listen::StateEvent::Changed(name) => {
+                if let Some(tenant) = tenant(&name) {
+                    state.invalidate(&tenant);
+                    invoices.invalidate(&tenant);
                 }
             }
-            db::listen::StateEvent::Resync => cache.clear(),
+            db::listen::StateEvent::InvoicesChanged(name) => {
+                if let Some(tenant) = tenant(&name) {
+                    invoices.invalidate(&tenant);
+                }
+            }
+            db::listen::StateEvent::LockReleased(name) => {
+                if let Some(tenant) = tenant(&name) {
+                    waiters.wake(&tenant);
+                }
+            }
+            db::listen::StateEvent::Resync => {
+                state.clear();
+                invoices.clear();
+                waiters.wake_all();
+            }
         });
         match started {
             Ok(listener) => Some(listener),
             Err(error) => {
-                tracing::warn!(error = %error, "cannot start the change listener; the cache TTL bounds staleness");
+                tracing::warn!(error = %error, "cannot start the change listener; cache TTLs bound staleness");
                 None
             }
         }
@@ -266,11 +345,12 @@ impl Billing {
         F: FnMut(&mut DbConnection) -> Result<T, DbError> + Send + 'static,
         T: Send + 'static,
     {
-        let cache = self.state_cache.clone();
+        let (state, invoices) = (self.state_cache.clone(), self.invoice_cache.clone());
         let tenant = tenant.clone();
         db::interact(&self.pool, move |conn| {
             let result = work(conn);
-            cache.invalidate(&tenant);
+            state.invalidate(&tenant);
+            invoices.invalidate(&tenant);
             result
         })
         .await

@@ -85,11 +85,6 @@ impl StateCache {
         }
     }
 
-    /// Whether the cache keeps anything at all (a TTL above zero).
-    pub fn is_enabled(&self) -> bool {
-        self.entries.is_some()
-    }
-
     /// Call after a write to `tenant`'s row has committed (or failed).
     pub fn invalidate(&self, tenant: &TenantId) {
         self.epoch.fetch_add(1, Ordering::SeqCst);

@@ -15,7 +15,7 @@ use crate::db::events::{self, Effect, EventOutcome, LedgerEvent};
 use crate::db::{self, subscriptions};
 use crate::domain::TenantId;
 use crate::metrics::WebhookOutcome;
-use crate::stripe::{self, EventNews, SubscriptionNews, WebhookEvent, WebhookRejection};
+use crate::stripe::{self, EventNews, Priority, SubscriptionNews, WebhookEvent, WebhookRejection};
 
 /// Why a verified delivery could not be processed now (500: Stripe retries).
 #[derive(Debug, thiserror::Error)]
@@ -44,7 +44,11 @@ impl Billing {
             }
         };
         let event_type = event.kind.clone();
-        let result = self.process_event(event, payload).await;
+        // Stripe waits on the answer, not a person: the re-reads yield to
+        // interactive calls (Stripe redelivers if this takes too long).
+        let result = Priority::Background
+            .scope(self.process_event(event, payload))
+            .await;
         let outcome = match &result {
             Ok(EventOutcome::Applied) => WebhookOutcome::Applied,
             Ok(EventOutcome::Duplicate) => WebhookOutcome::Duplicate,
@@ -109,7 +113,8 @@ impl Billing {
 
         let payload = payload.to_owned();
         let (id, kind) = (event_id.clone(), event_type.clone());
-        let cache = self.state_cache.clone();
+        let (state, invoices) = (self.state_cache.clone(), self.invoice_cache.clone());
+        let about_invoices = event_type.starts_with("invoice.");
         let (outcome, tenant) = db::interact(&self.pool, move |conn| {
             let ledger = LedgerEvent {
                 event_id: &id,
@@ -121,7 +126,12 @@ impl Billing {
                 events::record_and_apply(conn, &ledger, &effect, Utc::now().naive_utc())?;
             // Only a resolved tenant's row can have been written.
             if let Some(owner) = tenant.as_deref().and_then(|t| TenantId::parse(t).ok()) {
-                cache.invalidate(&owner);
+                state.invalidate(&owner);
+                invoices.invalidate(&owner);
+                if about_invoices {
+                    // Other instances' invoice pages too (PostgreSQL).
+                    db::listen::notify(conn, db::listen::Notice::InvoicesChanged, &owner)?;
+                }
             }
             Ok((outcome, tenant))
         })

@@ -32,6 +32,14 @@ pub(super) fn paced_billing(
     rate: f64,
 ) -> Result<(Billing, Option<stripe_sim::SimHandle>), ExitCode> {
     settings.stripe.max_attempts = settings.stripe.max_attempts.max(8);
+    let budget = f64::from(settings.stripe.requests_per_second());
+    if rate > budget {
+        eprintln!(
+            "tenant-billing: --rate {rate} is above the Stripe budget every instance shares \
+             ({budget}/s, stripe.max_requests_per_second); running at most that, after \
+             interactive calls"
+        );
+    }
     billing_for_command(settings, Some(Pacer::per_second(rate))).map_err(runtime_failure)
 }
 

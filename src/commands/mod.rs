@@ -18,10 +18,20 @@ use crate::cli::{Command, JobsCommand, ServeArgs};
 use crate::db;
 use crate::settings::Settings;
 use crate::startup;
-use crate::stripe::Pacer;
+use crate::stripe::{Pacer, Priority};
 
 pub async fn dispatch(command: Option<Command>, settings: Settings) -> ExitCode {
-    match command.unwrap_or(Command::Serve(ServeArgs::default())) {
+    let command = command.unwrap_or(Command::Serve(ServeArgs::default()));
+    if let Command::Serve(args) = command {
+        return serve::serve(args, settings).await;
+    }
+    // An operator's command is background work: the Stripe calls of serving
+    // instances' users go first (the shared budget, stripe::Priority).
+    Priority::Background.scope(run(command, settings)).await
+}
+
+async fn run(command: Command, settings: Settings) -> ExitCode {
+    match command {
         Command::Serve(args) => serve::serve(args, settings).await,
         Command::Migrate => migrate::migrate(settings).await,
         Command::Token(args) => token::token(args, settings),
@@ -57,7 +67,17 @@ fn billing_for_command(
     if let Some(pacer) = pacer {
         gateway = gateway.with_pacer(Arc::new(pacer));
     }
-    Ok((Billing::new(pool, gateway, Arc::new(settings)), simulator))
+    let billing = Billing::new(pool, gateway, Arc::new(settings));
+    billing.start_heartbeat(&process_kind());
+    Ok((billing, simulator))
+}
+
+/// The subcommand this process runs, for its heartbeat row.
+fn process_kind() -> String {
+    std::env::args()
+        .skip(1)
+        .find(|arg| !arg.starts_with('-'))
+        .unwrap_or_else(|| "command".into())
 }
 
 const DATABASE_HINT: &str = "check DATABASE_URL and run `tenant-billing migrate`";

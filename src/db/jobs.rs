@@ -400,6 +400,33 @@ pub fn release_held_by(
     .execute(conn)
 }
 
+/// Puts back every job the workers of a dead `instance` held (its
+/// heartbeat stopped, `db::presence`): queued again, due now, so another
+/// worker runs them without waiting for the lease to lapse. Unlike a clean
+/// stop, the interrupted attempt counts (a job that crashes its worker
+/// still reaches its retry horizon). Returns how many.
+pub fn requeue_held_by_dead(
+    conn: &mut DbConnection,
+    instance: &str,
+    now: NaiveDateTime,
+) -> QueryResult<usize> {
+    diesel::update(
+        j::jobs.filter(
+            j::state
+                .eq(state::RUNNING)
+                .and(j::locked_by.like(format!("{instance}/%"))),
+        ),
+    )
+    .set((
+        j::state.eq(state::QUEUED),
+        j::locked_until.eq(None::<NaiveDateTime>),
+        j::locked_by.eq(None::<String>),
+        j::run_after.eq(now),
+        j::updated_at.eq(now),
+    ))
+    .execute(conn)
+}
+
 /// Deletes up to `limit` jobs that succeeded before `cutoff`, oldest first;
 /// returns how many. Small batches keep each transaction (and, on SQLite,
 /// the write lock) short.

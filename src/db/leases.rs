@@ -276,19 +276,52 @@ pub fn acquire_subscription_lock(
     })
 }
 
+/// The tenant's subscription write lock while someone holds it (a read:
+/// waiters look before they write, so waiting costs no write).
+pub fn live_subscription_lock(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    now: NaiveDateTime,
+) -> QueryResult<Option<Lease>> {
+    Ok(find(conn, tenant, SUBSCRIPTION)?
+        .filter(|lease| lease.expires_at.is_some_and(|expires| expires > now)))
+}
+
 /// Gives the lock up if `token` still holds it (a holder whose lease lapsed
-/// and was taken over releases nothing).
+/// and was taken over releases nothing), and tells waiting instances.
 pub fn release_subscription_lock(
     conn: &mut DbConnection,
     tenant: &TenantId,
     token: &str,
 ) -> QueryResult<()> {
     use tenant_leases::dsl as l;
-    diesel::delete(
+    let released = diesel::delete(
         l::tenant_leases
             .find((tenant.as_str(), SUBSCRIPTION))
             .filter(l::token.eq(token)),
     )
     .execute(conn)?;
+    if released == 1 {
+        super::listen::notify(conn, super::listen::Notice::LockReleased, tenant)?;
+    }
     Ok(())
+}
+
+/// Deletes every subscription write lock `holder` holds (a process found
+/// dead) and tells waiting instances; returns the tenants freed.
+pub fn release_subscription_locks_held_by(
+    conn: &mut DbConnection,
+    holder: &str,
+) -> QueryResult<Vec<String>> {
+    use tenant_leases::dsl as l;
+    let held = l::tenant_leases.filter(l::kind.eq(SUBSCRIPTION).and(l::holder.eq(holder)));
+    let tenants: Vec<String> = held.select(l::tenant_id).load(conn)?;
+    diesel::delete(l::tenant_leases.filter(l::kind.eq(SUBSCRIPTION).and(l::holder.eq(holder))))
+        .execute(conn)?;
+    for tenant in &tenants {
+        if let Ok(tenant) = TenantId::parse(tenant) {
+            super::listen::notify(conn, super::listen::Notice::LockReleased, &tenant)?;
+        }
+    }
+    Ok(tenants)
 }

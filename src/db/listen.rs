@@ -22,6 +22,9 @@ use secrecy::{ExposeSecret, SecretString};
 
 /// The channel the trigger notifies on.
 pub const STATE_CHANNEL: &str = "tenant_billing_state";
+/// The channel the service notifies on itself (`notify`): a tenant's
+/// invoices changed, a tenant's subscription write lock was released.
+pub const EVENTS_CHANNEL: &str = "tenant_billing_events";
 /// The listener's `application_name`, so operators (and tests) can find it.
 pub const LISTENER_NAME: &str = "tenant-billing-listener";
 
@@ -37,6 +40,10 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 pub enum StateEvent {
     /// This tenant's row changed (committed) somewhere.
     Changed(String),
+    /// A webhook told of this tenant's invoices (cached invoice pages are stale).
+    InvoicesChanged(String),
+    /// This tenant's subscription write lock was released: waiters may go.
+    LockReleased(String),
     /// (Re)connected: notifications may have been missed meanwhile.
     Resync,
 }
@@ -103,7 +110,7 @@ fn connect(url: &SecretString) -> Result<PgConnection, diesel::result::Error> {
         )
     })?;
     conn.batch_execute(&format!(
-        "SET application_name = '{LISTENER_NAME}'; LISTEN {STATE_CHANNEL}"
+        "SET application_name = '{LISTENER_NAME}'; LISTEN {STATE_CHANNEL}; LISTEN {EVENTS_CHANNEL}"
     ))?;
     Ok(conn)
 }
@@ -118,6 +125,11 @@ fn pump(
     while !stop.load(Ordering::SeqCst) {
         for notification in conn.notifications_iter() {
             match notification {
+                Ok(n) if n.channel == EVENTS_CHANNEL => {
+                    if let Some(event) = Notice::parse(&n.payload) {
+                        on_event(event);
+                    }
+                }
                 Ok(n) => on_event(StateEvent::Changed(n.payload)),
                 Err(error) => return Some(error),
             }
@@ -138,4 +150,48 @@ fn sleep_unless_stopped(total: Duration, stop: &AtomicBool) {
     while !stop.load(Ordering::SeqCst) && Instant::now() < until {
         std::thread::sleep(POLL.max(Duration::from_millis(20)));
     }
+}
+
+/// What the service itself tells the other instances (`EVENTS_CHANNEL`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Notice {
+    InvoicesChanged,
+    LockReleased,
+}
+
+impl Notice {
+    fn prefix(self) -> &'static str {
+        match self {
+            Notice::InvoicesChanged => "invoices:",
+            Notice::LockReleased => "lock:",
+        }
+    }
+
+    fn parse(payload: &str) -> Option<StateEvent> {
+        if let Some(tenant) = payload.strip_prefix(Notice::InvoicesChanged.prefix()) {
+            Some(StateEvent::InvoicesChanged(tenant.to_owned()))
+        } else {
+            payload
+                .strip_prefix(Notice::LockReleased.prefix())
+                .map(|tenant| StateEvent::LockReleased(tenant.to_owned()))
+        }
+    }
+}
+
+/// Tells every listening instance `notice` about `tenant` (PostgreSQL: on
+/// commit, if inside a transaction; SQLite has no other listener to tell:
+/// its instances fall back on TTLs and backoff).
+pub fn notify(
+    conn: &mut super::DbConnection,
+    notice: Notice,
+    tenant: &crate::domain::TenantId,
+) -> diesel::QueryResult<()> {
+    use diesel::RunQueryDsl;
+    if let super::DbConnection::Postgresql(conn) = conn {
+        diesel::sql_query("SELECT pg_notify($1, $2)")
+            .bind::<diesel::sql_types::Text, _>(EVENTS_CHANNEL)
+            .bind::<diesel::sql_types::Text, _>(format!("{}{tenant}", notice.prefix()))
+            .execute(conn)?;
+    }
+    Ok(())
 }

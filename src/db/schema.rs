@@ -16,6 +16,16 @@ diesel::table! {
 }
 
 diesel::table! {
+    instances (id) {
+        id -> Text,
+        kind -> Text,
+        pid -> Int4,
+        started_at -> Timestamp,
+        heartbeat_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     jobs (id) {
         id -> Int8,
         kind -> Text,
@@ -41,6 +51,15 @@ diesel::table! {
         wanted -> Int4,
         request_seq -> Int8,
         carried_seq -> Int8,
+    }
+}
+
+diesel::table! {
+    stripe_budget (account) {
+        account -> Text,
+        per_second -> Int4,
+        next_slot -> Int8,
+        updated_at -> Timestamp,
     }
 }
 
@@ -144,8 +163,10 @@ diesel::joinable!(tenant_leases -> tenant_config (tenant_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     audit_log,
+    instances,
     jobs,
     seat_requests,
+    stripe_budget,
     stripe_events,
     subscriptions,
     tenant_config,

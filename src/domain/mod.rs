@@ -25,6 +25,7 @@ mod invoice;
 mod plan;
 mod redirect;
 mod role;
+mod slots;
 mod subscription;
 mod tenant_id;
 mod text;
@@ -38,6 +39,7 @@ pub use plan::{
 };
 pub use redirect::RedirectUrl;
 pub use role::Role;
+pub use slots::SlotClock;
 pub use subscription::is_paying;
 pub use tenant_id::TenantId;
 pub use text::{has_control_character, json_may_hold_control_character, CONTROL_CHARACTER};

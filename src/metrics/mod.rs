@@ -81,6 +81,16 @@ struct CacheLabels {
     result: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OpLabels {
+    op: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PriorityLabels {
+    priority: &'static str,
+}
+
 /// What happened to a webhook delivery (the closed set README, Metrics lists).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WebhookOutcome {
@@ -148,6 +158,8 @@ pub struct Metrics {
     cache_requests: Family<CacheLabels, Counter>,
     pool_connections: Family<StateLabels, Gauge>,
     usage_events: Family<CacheLabels, Counter>,
+    lock_writes: Family<OpLabels, Counter>,
+    stripe_budget_waits: Family<PriorityLabels, Histogram>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -237,8 +249,25 @@ impl Metrics {
              (recorded, duplicate, conflict, refused)",
             usage_events.clone(),
         );
+        let lock_writes = Family::<OpLabels, Counter>::default();
+        registry.register(
+            "subscription_lock_writes",
+            "Write transactions on subscription write locks by this instance, by op \
+             (acquire: an attempt at a free lock, release)",
+            lock_writes.clone(),
+        );
+        let stripe_budget_waits = Family::<PriorityLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(STRIPE_BUCKETS)
+        });
+        registry.register(
+            "stripe_budget_wait_seconds",
+            "Time a Stripe attempt waited for a slot of the shared request budget, by priority",
+            stripe_budget_waits.clone(),
+        );
         Metrics {
             registry,
+            lock_writes,
+            stripe_budget_waits,
             http_requests,
             http_duration,
             stripe_requests,
@@ -250,6 +279,18 @@ impl Metrics {
             pool_connections,
             usage_events,
         }
+    }
+
+    /// A write transaction on a subscription write lock (`acquire`, `release`).
+    pub fn lock_write(&self, op: &'static str) {
+        self.lock_writes.get_or_create(&OpLabels { op }).inc();
+    }
+
+    /// How long a Stripe attempt waited for its budget slot.
+    pub fn budget_wait(&self, priority: &'static str, seconds: f64) {
+        self.stripe_budget_waits
+            .get_or_create(&PriorityLabels { priority })
+            .observe(seconds);
     }
 
     /// One usage event's result: `recorded`, `duplicate`, `conflict` or

@@ -37,7 +37,8 @@ pub enum TenantProblems {
     /// The tenant's rate limit is spent; retry after `Retry-After` seconds.
     #[response(status = 429, content_type = "application/problem+json", headers(("Retry-After" = u64, description = "Seconds to wait")))]
     RateLimited(Problem),
-    /// The database, or the identity provider's keys, are unavailable.
+    /// The database, or the identity provider's keys, are unavailable; or
+    /// (`stripe-busy`) the Stripe request budget all tenants share is full.
     #[response(status = 503, content_type = "application/problem+json", headers(("Retry-After" = u64, description = "Seconds to wait")))]
     Unavailable(Problem),
 }

@@ -41,6 +41,14 @@ pub struct BillingSettings {
     /// tenant to finish before answering 409.
     #[serde(default = "default_write_wait_ms")]
     pub subscription_write_wait_ms: u64,
+    /// How long a page of `GET …/billing/invoices` (a Stripe request) is
+    /// served from memory; invoice webhooks drop it sooner. 0 turns it off.
+    #[serde(default = "default_invoice_cache_ttl_ms")]
+    pub invoice_cache_ttl_ms: u64,
+}
+
+fn default_invoice_cache_ttl_ms() -> u64 {
+    10_000
 }
 
 fn default_grace_days() -> u32 {
@@ -52,6 +60,10 @@ fn default_write_wait_ms() -> u64 {
 }
 
 impl BillingSettings {
+    pub fn invoice_cache_ttl(&self) -> Duration {
+        Duration::from_millis(self.invoice_cache_ttl_ms)
+    }
+
     pub fn state_cache_ttl(&self) -> Duration {
         Duration::from_millis(self.state_cache_ttl_ms)
     }
@@ -153,6 +165,7 @@ mod tests {
             state_cache_capacity: 1,
             past_due_grace_days: 7,
             subscription_write_wait_ms: 0,
+            invoice_cache_ttl_ms: 0,
         }
     }
 

@@ -14,6 +14,32 @@ pub struct DatabaseSettings {
     pub pool_size: u32,
     pub connection_timeout_ms: u64,
     pub sqlite_busy_timeout_ms: u64,
+    /// How often each process (instance or command) renews its heartbeat row.
+    #[serde(default = "default_heartbeat_ms")]
+    pub heartbeat_interval_ms: u64,
+    /// A process silent this long is taken for dead: the leases it held are
+    /// taken over at once instead of when they expire.
+    #[serde(default = "default_dead_after_ms")]
+    pub holder_dead_after_ms: u64,
+}
+
+fn default_heartbeat_ms() -> u64 {
+    500
+}
+
+fn default_dead_after_ms() -> u64 {
+    2_000
+}
+
+impl DatabaseSettings {
+    pub fn heartbeat_interval(&self) -> Duration {
+        Duration::from_millis(self.heartbeat_interval_ms.max(10))
+    }
+
+    /// Never less than three heartbeats.
+    pub fn holder_dead_after(&self) -> Duration {
+        Duration::from_millis(self.holder_dead_after_ms).max(self.heartbeat_interval() * 3)
+    }
 }
 
 /// The database flavour behind a `DATABASE_URL`, read from its scheme. It is

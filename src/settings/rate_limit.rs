@@ -14,6 +14,11 @@ pub struct RateLimitSettings {
     /// GET/HEAD per tenant per minute; 0 = unlimited (the default: a host
     /// app may gate every one of its own requests on entitlements).
     pub tenant_reads_per_minute: u32,
+    /// Reads that cost a Stripe request (`GET …/billing/invoices`, cached
+    /// briefly) per tenant per minute, besides the reads budget: Stripe's
+    /// budget is shared by every tenant, so one looping tenant must not
+    /// spend it; 0 = unlimited.
+    pub tenant_stripe_reads_per_minute: u32,
 }
 
 impl Default for RateLimitSettings {
@@ -21,6 +26,7 @@ impl Default for RateLimitSettings {
         RateLimitSettings {
             tenant_writes_per_minute: 60,
             tenant_reads_per_minute: 0,
+            tenant_stripe_reads_per_minute: 30,
         }
     }
 }

@@ -17,6 +17,11 @@ pub enum StripeFailure {
     /// The idempotency key was used before with other parameters.
     #[error("stripe idempotency key was reused with other parameters")]
     IdempotencyMismatch,
+    /// Not sent: the shared request budget (`stripe.max_requests_per_second`)
+    /// has no slot within the wait limit, or could not be booked. Nothing
+    /// reached Stripe; retry after `retry_after`.
+    #[error("the stripe request budget is exhausted; retry in {retry_after:?}")]
+    OverBudget { retry_after: std::time::Duration },
     /// A response we could not understand, or a client misconfiguration.
     #[error("unexpected stripe response: {0}")]
     Protocol(String),

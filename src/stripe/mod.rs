@@ -4,6 +4,7 @@
 //! Stripe's wire errors that mean something to the caller (an unknown id)
 //! are mapped here, and webhook signatures are verified here.
 
+mod budget;
 mod customers;
 mod error;
 mod invoices;
@@ -15,6 +16,7 @@ mod sessions;
 mod subscriptions;
 mod webhooks;
 
+pub use budget::{Booked, Budget, Priority, Refusal, SlotSource, SourceFuture};
 pub use customers::{CustomerParams, StripeCustomer};
 pub use error::StripeFailure;
 pub use pacer::Pacer;
@@ -68,6 +70,7 @@ impl StripeGateway {
                 base_delay: Duration::from_millis(settings.retry_base_delay_ms),
                 max_delay: Duration::from_millis(settings.retry_max_delay_ms),
                 pacer: None,
+                budget: None,
                 metrics: None,
             },
         })
@@ -91,6 +94,18 @@ impl StripeGateway {
     pub fn with_pacer(mut self, pacer: std::sync::Arc<Pacer>) -> StripeGateway {
         self.policy.pacer = Some(pacer);
         self
+    }
+
+    /// This gateway with every attempt taking a slot of `budget`, the Stripe
+    /// request budget shared by every process on the database.
+    pub fn with_budget(mut self, budget: std::sync::Arc<Budget>) -> StripeGateway {
+        self.policy.budget = Some(budget);
+        self
+    }
+
+    /// The shared budget, if this gateway keeps one.
+    pub fn budget(&self) -> Option<&std::sync::Arc<Budget>> {
+        self.policy.budget.as_ref()
     }
 }
 

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use rand::Rng;
 
+use super::budget::{Budget, Priority, Refusal};
 use super::{Pacer, StripeFailure};
 use crate::metrics::{Metrics, StripeOutcome};
 
@@ -20,6 +21,9 @@ pub struct RetryPolicy {
     pub max_delay: Duration,
     /// Bulk commands pace every attempt through this (and slow it on 429).
     pub pacer: Option<Arc<Pacer>>,
+    /// The Stripe budget shared by every process on the database: each
+    /// attempt takes a send slot first, at the task's `Priority`.
+    pub budget: Option<Arc<Budget>>,
     /// Where each attempt is counted and timed (`stripe_requests_total`,
     /// `stripe_request_duration_seconds`): per attempt, not per intent, so
     /// retries and Stripe's own latency show; the intent's total time is in
@@ -65,6 +69,13 @@ impl RetryPolicy {
             if let Some(pacer) = &self.pacer {
                 pacer.acquire().await;
             }
+            if let Some(budget) = &self.budget {
+                let (priority, waiting) = (Priority::current(), Instant::now());
+                budget.acquire(priority).await.map_err(over_budget)?;
+                if let Some(metrics) = &self.metrics {
+                    metrics.budget_wait(priority.as_str(), waiting.elapsed().as_secs_f64());
+                }
+            }
             let started = Instant::now();
             let outcome = tokio::time::timeout(self.attempt_timeout, attempt()).await;
             if let Some(metrics) = &self.metrics {
@@ -82,10 +93,13 @@ impl RetryPolicy {
                     return Ok(value);
                 }
                 Ok(Err(error)) => {
-                    if let (Some(pacer), stripe::StripeError::Stripe(_, 429)) =
-                        (&self.pacer, &error)
-                    {
-                        pacer.throttled();
+                    if let stripe::StripeError::Stripe(_, 429) = &error {
+                        if let Some(pacer) = &self.pacer {
+                            pacer.throttled();
+                        }
+                        if let Some(budget) = &self.budget {
+                            budget.throttled().await;
+                        }
                     }
                     classify(error)
                 }
@@ -104,6 +118,25 @@ impl RetryPolicy {
         }
         tracing::warn!(operation, attempts = self.max_attempts, error = %last, "stripe retry budget spent");
         Err(last)
+    }
+}
+
+/// No slot in the shared budget: nothing was sent.
+fn over_budget(refusal: Refusal) -> StripeFailure {
+    match refusal {
+        Refusal::Saturated { retry_after } => {
+            tracing::warn!(
+                retry_after_ms = retry_after.as_millis() as u64,
+                "stripe request budget exhausted: refusing instead of queueing longer"
+            );
+            StripeFailure::OverBudget { retry_after }
+        }
+        Refusal::Unavailable(error) => {
+            tracing::warn!(error = %error, "cannot book the shared stripe budget; not calling stripe");
+            StripeFailure::OverBudget {
+                retry_after: Duration::from_secs(1),
+            }
+        }
     }
 }
 

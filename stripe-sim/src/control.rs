@@ -121,6 +121,15 @@ fn handle_inner(
         (&Method::GET, ["stats"]) => {
             ok_json(&serde_json::to_value(shared.stats()).unwrap_or_default())
         }
+        (&Method::GET, ["stats", "per_second"]) => {
+            let counts: serde_json::Map<String, Value> = shared
+                .arrivals
+                .per_second()
+                .into_iter()
+                .map(|(second, n)| (second.to_string(), json!(n)))
+                .collect();
+            ok_json(&json!({ "requests_per_second": counts }))
+        }
         (&Method::GET, ["faults"]) => ok_json(&json!({ "faults": shared.faults.lock().list() })),
         (&Method::POST, ["faults"]) => {
             let v = parse_json(body)?;

@@ -20,6 +20,7 @@
 #![recursion_limit = "256"]
 
 mod api;
+mod arrivals;
 mod clock;
 mod config;
 mod control;
@@ -180,6 +181,18 @@ impl SimHandle {
     /// Same data as `GET /_sim/stats`.
     pub fn stats(&self) -> Stats {
         self.shared().stats()
+    }
+
+    /// `/v1` requests per whole Unix second of arrival (wall clock), as
+    /// `GET /_sim/stats/per_second` has them: how hard Stripe was driven.
+    pub fn requests_per_second(&self) -> std::collections::BTreeMap<i64, u64> {
+        self.shared().arrivals.per_second()
+    }
+
+    /// Arrival times of `/v1` requests (Unix microseconds), oldest first
+    /// (the last 200,000), for rates over any window.
+    pub fn request_arrivals_us(&self) -> Vec<i64> {
+        self.shared().arrivals.times_us()
     }
 
     pub fn add_fault(&self, fault: Fault) {

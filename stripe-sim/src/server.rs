@@ -169,6 +169,7 @@ async fn api_request(
     let path = parts.uri.path();
     let (ep, id) = routes::route(&parts.method, path);
     shared.count_request(ep);
+    shared.arrivals.record();
     let request_id = ids::new_id("req_", 14);
     let version = parts.headers.get("stripe-version").cloned();
     let respond_err = |e: &ApiError| error_response(e, &request_id, version.clone());

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
+use crate::arrivals::Arrivals;
 use crate::clock::Clock;
 use crate::config::{PriceSeed, SimConfig};
 use crate::faults::Faults;
@@ -39,6 +40,8 @@ pub(crate) struct Shared {
     /// Lets the hot path skip the fault lock when no fault is configured.
     pub faults_active: AtomicBool,
     requests: Vec<AtomicU64>,
+    /// When `/v1` requests arrived (requests per second).
+    pub arrivals: Arrivals,
     pub webhooks: Arc<Webhooks>,
     pub rate_limiter: Mutex<Option<TokenBucket>>,
     pub rate_limited: AtomicBool,
@@ -60,6 +63,7 @@ impl Shared {
             faults: Mutex::new(Faults::default()),
             faults_active: AtomicBool::new(false),
             requests: Endpoint::ALL.iter().map(|_| AtomicU64::new(0)).collect(),
+            arrivals: Arrivals::default(),
             webhooks: Arc::new(Webhooks::new(
                 config.webhook_url.clone(),
                 config.webhook_secret.clone(),
@@ -174,6 +178,7 @@ impl Shared {
         for n in &self.requests {
             n.store(0, Ordering::Relaxed);
         }
+        self.arrivals.clear();
         self.webhooks.forget_all();
     }
 }

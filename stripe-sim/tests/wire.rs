@@ -454,6 +454,32 @@ async fn rate_limit_answers_429_with_should_retry() {
     );
 }
 
+/// Every `/v1` request is counted by the second it arrived in, refused ones
+/// too (Stripe saw them); the control plane is not.
+#[tokio::test]
+async fn requests_are_counted_per_second_of_arrival() {
+    let sim = common::start_with(SimConfig {
+        rate_limit: Some(3),
+        ..SimConfig::default()
+    });
+    let raw = Raw::new(&sim);
+    for _ in 0..5 {
+        raw.get("/v1/customers").await;
+    }
+    raw.control(Method::GET, "/_sim/stats", json!({})).await;
+    let counted: u64 = sim.requests_per_second().values().sum();
+    assert_eq!(counted, 5);
+    assert_eq!(sim.request_arrivals_us().len(), 5);
+    let wire = raw
+        .control(Method::GET, "/_sim/stats/per_second", json!({}))
+        .await;
+    let per_second = wire.json["requests_per_second"].as_object().unwrap();
+    let total: u64 = per_second.values().map(|n| n.as_u64().unwrap()).sum();
+    assert_eq!(total, 5);
+    sim.reset();
+    assert!(sim.requests_per_second().is_empty());
+}
+
 #[tokio::test]
 async fn hosted_checkout_page_pays_and_redirects() {
     let sim = common::start_sim();

@@ -197,6 +197,60 @@ async fn a_rerun_after_a_kill_keeps_its_rate(backend: Backend) {
     assert_one_customer_each(&mut db, &sim, 400);
 }
 
+/// Acceptance (issue 22): a run of 250 tenants SIGKILLed half-way leaves
+/// its in-flight tenants claimed under the *default* 30 s lease. Its
+/// heartbeat stops, so the re-run takes those claims over as soon as the
+/// dead run is silent for `database.holder_dead_after_ms` instead of
+/// waiting out the leases: it ends within 1.25 × its ideal time at
+/// `--rate 50`, with one customer per tenant.
+async fn a_rerun_after_kill_9_takes_over_the_dead_runs_claims(backend: Backend) {
+    let database = TestDatabase::migrated(backend);
+    let mut db = tenant_billing::db::establish(&database.url, 5000).unwrap();
+    seed_tenants(&mut db, "dead", 250, false);
+    let sim = start_sim();
+    sim.set_latency_ms(30);
+    let args = ["backfill-customers", "--rate", "50", "--concurrency", "8"];
+    let mut child = command(&database.url, &sim, &args, &[])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(
+        eventually(Duration::from_secs(30), || sim.customers().len() >= 125).await,
+        "the first run did not get half-way"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let claimed = |db: &mut DbConnection| {
+        links(db)
+            .iter()
+            .filter(|(tenant, linked)| {
+                linked.is_none() && crate::child::customer_claim(db, tenant).is_some()
+            })
+            .count()
+    };
+    let held = claimed(&mut db);
+    let left = links(&mut db).iter().filter(|(_, c)| c.is_none()).count();
+    assert!(left > 0 && left < 250, "{left} tenants left");
+
+    let requests_before = stripe_requests(&sim);
+    let started = Instant::now();
+    let out = run_ok(command(&database.url, &sim, &args, &[]));
+    let elapsed = started.elapsed();
+    let requests = stripe_requests(&sim) - requests_before;
+    let ideal = Duration::from_secs_f64(requests as f64 / 50.0);
+    eprintln!(
+        "[{backend:?}] re-run after kill -9 ({left} tenants left, {held} claimed by the dead run): \
+         {elapsed:?} for {requests} Stripe requests (ideal {ideal:?}); {out}"
+    );
+    assert!(out.contains("failed 0"), "{out}");
+    assert!(
+        elapsed <= ideal.mul_f64(1.25),
+        "the re-run took {elapsed:?}, more than 1.25 × {ideal:?}: {out}"
+    );
+    assert_one_customer_each(&mut db, &sim, 250);
+}
+
 /// Stripe answering 429 slows the backfill down instead of failing tenants.
 async fn backfill_backs_off_on_429(backend: Backend) {
     let database = TestDatabase::migrated(backend);
@@ -222,4 +276,5 @@ backend_tests!(
     backfill_killed_half_way_resumes_without_duplicates,
     backfill_backs_off_on_429,
     a_rerun_after_a_kill_keeps_its_rate,
+    a_rerun_after_kill_9_takes_over_the_dead_runs_claims,
 );

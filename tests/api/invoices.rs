@@ -8,7 +8,9 @@ use stripe_sim::{Fault, FaultKind};
 use tenant_billing::domain::Role;
 
 use crate::backend_tests;
-use crate::helpers::{assert_problem, spawn_app, Backend, TestApp};
+use crate::helpers::{
+    assert_problem, spawn_app, spawn_instance, start_sim, Backend, TestApp, TestDatabase,
+};
 
 const DAY: i64 = 86_400;
 
@@ -125,7 +127,80 @@ async fn invoices_are_for_admins_and_checked(backend: Backend) {
     assert_eq!(app.stripe_requests("GET /v1/invoices"), listed + 1);
 }
 
+/// Acceptance (issue 22): reloading the invoices costs Stripe nothing once
+/// a page is read, while nothing changes; an invoice webhook (here a
+/// renewal, received by the other instance) shows the new invoice on the
+/// next read: at once on PostgreSQL (NOTIFY), within the TTL on SQLite.
+async fn invoice_pages_are_cached_until_an_invoice_webhook(backend: Backend) {
+    let database = TestDatabase::migrated(backend);
+    let sim = start_sim();
+    let ttl = [
+        ("APP__BILLING__INVOICE_CACHE_TTL_MS", "2000"),
+        ("APP__RATE_LIMIT__TENANT_STRIPE_READS_PER_MINUTE", "100000"),
+    ];
+    let reader = spawn_instance(database.shared(), sim.clone(), &ttl).await;
+    // The last instance spawned receives the webhooks.
+    let app = spawn_instance(database, sim, &ttl).await;
+    app.subscribed("acme", "pro", None).await;
+    // Notifications of the checkout's writes may still be on their way to
+    // the reader: read until a read costs nothing.
+    let started = std::time::Instant::now();
+    loop {
+        let listed = app.stripe_requests("GET /v1/invoices");
+        invoices(&reader, "acme", Role::Admin, "").await;
+        if app.stripe_requests("GET /v1/invoices") == listed {
+            break;
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    }
+    let listed = app.stripe_requests("GET /v1/invoices");
+    for _ in 0..5 {
+        let page: Value = invoices(&reader, "acme", Role::Admin, "")
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(page["invoices"].as_array().unwrap().len(), 1);
+    }
+    assert_eq!(
+        app.stripe_requests("GET /v1/invoices"),
+        listed,
+        "served from memory"
+    );
+    // Another page is another request.
+    invoices(&reader, "acme", Role::Admin, "?limit=5").await;
+    assert_eq!(app.stripe_requests("GET /v1/invoices"), listed + 1);
+
+    app.sim.advance_clock(31 * DAY);
+    app.await_webhooks().await;
+    let started = std::time::Instant::now();
+    loop {
+        let page: Value = invoices(&reader, "acme", Role::Admin, "")
+            .await
+            .json()
+            .await
+            .unwrap();
+        if page["invoices"].as_array().unwrap().len() == 2 {
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "the renewal's invoice never showed"
+        );
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let waited = started.elapsed();
+    eprintln!("[{backend:?}] the renewal's invoice showed on the other instance after {waited:?}");
+    if backend == Backend::Postgres {
+        assert!(
+            waited < std::time::Duration::from_millis(1000),
+            "{waited:?}"
+        );
+    }
+}
+
 backend_tests!(
+    invoice_pages_are_cached_until_an_invoice_webhook,
     paging_returns_each_invoice_once_newest_first,
     a_stripe_failure_is_a_502_not_an_empty_list,
     invoices_are_for_admins_and_checked,

@@ -138,6 +138,50 @@ async fn signups_during_an_outage_survive_kill_9_and_end_with_one_customer_each(
     drop(database);
 }
 
+/// Acceptance (issue 22): a job (and the creation claim it holds) of an
+/// instance SIGKILLed mid-call is taken over once the instance's heartbeat
+/// stops, not when the 30 s leases lapse; the tenant ends with one customer.
+async fn a_dead_instances_job_is_adopted_without_waiting_for_its_lease(backend: Backend) {
+    let database = TestDatabase::migrated(backend);
+    let mut db = tenant_billing::db::establish(&database.url, 5000).unwrap();
+    let sim = start_sim();
+    // The create is processed, then its answer held: the kill comes mid-call.
+    sim.add_fault(Fault {
+        method: "POST".into(),
+        path: "/v1/customers".into(),
+        count: 1,
+        kind: FaultKind::DelayMs(60_000),
+    });
+    let env = [
+        ("APP__JOBS__LEASE_SECONDS", "30"),
+        ("APP__BILLING__CUSTOMER_CLAIM_TTL_SECONDS", "30"),
+    ];
+    let mut service = ChildService::start(&database.url, &sim, &env).await;
+    seed_tenants(&mut db, "crash", 1, true);
+    assert!(
+        eventually(Duration::from_secs(20), || sim.customers().len() == 1).await,
+        "the job never reached Stripe"
+    );
+    service.kill();
+    let job = all_jobs(&mut db).remove(0);
+    assert_eq!(job.state, state::RUNNING);
+
+    let killed = Instant::now();
+    let _successor = spawn_instance(database.shared(), sim.clone(), &env).await;
+    assert!(
+        eventually(Duration::from_secs(20), || links(&mut db)[0].1.is_some()).await,
+        "the job was never taken over"
+    );
+    let took = killed.elapsed();
+    eprintln!("[{backend:?}] a dead instance's job taken over after {took:?} (leases: 30 s)");
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+    assert_eq!(sim.customers().len(), 1, "one customer");
+    assert_eq!(
+        links(&mut db)[0].1.as_deref(),
+        sim.customers()[0]["id"].as_str()
+    );
+}
+
 /// Acceptance: two instances drain one queue; no job is claimed twice (each
 /// claim counts an attempt, so a double claim would show as attempts = 2),
 /// both instances take part, and Stripe sees one create per job.
@@ -383,6 +427,7 @@ async fn a_profile_change_during_provisioning_reaches_stripe(backend: Backend) {
 
 backend_tests!(
     signups_during_an_outage_survive_kill_9_and_end_with_one_customer_each,
+    a_dead_instances_job_is_adopted_without_waiting_for_its_lease,
     two_instances_never_run_one_job_at_the_same_time,
     concurrent_claims_are_disjoint,
     enqueue_dedupes_and_a_request_during_a_run_runs_it_again,

@@ -39,6 +39,7 @@ mod settings_page_browser;
 mod shutdown;
 mod startup_safety;
 mod state_cache;
+mod stripe_budget;
 mod sync;
 mod trials;
 mod usage;

@@ -104,7 +104,57 @@ async fn webhooks_are_never_limited(backend: Backend) {
     assert_eq!(state["plan"], "pro");
 }
 
+/// Acceptance (issue 22): a member's 100 refused writes (403: admins only)
+/// leave the admins' write budget untouched; only authorized requests count.
+async fn a_members_refused_writes_leave_the_admins_budget_untouched(backend: Backend) {
+    let app = limited_app(backend, "3", "0").await;
+    let member = app.token("acme", Role::Member);
+    for _ in 0..100 {
+        let refused = app
+            .post("acme", "checkout", &member, Some(json!({"plan": "pro"})))
+            .await;
+        assert_problem(refused, 403).await;
+    }
+    for _ in 0..3 {
+        assert_eq!(put_profile(&app, "acme").await.status(), 200);
+    }
+    // The admins' own fourth write is the one over the limit.
+    assert_problem(put_profile(&app, "acme").await, 429).await;
+}
+
+/// Invoices cost a Stripe request: they draw on their own per-tenant budget
+/// (`tenant_stripe_reads_per_minute`), even with reads unlimited; a member's
+/// refused reads do not count, and another tenant reads on.
+async fn invoices_draw_on_the_stripe_reads_budget(backend: Backend) {
+    let app = spawn_app_with(
+        TestDatabase::migrated(backend),
+        &[
+            ("APP__RATE_LIMIT__TENANT_STRIPE_READS_PER_MINUTE", "2"),
+            ("APP__JOBS__ENABLED", "false"),
+        ],
+    )
+    .await;
+    let path = |tenant: &str| format!("/v1/tenants/{tenant}/billing/invoices");
+    let member = app.token("acme", Role::Member);
+    for _ in 0..5 {
+        assert_problem(app.get(&path("acme"), Some(&member)).await, 403).await;
+    }
+    let admin = app.token("acme", Role::Admin);
+    for _ in 0..2 {
+        assert_eq!(app.get(&path("acme"), Some(&admin)).await.status(), 200);
+    }
+    let refused = app.get(&path("acme"), Some(&admin)).await;
+    assert!(retry_after(&refused) >= 1);
+    assert_problem(refused, 429).await;
+    // Other reads are not limited; another tenant has its own budget.
+    assert_eq!(app.get_billing("acme", &member).await.status(), 200);
+    let other = app.token("globex", Role::Admin);
+    assert_eq!(app.get(&path("globex"), Some(&other)).await.status(), 200);
+}
+
 backend_tests!(
+    a_members_refused_writes_leave_the_admins_budget_untouched,
+    invoices_draw_on_the_stripe_reads_budget,
     writes_over_the_limit_get_429_with_retry_after,
     reads_are_limited_when_configured,
     webhooks_are_never_limited,
