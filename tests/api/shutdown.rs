@@ -80,12 +80,25 @@ async fn sigterm_during_first_clicks_answers_every_request_and_strands_no_tenant
         .build()
         .unwrap();
     service.signal_term();
-    let readyz = client
-        .get(format!("{}/readyz", service.base))
-        .send()
-        .await
-        .expect("/readyz answered while draining");
-    assert_eq!(readyz.status(), 503, "/readyz while draining");
+    // The signal reaches the process's handler asynchronously: a probe sent
+    // in the same instant may still be answered as ready. Once the handler
+    // has run, the draining instance answers every probe 503.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let readyz = client
+            .get(format!("{}/readyz", service.base))
+            .send()
+            .await
+            .expect("/readyz answered while draining");
+        if readyz.status() == 503 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "/readyz never answered 503 while draining"
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(10)).await;
+    }
     let status = service.wait_exit(Duration::from_secs(20)).await;
     assert_eq!(status.code(), Some(0), "exit status after SIGTERM");
 
