@@ -32,6 +32,7 @@ mod http;
 mod idempotency;
 mod ids;
 mod objects;
+mod page_billing;
 mod pages;
 mod pdf;
 mod ratelimit;

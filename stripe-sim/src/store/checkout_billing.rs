@@ -318,9 +318,8 @@ impl Store {
                     "This session does not accept promotion codes (allow_promotion_codes).",
                 ));
             }
-            let id = self.promotion_code_by_code(&code).ok_or_else(|| ApiError {
-                code: Some("promotion_code_invalid"),
-                ..ApiError::invalid(
+            let id = self.promotion_code_by_code(&code).ok_or_else(|| {
+                ApiError::invalid(
                     "promotion_code",
                     format!("`{code}` is not a valid promotion code."),
                 )

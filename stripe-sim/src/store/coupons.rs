@@ -499,10 +499,10 @@ impl Store {
             .as_i64()
             .is_some_and(|m| c["times_redeemed"].as_i64().unwrap_or(0) >= m);
         if c["valid"] != true || exhausted {
-            return Err(ApiError::invalid(
-                param,
-                format!("Coupon `{id}` is no longer valid."),
-            ));
+            return Err(ApiError {
+                code: Some("coupon_expired"),
+                ..ApiError::invalid(param, format!("Coupon `{id}` is no longer valid."))
+            });
         }
         Ok(())
     }
@@ -524,13 +524,10 @@ impl Store {
             .as_i64()
             .is_some_and(|m| pc["times_redeemed"].as_i64().unwrap_or(0) >= m);
         if pc["active"] != true || exhausted {
-            return Err(ApiError {
-                code: Some("promotion_code_inactive"),
-                ..ApiError::invalid(
-                    param,
-                    format!("The promotion code `{code}` is inactive or has expired."),
-                )
-            });
+            return Err(ApiError::invalid(
+                param,
+                format!("The promotion code `{code}` is inactive or has expired."),
+            ));
         }
         if let Some(only) = pc["customer"].as_str() {
             if customer != Some(only) {
