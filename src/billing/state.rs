@@ -1,7 +1,7 @@
 use chrono::{DateTime, NaiveDateTime, Utc};
 
-use crate::db::tenants::TenantRecord;
-use crate::domain::TenantId;
+use crate::db::tenants::{AddressColumns, TenantRecord};
+use crate::domain::{BillingAddress, Country, TenantId};
 
 /// The tenant's plan as last reported by Stripe, as the service shows and
 /// decides on it (`routes::state` is its JSON; README, Endpoints).
@@ -11,6 +11,10 @@ pub struct BillingState {
     pub stripe_customer_id: Option<String>,
     pub billing_email: Option<String>,
     pub billing_name: Option<String>,
+    /// Empty when none was given.
+    pub billing_address: BillingAddress,
+    /// The currency the tenant pays in, once its first subscription fixed it.
+    pub currency: Option<String>,
     pub plan: String,
     pub subscription_status: Option<String>,
     pub current_period_end: Option<DateTime<Utc>>,
@@ -26,6 +30,33 @@ pub struct BillingState {
     pub trial_used: bool,
 }
 
+/// The stored address (checked when it was written).
+pub(super) fn address(columns: &AddressColumns) -> BillingAddress {
+    BillingAddress {
+        line1: columns.line1.clone(),
+        line2: columns.line2.clone(),
+        city: columns.city.clone(),
+        postal_code: columns.postal_code.clone(),
+        state: columns.state.clone(),
+        country: columns
+            .country
+            .as_deref()
+            .and_then(|c| Country::parse(c).ok()),
+    }
+}
+
+/// The address as stored.
+pub(super) fn columns(address: &BillingAddress) -> AddressColumns {
+    AddressColumns {
+        line1: address.line1.clone(),
+        line2: address.line2.clone(),
+        city: address.city.clone(),
+        postal_code: address.postal_code.clone(),
+        state: address.state.clone(),
+        country: address.country.map(|c| c.as_str().to_owned()),
+    }
+}
+
 fn utc(time: Option<NaiveDateTime>) -> Option<DateTime<Utc>> {
     time.map(|t| t.and_utc())
 }
@@ -38,6 +69,8 @@ impl BillingState {
             stripe_customer_id: None,
             billing_email: None,
             billing_name: None,
+            billing_address: BillingAddress::default(),
+            currency: None,
             plan: crate::domain::FREE.into(),
             subscription_status: None,
             current_period_end: None,
@@ -74,6 +107,8 @@ impl BillingState {
             stripe_customer_id: record.stripe_customer_id,
             billing_email: record.billing_email,
             billing_name: record.billing_name,
+            billing_address: address(&record.address),
+            currency: record.currency,
         }
     }
 

@@ -1,6 +1,7 @@
 //! Validated value types and pure rules. Constructing one proves the value is
 //! well-formed, so code below the HTTP layer never re-checks. No I/O here.
 
+mod address;
 mod email;
 mod entitlements;
 mod invoice;
@@ -8,9 +9,14 @@ mod plan;
 mod redirect;
 mod role;
 mod subscription;
+mod tax_id;
 mod tenant_id;
 mod usage;
 
+pub use address::{
+    AddressInput, AddressProblem, BillingAddress, Country, Currency, InvalidCurrency,
+    UnknownCountry, ADDRESS_LIMITS,
+};
 pub use email::Email;
 pub use entitlements::{access, Access, AccessReason};
 pub use invoice::{Invoice, InvoicePage};
@@ -20,6 +26,7 @@ pub use plan::{
 pub use redirect::RedirectUrl;
 pub use role::Role;
 pub use subscription::is_paying;
+pub use tax_id::{InvalidTaxIdNumber, TaxIdKind, TaxIdNumber, UnsupportedTaxIdKind, TAX_ID_KINDS};
 pub use tenant_id::TenantId;
 pub use usage::{
     check_timestamp, Aggregation, Allowance, InvalidUsageKey, Meter, Overage, TimestampError,
