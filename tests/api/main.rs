@@ -37,6 +37,7 @@ mod settings_page_browser;
 mod shutdown;
 mod state_cache;
 mod sync;
+mod tax;
 mod trials;
 mod usage;
 mod webhooks;
