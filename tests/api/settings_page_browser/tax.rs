@@ -76,7 +76,9 @@ async fn address_tax_ids_and_a_taxed_upgrade() {
         .to_owned();
     app.sim.set_tax_id_verification(&id, "verified").unwrap();
     // Stripe verified it: a reload shows so (the token stays in the tab).
-    browser.js("location.reload(); return true", json!([])).await;
+    browser
+        .js("location.reload(); return true", json!([]))
+        .await;
     browser.wait_text("tax-id-status", "Verified", SHORT).await;
     browser.screenshots("tax-ids").await;
 
