@@ -348,6 +348,22 @@ impl From<StripeFailure> for ApiError {
             StripeFailure::OverBudget { retry_after } => ApiError::StripeBusy {
                 retry_after_seconds: retry_after.as_secs_f64().ceil().max(1.0) as u64,
             },
+            // A tax or currency mistake the service's own checks missed is
+            // still the caller's to fix, never an outage.
+            StripeFailure::Rejected {
+                code: Some(ref code),
+                ..
+            } if code == "customer_tax_location_invalid" => ApiError::invalid_field(
+                "billing_address.country",
+                "is required to calculate tax: the payment provider cannot locate this tenant",
+            ),
+            StripeFailure::CurrencyConflict { ref current } => ApiError::Conflict(format!(
+                "this tenant already pays in {}: Stripe keeps one currency per customer",
+                current
+                    .as_deref()
+                    .unwrap_or("another currency")
+                    .to_uppercase()
+            )),
             other => ApiError::StripeFailed(Box::new(other)),
         }
     }
@@ -383,6 +399,36 @@ impl From<BillingError> for ApiError {
                 "quantity",
                 format!("must be a whole number from 1 to {max}"),
             ),
+            BillingError::AddressIncomplete { field, message } => {
+                ApiError::invalid_field(&format!("billing_address.{field}"), message)
+            }
+            BillingError::CurrencyFixed { fixed, asked } => ApiError::Conflict(format!(
+                "this tenant pays in {} and cannot pay in {}: its first subscription fixed its \
+                 currency (Stripe keeps one currency per customer); leave the currency out or \
+                 choose {}",
+                fixed.to_uppercase(),
+                asked.to_uppercase(),
+                fixed.to_uppercase()
+            )),
+            BillingError::NotSoldInCurrency {
+                currency,
+                requested,
+            } => ApiError::invalid_field(
+                if requested { "currency" } else { "plan" },
+                format!("is not sold in {}", currency.to_uppercase()),
+            ),
+            BillingError::UnknownPromotionCode => {
+                ApiError::invalid_field("promotion_code", "is not a promotion code of this service")
+            }
+            BillingError::PromotionCodeExpired => ApiError::invalid_field(
+                "promotion_code",
+                "has expired or can no longer be redeemed",
+            ),
+            BillingError::TaxIdRefused => ApiError::invalid_field(
+                "value",
+                "was refused by the payment provider as not a valid number of this type",
+            ),
+            BillingError::TaxIdNotFound => ApiError::NotFound,
         }
     }
 }

@@ -291,20 +291,10 @@ pub fn connect_stripe(
         let gateway = StripeGateway::new(key, &settings.stripe.api_base, &settings.stripe)?;
         return Ok((gateway, None));
     }
-    let prices = settings
-        .plans
-        .values()
-        .filter_map(|plan| {
-            Some(stripe_sim::PriceSeed {
-                id: plan.price_id.clone()?,
-                unit_amount: plan.unit_amount?,
-                currency: plan.currency.clone()?,
-                interval: plan.interval.clone()?,
-            })
-        })
-        .collect();
+    let (prices, price_currency_options) = simulator_prices(&settings.catalog);
     let mut config = stripe_sim::SimConfig {
         prices,
+        price_currency_options,
         ..stripe_sim::SimConfig::default()
     };
     if let Some(secret) = settings.stripe.webhook_secrets.first() {
@@ -322,6 +312,60 @@ pub fn connect_stripe(
     let key = SecretString::from("sk_test_in_process_simulator");
     let gateway = StripeGateway::new(&key, &sim.base_url(), &settings.stripe)?;
     Ok((gateway, Some(sim)))
+}
+
+/// The simulator's prices for the configured plans: each plan's main price
+/// (its configured amount, currency and interval; 10.00 USD a month when
+/// none is configured), a price per other currency it names (`prices`), and
+/// its other `currency_amounts` as the main price's `currency_options`.
+pub fn simulator_prices(
+    catalog: &crate::domain::PlanCatalog,
+) -> (
+    Vec<stripe_sim::PriceSeed>,
+    Vec<stripe_sim::CurrencyOptionSeed>,
+) {
+    let mut prices = Vec::new();
+    let mut options = Vec::new();
+    for plan in catalog.plans() {
+        let Some(main) = &plan.price_id else {
+            continue;
+        };
+        let configured = plan.configured_price.clone();
+        let interval = configured
+            .as_ref()
+            .map_or_else(|| "month".to_owned(), |p| p.interval.clone());
+        let amount = configured.as_ref().map_or(1000, |p| p.amount);
+        prices.push(stripe_sim::PriceSeed {
+            id: main.clone(),
+            unit_amount: amount,
+            currency: configured
+                .as_ref()
+                .map_or_else(|| "usd".to_owned(), |p| p.currency.clone()),
+            interval: interval.clone(),
+        });
+        for (currency, id) in &plan.prices {
+            prices.push(stripe_sim::PriceSeed {
+                id: id.clone(),
+                unit_amount: plan
+                    .currency_amounts
+                    .get(currency)
+                    .copied()
+                    .unwrap_or(amount),
+                currency: currency.clone(),
+                interval: interval.clone(),
+            });
+        }
+        for (currency, amount) in &plan.currency_amounts {
+            if !plan.prices.contains_key(currency) {
+                options.push(stripe_sim::CurrencyOptionSeed {
+                    price: main.clone(),
+                    currency: currency.clone(),
+                    unit_amount: *amount,
+                });
+            }
+        }
+    }
+    (prices, options)
 }
 
 /// Applies pending migrations off the async workers; returns the versions applied.

@@ -15,7 +15,18 @@ const STATUS_LABELS = {
 const FIELD_LABELS = {
   billing_email: 'Billing email', billing_name: 'Name on invoices', quantity: 'Seats',
   plan: 'Plan', success_url: 'The return address', cancel_url: 'The return address',
-  return_url: 'The return address',
+  return_url: 'The return address', type: 'Tax id type', value: 'The tax id',
+  billing_address: 'The billing address', 'billing_address.line1': 'Address',
+  'billing_address.line2': 'Address line 2', 'billing_address.city': 'City',
+  'billing_address.postal_code': 'Postal code', 'billing_address.state': 'State or region',
+  'billing_address.country': 'Country', currency: 'Currency', promotion_code: 'The promotion code',
+};
+const ADDRESS_FIELDS = ['line1', 'line2', 'city', 'postal_code', 'state', 'country'];
+const VERIFICATION_LABELS = {
+  pending: 'Checking', verified: 'Verified', unverified: 'Not verified', unavailable: 'Not checked',
+};
+const TAX_REASONS = {
+  reverse_charge: 'Reverse charge', not_collecting: 'No tax', customer_exempt: 'Exempt',
 };
 // A meter's bar warns from this share of its limit.
 const USAGE_WARNING = 0.8;
@@ -38,6 +49,7 @@ let state = null;
 let plans = null;
 let invoices = null;
 let meters = null;
+let taxIds = null;
 
 class ProblemError extends Error {
   constructor(status, message) {
@@ -102,6 +114,7 @@ async function api(method, path, body) {
   } catch {
     throw new ProblemError(0, 'The billing service could not be reached. Check your connection and try again.');
   }
+  if (response.status === 204) return null;
   if (response.ok) return response.json();
   throw new ProblemError(response.status, await problemSentence(response));
 }
@@ -272,6 +285,7 @@ function render() {
   renderPlans(admin, paying);
   renderSeats(admin, paying);
   renderProfile(admin);
+  renderTaxIds(admin);
   renderInvoices();
 }
 
@@ -407,6 +421,39 @@ function renderProfile(admin) {
     if (document.activeElement !== input) input.value = value ?? '';
     input.readOnly = !admin;
   }
+  for (const field of ADDRESS_FIELDS) {
+    const input = byTestId(`address-${field.replace('_', '-')}`);
+    if (document.activeElement !== input) input.value = state.billing_address?.[field] ?? '';
+    input.readOnly = !admin;
+  }
+}
+
+function renderTaxIds(admin) {
+  byId('tax-ids-section').hidden = !(admin && taxIds);
+  if (!admin || !taxIds) return;
+  byId('no-tax-ids').hidden = taxIds.length > 0;
+  byId('tax-id-rows').replaceChildren(...taxIds.map((taxId) => {
+    const remove = el('button', { type: 'button', class: 'link-button', 'data-testid': 'tax-id-remove', 'aria-label': `Remove ${taxId.value}` }, 'Remove');
+    remove.addEventListener('click', () => busy(remove, async () => {
+      await api('DELETE', `${base}/tax-ids/${encodeURIComponent(taxId.id)}`);
+      await load();
+      notify(`Tax id ${taxId.value} removed.`);
+    }));
+    return el('li', { 'data-testid': 'tax-id-row' },
+      el('span', { class: 'tax-id-value' }, `${taxId.value}`),
+      el('span', { class: 'muted' }, ` ${taxId.type}`),
+      ' ',
+      el('span', { class: 'badge', 'data-testid': 'tax-id-status', 'data-status': taxId.verification }, VERIFICATION_LABELS[taxId.verification] ?? humanize(taxId.verification)),
+      ' ',
+      remove);
+  }));
+}
+
+// An invoice's tax as the list shows it: the amount, or why there is none.
+function invoiceTax(invoice) {
+  if (invoice.tax_reason && TAX_REASONS[invoice.tax_reason] && invoice.tax === 0) return TAX_REASONS[invoice.tax_reason];
+  if (invoice.tax_reason || invoice.tax) return money(invoice.tax, invoice.currency);
+  return '—';
 }
 
 function renderInvoices() {
@@ -423,6 +470,7 @@ function renderInvoices() {
     return el('tr', { 'data-testid': 'invoice-row' },
       el('td', {}, invoice.created ? formatDate(invoice.created) : ''),
       el('td', {}, money(paid ? invoice.amount_paid : invoice.amount_due, invoice.currency)),
+      el('td', { 'data-testid': 'invoice-tax' }, invoiceTax(invoice)),
       el('td', {}, el('span', { class: `badge invoice-${invoice.status}` }, humanize(invoice.status ?? ''))),
       links);
   }));
@@ -433,12 +481,14 @@ function renderInvoices() {
 async function load() {
   const admin = me.role === 'admin';
   const usagePath = base.replace(/\/billing$/, '/usage');
-  const [fresh, catalog, list, usage] = await Promise.all([
+  const [fresh, catalog, list, usage, ids] = await Promise.all([
     api('GET', base),
     optional('GET', `${base}/plans`),
     admin ? optional('GET', `${base}/invoices?limit=10`) : null,
     optional('GET', usagePath),
+    admin ? optional('GET', `${base}/tax-ids`) : null,
   ]);
+  taxIds = ids?.tax_ids ?? null;
   state = fresh;
   plans = catalog?.plans ?? null;
   invoices = list?.invoices ?? null;
@@ -522,9 +572,29 @@ function wire() {
     if (me.role !== 'admin') return;
     busy(byTestId('profile-save'), async () => {
       const name = byTestId('profile-name').value.trim();
-      await api('PUT', `${base}/profile`, { billing_email: byTestId('profile-email').value.trim(), billing_name: name || undefined });
+      const address = {};
+      for (const field of ADDRESS_FIELDS) {
+        const value = byTestId(`address-${field.replace('_', '-')}`).value.trim();
+        if (value) address[field] = field === 'country' ? value.toUpperCase() : value;
+      }
+      const body = { billing_email: byTestId('profile-email').value.trim(), billing_name: name || undefined };
+      // Leave the address alone when it was never given and still is not.
+      if (Object.keys(address).length > 0 || state.billing_address) body.billing_address = Object.keys(address).length > 0 ? address : null;
+      await api('PUT', `${base}/profile`, body);
       await load();
       notify('Billing contact saved.');
+    });
+  });
+  byId('tax-id-form').addEventListener('submit', (event) => {
+    event.preventDefault();
+    if (me.role !== 'admin') return;
+    busy(byTestId('tax-id-add'), async () => {
+      const value = byTestId('tax-id-value').value.trim();
+      if (!value) throw new ProblemError(422, 'Enter the tax id number.');
+      const added = await api('POST', `${base}/tax-ids`, { type: byTestId('tax-id-type').value, value });
+      byTestId('tax-id-value').value = '';
+      await load();
+      notify(`Tax id ${added.value} added.`);
     });
   });
 }

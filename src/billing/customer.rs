@@ -232,6 +232,9 @@ impl Billing {
                 .name
                 .clone()
                 .or_else(|| row.and_then(|r| r.billing_name.clone())),
+            address: row
+                .map(|r| super::state::address(&r.address))
+                .filter(|a| !a.is_empty()),
         };
         let result = self.create_or_adopt(tenant, &claim, &params).await;
         match result {

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use super::usage::MeterUsage;
 use super::{Billing, BillingState};
 use crate::db::DbError;
-use crate::domain::{access, Access, PlanCatalog, TenantId};
+use crate::domain::{access, Access, PlanCatalog, PlanPrice, TenantId};
 
 /// The tenant's state and the time the rule is applied at. The grant
 /// borrows the plan's lists, so answering copies none of them.
@@ -19,6 +19,7 @@ pub struct Entitlements {
     state: Arc<BillingState>,
     now: DateTime<Utc>,
     usage: Vec<MeterUsage>,
+    price: Option<PlanPrice>,
 }
 
 impl Entitlements {
@@ -42,16 +43,28 @@ impl Entitlements {
     pub fn usage(&self) -> &[MeterUsage] {
         &self.usage
     }
+
+    /// The granted plan's price in the tenant's currency (none for free).
+    pub fn price(&self) -> Option<&PlanPrice> {
+        self.price.as_ref()
+    }
 }
 
 impl Billing {
     /// What the tenant may use now (README, Endpoints: "Entitlements").
     pub async fn entitlements(&self, tenant: &TenantId) -> Result<Entitlements, DbError> {
-        Ok(Entitlements {
+        let mut entitlements = Entitlements {
             catalog: self.catalog().clone(),
             state: self.state(tenant).await?,
             now: Utc::now(),
             usage: self.usage(tenant).await?,
-        })
+            price: None,
+        };
+        let price = self
+            .catalog()
+            .get(entitlements.granted().plan)
+            .and_then(|plan| self.price_for_tenant(&entitlements.state, plan));
+        entitlements.price = price;
+        Ok(entitlements)
     }
 }

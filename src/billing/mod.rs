@@ -24,12 +24,15 @@ mod state_reader;
 mod stripe_budget;
 mod subscription_lock;
 mod sync;
+mod tax_ids;
 mod usage;
 mod webhooks;
 
+/// A tax id as the tenant's customer has it at Stripe.
+pub use crate::stripe::StripeTaxId as TaxId;
 pub use backfill::{BackfillOutcome, BackfillTotals, EnsureCustomers};
 pub use bulk::{BulkOperation, BulkOutcome, BulkTotals, Step};
-pub use catalog::{PlanOffer, PriceProblem};
+pub use catalog::{PlanOffer, PriceChoice, PriceProblem};
 pub use customer::{CustomerHints, EnsureAttempt, EnsuredCustomer};
 pub use entitlements::Entitlements;
 pub use jobs::{JobCounters, JobHub, JobWorkers};
@@ -106,6 +109,32 @@ pub enum BillingError {
     /// More seats than the plan's `limits.seats`.
     #[error("more seats than the plan allows")]
     TooManySeats { max: i64 },
+    /// Automatic tax needs this part of the billing address (`country`,
+    /// `postal_code`), which the tenant has not given.
+    #[error("the billing address lacks its {field}")]
+    AddressIncomplete {
+        field: &'static str,
+        message: String,
+    },
+    /// The tenant's currency is fixed (its first subscription's) and another
+    /// one was asked for.
+    #[error("the tenant pays in {fixed}, not {asked}")]
+    CurrencyFixed { fixed: String, asked: String },
+    /// The plan has no price in this currency.
+    #[error("the plan is not sold in {currency}")]
+    NotSoldInCurrency { currency: String, requested: bool },
+    /// No promotion code with this code exists at Stripe.
+    #[error("unknown promotion code")]
+    UnknownPromotionCode,
+    /// The promotion code exists but can no longer be redeemed.
+    #[error("the promotion code has expired or is no longer active")]
+    PromotionCodeExpired,
+    /// Stripe refused a tax id that passed our format check.
+    #[error("stripe refused the tax id")]
+    TaxIdRefused,
+    /// No such tax id on the tenant's customer.
+    #[error("no such tax id")]
+    TaxIdNotFound,
 }
 
 /// Shared, cheap-to-clone handle on the billing service.

@@ -16,7 +16,7 @@ use super::subscription_lock::SubscriptionLock;
 use super::{Actor, Billing, BillingError, BillingState};
 use crate::db::seat_requests::{self, SeatSeq};
 use crate::db::subscriptions::{self, Observation, SubscriptionSnapshot};
-use crate::domain::{is_paying, PlanCatalog, PlanChange, PlanCode};
+use crate::domain::{is_paying, Currency, Plan, PlanCatalog, PlanChange, PlanCode};
 use crate::stripe::{
     ItemChange, PhaseSpec, Proration, StripeFailure, StripeSchedule, StripeSubscription,
     SubscriptionUpdate,
@@ -28,6 +28,8 @@ use crate::stripe::{
 pub struct PlanChangeRequest {
     pub plan: PlanCode,
     pub quantity: Option<u64>,
+    /// If given, it must be the tenant's (fixed) currency: 409 otherwise.
+    pub currency: Option<Currency>,
 }
 
 /// A paying subscription as Stripe has it now, read under the write lock.
@@ -69,12 +71,36 @@ enum Step {
     },
 }
 
-/// The writes that carry `intent` out from `current` (none: nothing to do).
+/// How the target plan is billed: its price in the subscription's currency,
+/// and whether automatic tax stays on.
+struct Billed<'a> {
+    price_of: &'a dyn Fn(&Plan) -> Option<String>,
+    automatic_tax: bool,
+}
+
+/// `decide` with the plans' main prices and no tax.
+#[cfg(test)]
 fn decide(
     catalog: &PlanCatalog,
     subscription: &StripeSubscription,
     current: &SubscriptionSnapshot,
     intent: &Intent,
+) -> Vec<Step> {
+    let price_of = |plan: &Plan| plan.price_id.clone();
+    let billed = Billed {
+        price_of: &price_of,
+        automatic_tax: false,
+    };
+    decide_billed(catalog, subscription, current, intent, &billed)
+}
+
+/// The writes that carry `intent` out from `current` (none: nothing to do).
+fn decide_billed(
+    catalog: &PlanCatalog,
+    subscription: &StripeSubscription,
+    current: &SubscriptionSnapshot,
+    intent: &Intent,
+    billed: &Billed<'_>,
 ) -> Vec<Step> {
     let scheduled = current.schedule_id.is_some();
     let cancel_pending = subscription.cancel_at_period_end;
@@ -108,7 +134,7 @@ fn decide(
     let Some(target) = catalog.get(request.plan.as_str()) else {
         return steps;
     };
-    let Some(price_id) = target.price_id.clone() else {
+    let Some(price_id) = (billed.price_of)(target) else {
         return steps;
     };
     let current_is_per_seat = catalog.get(&current.plan).is_some_and(|p| p.per_seat);
@@ -147,6 +173,7 @@ fn decide(
                 proration: Some(Proration::AlwaysInvoice),
                 cancel_at_period_end: cancel_pending.then_some(false),
                 metadata: HashMap::from([("plan".to_owned(), target.id.clone())]),
+                automatic_tax: billed.automatic_tax.then_some(true),
             }));
         }
         PlanChange::Downgrade => {
@@ -202,6 +229,14 @@ impl Billing {
         intent: Intent,
         actor: &Actor<'_>,
     ) -> Result<BillingState, BillingError> {
+        // Refusals the stored state decides come before the lock and Stripe.
+        if let Intent::Change(request) = &intent {
+            let state = self.fresh_state(tenant).await?;
+            super::sessions::fixed_currency(&state, request.currency.as_ref())?;
+            if !request.plan.is_free() {
+                self.check_tax_location(&state)?;
+            }
+        }
         let lock = self.lock_subscription(tenant).await?;
         let result = self.write_locked(tenant, &intent, actor, &lock).await;
         self.unlock(lock).await;
@@ -238,7 +273,24 @@ impl Billing {
             .read_under_lock(tenant, known.clone().filter(|_| live), actor, ended)
             .await?;
         let subscription_id = subscription.id.clone();
-        let steps = decide(self.catalog(), &subscription, &current, intent);
+        if let Intent::Change(request) = intent {
+            if !request.plan.is_free() {
+                let target = self.catalog().get(request.plan.as_str());
+                if target.is_some_and(|t| self.price_in(t, &subscription.currency).is_none()) {
+                    return Err(BillingError::NotSoldInCurrency {
+                        currency: subscription.currency.clone(),
+                        requested: false,
+                    });
+                }
+            }
+        }
+        let currency = subscription.currency.clone();
+        let price_of = |plan: &Plan| self.price_in(plan, &currency).map(|c| c.price_id);
+        let billed = Billed {
+            price_of: &price_of,
+            automatic_tax: self.settings.billing.tax.automatic,
+        };
+        let steps = decide_billed(self.catalog(), &subscription, &current, intent, &billed);
         let outcome = self
             .run_steps(tenant, lock, subscription, schedule, &steps)
             .await;
@@ -313,12 +365,14 @@ impl Billing {
                             quantity: subscription.quantity,
                             start,
                             end: Some(end),
+                            automatic_tax: self.settings.billing.tax.automatic,
                         },
                         PhaseSpec {
                             price_id: price_id.clone(),
                             quantity: *quantity,
                             start: end,
                             end: None,
+                            automatic_tax: self.settings.billing.tax.automatic,
                         },
                     ];
                     let updated = self
@@ -482,6 +536,8 @@ mod tests {
             trial_end: None,
             schedule_id: None,
             metadata: HashMap::new(),
+            currency: "usd".into(),
+            automatic_tax: false,
         };
         let snapshot = SubscriptionSnapshot {
             subscription_id: "sub_1".into(),
@@ -498,6 +554,7 @@ mod tests {
             pending_plan: None,
             pending_plan_at: None,
             schedule_id: None,
+            currency: Some("usd".into()),
         };
         (subscription, snapshot)
     }
@@ -506,6 +563,7 @@ mod tests {
         Intent::Change(PlanChangeRequest {
             plan: catalog().parse(plan).unwrap(),
             quantity,
+            currency: None,
         })
     }
 

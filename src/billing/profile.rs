@@ -9,13 +9,15 @@ use chrono::Utc;
 use super::{Actor, Billing, BillingError, BillingState};
 use crate::db::jobs::{self, JobKind};
 use crate::db::{audit, tenants};
-use crate::domain::{Email, TenantId};
+use crate::domain::{BillingAddress, Email, TenantId};
 use crate::stripe::CustomerParams;
 
 #[derive(Debug, Clone)]
 pub struct ProfileUpdate {
     pub email: Email,
     pub name: Option<String>,
+    /// `None` keeps the stored address; an empty one removes it.
+    pub address: Option<BillingAddress>,
 }
 
 /// Where the profile stands relative to Stripe after an update.
@@ -52,6 +54,7 @@ impl Billing {
             let tenant = tenant.clone();
             let email = update.email.to_string();
             let name = update.name.clone();
+            let address = update.address.as_ref().map(super::state::columns);
             let actor_id = actor.user_id.to_owned();
             let request_id = actor.request_id.map(str::to_owned);
             self.interact_writing(written, move |conn| {
@@ -63,6 +66,7 @@ impl Billing {
                     &tenant,
                     &email,
                     name.as_deref(),
+                    address.as_ref(),
                     now,
                     |conn, row, created| {
                         audit::append(
@@ -142,14 +146,18 @@ impl Billing {
             if !row.profile_sync_pending {
                 return Ok(ProfileSync::Synced);
             }
+            // An address Checkout collected at Stripe is never wiped by a
+            // profile that has none.
+            let address = super::state::address(&row.address);
             let params = CustomerParams {
                 tenant_id: tenant.to_string(),
                 email: row.billing_email.clone(),
                 name: row.billing_name.clone(),
+                address: Some(address).filter(|a| !a.is_empty()),
             };
             let version = row.updated_at;
             let mut hasher = std::collections::hash_map::DefaultHasher::new();
-            (&params.email, &params.name).hash(&mut hasher);
+            (&params.email, &params.name, &row.address).hash(&mut hasher);
             let intent = format!(
                 "{}-{:x}",
                 version.and_utc().timestamp_micros(),

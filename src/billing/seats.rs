@@ -41,6 +41,7 @@ impl Billing {
             return Err(BillingError::NoSubscription);
         }
         self.check_seats(&stored.plan, quantity)?;
+        self.check_tax_location(&stored)?;
         let count = i32::try_from(quantity).map_err(|_| BillingError::TooManySeats {
             max: i64::from(i32::MAX),
         })?;
@@ -153,6 +154,7 @@ impl Billing {
                 quantity: Some(quantity),
             }),
             proration: Some(Proration::AlwaysInvoice),
+            automatic_tax: self.settings.billing.tax.automatic.then_some(true),
             ..SubscriptionUpdate::default()
         };
         let key = [

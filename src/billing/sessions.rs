@@ -1,8 +1,8 @@
 //! The Upgrade button (Checkout) and the billing portal.
 
-use super::{Actor, Billing, BillingError, CustomerHints};
-use crate::domain::{PlanCode, RedirectUrl, TenantId};
-use crate::stripe::{CheckoutParams, CheckoutSession};
+use super::{Actor, Billing, BillingError, BillingState, CustomerHints};
+use crate::domain::{Currency, PlanCode, RedirectUrl, TenantId};
+use crate::stripe::{CheckoutParams, CheckoutSession, StripeFailure};
 
 #[derive(Debug, Clone)]
 pub struct CheckoutRequest {
@@ -13,6 +13,11 @@ pub struct CheckoutRequest {
     /// None: `billing.default_*_url`, which the route checked is configured.
     pub success_url: Option<RedirectUrl>,
     pub cancel_url: Option<RedirectUrl>,
+    /// The currency to pay in; refused (409) when the tenant's is fixed to
+    /// another. None: the fixed one, else the country's, else the plan's.
+    pub currency: Option<Currency>,
+    /// A promotion code as the customer types it (`SPRING20`).
+    pub promotion_code: Option<String>,
 }
 
 impl Billing {
@@ -28,14 +33,30 @@ impl Billing {
         // webhook that made this tenant pay a moment ago.
         // The same read tells whether the tenant ever had a trial.
         let state = self.fresh_state(tenant).await?;
+        // Everything decided from the request and the stored state comes
+        // first: a refusal here has made no Stripe request.
+        let currency = fixed_currency(&state, request.currency.as_ref())?;
+        self.check_tax_location(&state)?;
         if state.is_paying() {
             return Err(BillingError::AlreadySubscribed);
         }
         let Some(plan) = self.catalog().get(request.plan.as_str()) else {
             return Err(BillingError::NoSubscription);
         };
-        let Some(price_id) = plan.price_id.clone() else {
-            return Err(BillingError::NoSubscription);
+        let currency = currency.or_else(|| self.tenant_currency(&state, plan));
+        let requested = request.currency.is_some();
+        let choice = match &currency {
+            Some(c) => self
+                .price_in(plan, c)
+                .ok_or_else(|| BillingError::NotSoldInCurrency {
+                    currency: c.clone(),
+                    requested,
+                })?,
+            None => return Err(BillingError::NoSubscription),
+        };
+        let promotion_code = match &request.promotion_code {
+            Some(code) => Some(self.redeemable_promotion_code(code).await?),
+            None => None,
         };
         let customer = self
             .ensure_customer(tenant, &CustomerHints::default(), actor)
@@ -45,7 +66,11 @@ impl Billing {
             tenant_id: tenant.to_string(),
             customer_id: customer.customer_id,
             plan: request.plan.to_string(),
-            price_id,
+            price_id: choice.price_id,
+            currency: Some(choice.currency),
+            automatic_tax: billing.tax.automatic,
+            allow_promotion_codes: billing.allow_promotion_codes,
+            promotion_code,
             quantity: request.quantity.filter(|_| plan.per_seat).unwrap_or(1),
             // One trial per tenant, ever: remembered even after it ended.
             trial_days: (plan.trial_days > 0 && !state.trial_used).then_some(plan.trial_days),
@@ -91,9 +116,50 @@ impl Billing {
                     Some(failure.to_string()),
                 )
                 .await;
-                Err(failure.into())
+                Err(match failure {
+                    // Stripe knows a currency we have not seen yet (a
+                    // subscription whose webhook is still on its way).
+                    StripeFailure::CurrencyConflict {
+                        current: Some(fixed),
+                    } => BillingError::CurrencyFixed {
+                        fixed,
+                        asked: params.currency.clone().unwrap_or_default(),
+                    },
+                    other => other.into(),
+                })
             }
         }
+    }
+
+    /// With automatic tax on, the tenant's billing address must locate it
+    /// (a country; a ZIP or postal code in the US and Canada): else Stripe
+    /// would refuse with `customer_tax_location_invalid`.
+    pub(super) fn check_tax_location(&self, state: &BillingState) -> Result<(), BillingError> {
+        if !self.settings.billing.tax.automatic {
+            return Ok(());
+        }
+        state
+            .billing_address
+            .tax_location()
+            .map(|_| ())
+            .map_err(|p| BillingError::AddressIncomplete {
+                field: p.field,
+                message: p.message,
+            })
+    }
+
+    /// The promotion code's id, if Stripe has one with this code that can be
+    /// redeemed now.
+    async fn redeemable_promotion_code(&self, code: &str) -> Result<String, BillingError> {
+        let found = self
+            .stripe
+            .find_promotion_code(code)
+            .await?
+            .ok_or(BillingError::UnknownPromotionCode)?;
+        if !found.redeemable(chrono::Utc::now().timestamp()) {
+            return Err(BillingError::PromotionCodeExpired);
+        }
+        Ok(found.id)
     }
 
     /// A Stripe billing portal session; returns its URL.
@@ -133,5 +199,21 @@ impl Billing {
                 Err(failure.into())
             }
         }
+    }
+}
+
+/// The currency asked for, checked against the tenant's fixed one: `Ok(None)`
+/// when neither says.
+pub(super) fn fixed_currency(
+    state: &BillingState,
+    asked: Option<&Currency>,
+) -> Result<Option<String>, BillingError> {
+    match (&state.currency, asked) {
+        (Some(fixed), Some(asked)) if fixed != asked.as_str() => Err(BillingError::CurrencyFixed {
+            fixed: fixed.clone(),
+            asked: asked.to_string(),
+        }),
+        (Some(fixed), _) => Ok(Some(fixed.clone())),
+        (None, asked) => Ok(asked.map(|c| c.to_string())),
     }
 }

@@ -107,6 +107,7 @@ impl Billing {
             pending_plan,
             pending_plan_at,
             schedule_id: live_schedule.map(|s| s.id.clone()),
+            currency: Some(subscription.currency.clone()).filter(|c| !c.is_empty()),
         }
     }
 }

@@ -1,8 +1,7 @@
 use chrono::{DateTime, NaiveDateTime, Utc};
 
-use crate::db::subscriptions::SubscriptionRecord;
-use crate::db::tenants::TenantRecord;
-use crate::domain::TenantId;
+use crate::db::tenants::{AddressColumns, TenantRecord};
+use crate::domain::{BillingAddress, Country, TenantId};
 
 /// The tenant's plan as last reported by Stripe, as the service shows and
 /// decides on it (`routes::state` is its JSON; README, Endpoints).
@@ -12,6 +11,10 @@ pub struct BillingState {
     pub stripe_customer_id: Option<String>,
     pub billing_email: Option<String>,
     pub billing_name: Option<String>,
+    /// Empty when none was given.
+    pub billing_address: BillingAddress,
+    /// The currency the tenant pays in, once its first subscription fixed it.
+    pub currency: Option<String>,
     pub plan: String,
     pub subscription_status: Option<String>,
     pub current_period_end: Option<DateTime<Utc>>,
@@ -27,6 +30,33 @@ pub struct BillingState {
     pub trial_used: bool,
 }
 
+/// The stored address (checked when it was written).
+pub(super) fn address(columns: &AddressColumns) -> BillingAddress {
+    BillingAddress {
+        line1: columns.line1.clone(),
+        line2: columns.line2.clone(),
+        city: columns.city.clone(),
+        postal_code: columns.postal_code.clone(),
+        state: columns.state.clone(),
+        country: columns
+            .country
+            .as_deref()
+            .and_then(|c| Country::parse(c).ok()),
+    }
+}
+
+/// The address as stored.
+pub(super) fn columns(address: &BillingAddress) -> AddressColumns {
+    AddressColumns {
+        line1: address.line1.clone(),
+        line2: address.line2.clone(),
+        city: address.city.clone(),
+        postal_code: address.postal_code.clone(),
+        state: address.state.clone(),
+        country: address.country.map(|c| c.as_str().to_owned()),
+    }
+}
+
 fn utc(time: Option<NaiveDateTime>) -> Option<DateTime<Utc>> {
     time.map(|t| t.and_utc())
 }
@@ -34,37 +64,29 @@ fn utc(time: Option<NaiveDateTime>) -> Option<DateTime<Utc>> {
 impl BillingState {
     /// The state of a tenant we have never billed.
     pub fn free(tenant: &TenantId) -> BillingState {
-        BillingState::of(
-            tenant.to_string(),
-            None,
-            None,
-            None,
-            SubscriptionRecord::none(),
-            chrono::Duration::zero(),
-        )
+        BillingState {
+            tenant_id: tenant.to_string(),
+            stripe_customer_id: None,
+            billing_email: None,
+            billing_name: None,
+            billing_address: BillingAddress::default(),
+            currency: None,
+            plan: crate::domain::FREE.into(),
+            subscription_status: None,
+            current_period_end: None,
+            cancel_at_period_end: false,
+            trial_end: None,
+            seats: None,
+            pending_plan: None,
+            pending_plan_at: None,
+            grace_until: None,
+            trial_used: false,
+        }
     }
 
     /// The stored row as shown; `grace` is `billing.past_due_grace_days`.
     pub fn from_record(record: TenantRecord, grace: chrono::Duration) -> BillingState {
-        let subscription = record.subscription().clone();
-        BillingState::of(
-            record.tenant_id,
-            record.stripe_customer_id,
-            record.billing_email,
-            record.billing_name,
-            &subscription,
-            grace,
-        )
-    }
-
-    fn of(
-        tenant_id: String,
-        stripe_customer_id: Option<String>,
-        billing_email: Option<String>,
-        billing_name: Option<String>,
-        subscription: &SubscriptionRecord,
-        grace: chrono::Duration,
-    ) -> BillingState {
+        let subscription = record.subscription();
         let past_due = subscription.status.as_deref() == Some("past_due");
         let grace_until = subscription
             .past_due_since
@@ -81,10 +103,12 @@ impl BillingState {
             pending_plan_at: utc(subscription.pending_plan_at),
             grace_until,
             trial_used: subscription.trial_used_at.is_some(),
-            tenant_id,
-            stripe_customer_id,
-            billing_email,
-            billing_name,
+            tenant_id: record.tenant_id,
+            stripe_customer_id: record.stripe_customer_id,
+            billing_email: record.billing_email,
+            billing_name: record.billing_name,
+            billing_address: address(&record.address),
+            currency: record.currency,
         }
     }
 

@@ -114,6 +114,13 @@ diesel::table! {
         updated_at -> Timestamp,
         profile_sync_pending -> Bool,
         stripe_synced_at -> Nullable<Timestamp>,
+        address_line1 -> Nullable<Text>,
+        address_line2 -> Nullable<Text>,
+        address_city -> Nullable<Text>,
+        address_postal_code -> Nullable<Text>,
+        address_state -> Nullable<Text>,
+        address_country -> Nullable<Text>,
+        currency -> Nullable<Text>,
     }
 }
 

@@ -97,6 +97,8 @@ pub struct SubscriptionSnapshot {
     pub pending_plan: Option<String>,
     pub pending_plan_at: Option<NaiveDateTime>,
     pub schedule_id: Option<String>,
+    /// The currency Stripe bills the subscription in (fixes the tenant's).
+    pub currency: Option<String>,
 }
 
 impl SubscriptionSnapshot {
@@ -323,6 +325,9 @@ pub fn store(
             s::state_applied_ticket.eq(ticket.0),
         ))
         .execute(conn)?;
+    if let Some(currency) = &snapshot.currency {
+        super::tenants::fix_currency(conn, tenant, currency)?;
+    }
 
     let changes = changes(&row, snapshot);
     if !changes.is_empty() || observation.always_audit {

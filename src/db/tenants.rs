@@ -25,7 +25,29 @@ pub struct TenantRecord {
     pub profile_sync_pending: bool,
     pub stripe_synced_at: Option<NaiveDateTime>,
     #[diesel(embed)]
+    pub address: AddressColumns,
+    /// The currency the tenant pays in, once a subscription fixed it.
+    pub currency: Option<String>,
+    #[diesel(embed)]
     subscription_row: Option<SubscriptionRecord>,
+}
+
+/// The billing address as stored (checked before it is written).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Queryable, Selectable)]
+#[diesel(table_name = tenant_config)]
+pub struct AddressColumns {
+    #[diesel(column_name = address_line1)]
+    pub line1: Option<String>,
+    #[diesel(column_name = address_line2)]
+    pub line2: Option<String>,
+    #[diesel(column_name = address_city)]
+    pub city: Option<String>,
+    #[diesel(column_name = address_postal_code)]
+    pub postal_code: Option<String>,
+    #[diesel(column_name = address_state)]
+    pub state: Option<String>,
+    #[diesel(column_name = address_country)]
+    pub country: Option<String>,
 }
 
 impl TenantRecord {
@@ -138,11 +160,13 @@ fn insert_if_missing(
 /// the same transaction (audit, outbox). Returns the row and whether this call
 /// created it. The first statement writes, so SQLite takes its write lock
 /// before reading anything.
+/// `address`: `None` leaves the stored address as it is.
 pub fn upsert_profile(
     conn: &mut DbConnection,
     tenant: &TenantId,
     email: &str,
     name: Option<&str>,
+    address: Option<&AddressColumns>,
     now: NaiveDateTime,
     also: impl FnOnce(&mut DbConnection, &TenantRecord, bool) -> QueryResult<()>,
 ) -> Result<(TenantRecord, bool), diesel::result::Error> {
@@ -155,6 +179,18 @@ pub fn upsert_profile(
                     t::billing_email.eq(email),
                     t::billing_name.eq(name),
                     t::updated_at.eq(now),
+                ))
+                .execute(c)?;
+        }
+        if let Some(a) = address {
+            diesel::update(t::tenant_config.find(tenant.as_str()))
+                .set((
+                    t::address_line1.eq(a.line1.as_deref()),
+                    t::address_line2.eq(a.line2.as_deref()),
+                    t::address_city.eq(a.city.as_deref()),
+                    t::address_postal_code.eq(a.postal_code.as_deref()),
+                    t::address_state.eq(a.state.as_deref()),
+                    t::address_country.eq(a.country.as_deref()),
                 ))
                 .execute(c)?;
         }
@@ -370,6 +406,20 @@ pub fn unlink_customer(
         }
         Ok(unlinked == 1)
     })
+}
+
+/// Fixes the tenant's currency the first time a subscription shows one
+/// (Stripe keeps one currency per customer); later calls change nothing.
+pub fn fix_currency(conn: &mut DbConnection, tenant: &TenantId, currency: &str) -> QueryResult<()> {
+    use tenant_config::dsl as t;
+    diesel::update(
+        t::tenant_config
+            .find(tenant.as_str())
+            .filter(t::currency.is_null()),
+    )
+    .set(t::currency.eq(currency))
+    .execute(conn)?;
+    Ok(())
 }
 
 /// Records that `sync` read the tenant from Stripe just now.

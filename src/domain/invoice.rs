@@ -9,6 +9,14 @@ pub struct Invoice {
     pub status: Option<String>,
     pub amount_due: i64,
     pub amount_paid: i64,
+    /// Before discounts and tax.
+    pub subtotal: i64,
+    pub discount: i64,
+    pub tax: i64,
+    /// Stripe's `taxability_reason` of its tax (`standard_rated`,
+    /// `reverse_charge`, `not_collecting`, …); none without automatic tax.
+    pub tax_reason: Option<String>,
+    pub total: i64,
     pub currency: String,
     pub created: i64,
     pub period_start: i64,

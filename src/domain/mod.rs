@@ -19,6 +19,7 @@ macro_rules! validated_text {
     };
 }
 
+mod address;
 mod email;
 mod entitlements;
 mod invoice;
@@ -27,10 +28,15 @@ mod redirect;
 mod role;
 mod slots;
 mod subscription;
+mod tax_id;
 mod tenant_id;
 mod text;
 mod usage;
 
+pub use address::{
+    AddressInput, AddressProblem, BillingAddress, Country, Currency, InvalidCurrency,
+    UnknownCountry, ADDRESS_LIMITS,
+};
 pub use email::Email;
 pub use entitlements::{access, Access, AccessReason};
 pub use invoice::{Invoice, InvoicePage};
@@ -41,6 +47,7 @@ pub use redirect::RedirectUrl;
 pub use role::Role;
 pub use slots::SlotClock;
 pub use subscription::is_paying;
+pub use tax_id::{InvalidTaxIdNumber, TaxIdKind, TaxIdNumber, UnsupportedTaxIdKind, TAX_ID_KINDS};
 pub use tenant_id::TenantId;
 pub use text::{has_control_character, json_may_hold_control_character, CONTROL_CHARACTER};
 pub use usage::{

@@ -57,6 +57,12 @@ pub struct Plan {
     pub overage: Overage,
     /// The configured price, shown until Stripe's has been read.
     pub configured_price: Option<PlanPrice>,
+    /// A price of its own per other currency (`prices = { eur = "price_…" }`).
+    pub prices: BTreeMap<String, String>,
+    /// Configured amounts in other currencies (the `prices`' or the main
+    /// price's `currency_options`): they seed the in-process simulator and are
+    /// shown until Stripe's have been read.
+    pub currency_amounts: BTreeMap<String, i64>,
 }
 
 impl Plan {
@@ -86,7 +92,15 @@ impl Plan {
             limits: BTreeMap::new(),
             overage: Overage::Block,
             configured_price: None,
+            prices: BTreeMap::new(),
+            currency_amounts: BTreeMap::new(),
         }
+    }
+
+    /// Every price id the plan is sold at: the main one, then one per
+    /// other currency.
+    pub fn price_ids(&self) -> impl Iterator<Item = &String> {
+        self.price_id.iter().chain(self.prices.values())
     }
 }
 
@@ -187,9 +201,11 @@ impl PlanCatalog {
                     return Err(error(plan, "price_id", "must be absent: free has no price"))
                 }
                 (None, false) => return Err(error(plan, "price_id", "is required")),
-                (Some(price), false) => {
-                    if by_price.insert(price.clone(), index).is_some() {
-                        return Err(error(plan, "price_id", "is already another plan's price"));
+                (Some(_), false) => {
+                    for price in plan.price_ids() {
+                        if by_price.insert(price.clone(), index).is_some() {
+                            return Err(error(plan, "price_id", "is already another plan's price"));
+                        }
                     }
                 }
                 (None, true) => {}
@@ -213,6 +229,14 @@ impl PlanCatalog {
             }
             if plan.max_seats().is_some_and(|seats| seats < 1) {
                 return Err(error(plan, "limits", "seats must be at least 1"));
+            }
+            let currency = |c: &String| c.len() == 3 && c.bytes().all(|b| b.is_ascii_lowercase());
+            if !plan.prices.keys().all(currency) || !plan.currency_amounts.keys().all(currency) {
+                return Err(error(
+                    plan,
+                    "prices",
+                    "keys must be lower-case ISO 4217 currency codes (eur, usd)",
+                ));
             }
             if meters
                 .iter()

@@ -10,10 +10,12 @@ use super::extract::{Actor, Json, OptionalJson};
 use super::problems::{BodyProblems, StripeProblems, TenantPath, TenantProblems};
 use super::state::{self, BillingStateView};
 use super::validation::{
-    parse_email, parse_plan, parse_quantity, parse_redirect_or_default, validated,
+    parse_address, parse_currency, parse_email, parse_plan, parse_promotion_code, parse_quantity,
+    parse_redirect_or_default, validated,
 };
 use crate::auth::TenantCtx;
 use crate::billing::{Billing, CheckoutRequest, CustomerHints, ProfileSync, ProfileUpdate};
+use crate::domain::Email;
 use crate::error::{ApiError, FieldError};
 
 /// `GET …/billing`: any member may read the tenant's plan.
@@ -94,6 +96,37 @@ pub struct ProfileBody {
     #[validate(length(min = 1, max = 256, message = "must be 1-256 characters"))]
     #[schema(min_length = 1, max_length = 256)]
     billing_name: Option<String>,
+    /// The billing address (the tax location, shown on invoices): absent
+    /// keeps the stored one, `null` removes it. With automatic tax on, its
+    /// `country` is required.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<AddressBody>)]
+    billing_address: Option<serde_json::Value>,
+}
+
+/// `Some(Value::Null)` for an explicit `null`, unlike serde's default.
+fn present<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<serde_json::Value>, D::Error> {
+    serde_json::Value::deserialize(deserializer).map(Some)
+}
+
+/// A billing address: each part optional; ISO 3166-1 alpha-2 `country`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[allow(dead_code)] // Documents the shape; `validation::parse_address` reads it.
+pub struct AddressBody {
+    #[schema(max_length = 200)]
+    line1: Option<String>,
+    #[schema(max_length = 200)]
+    line2: Option<String>,
+    #[schema(max_length = 100)]
+    city: Option<String>,
+    #[schema(max_length = 20)]
+    postal_code: Option<String>,
+    #[schema(max_length = 100)]
+    state: Option<String>,
+    #[schema(example = "DE", pattern = "^[A-Za-z]{2}$")]
+    country: Option<String>,
 }
 
 /// Where the profile stands relative to Stripe after an update.
@@ -140,9 +173,35 @@ pub async fn put_profile(
     body: Json<ProfileBody>,
 ) -> Result<HttpResponse, ApiError> {
     validated(&*body)?;
+    let mut errors = Vec::new();
+    let email = Email::parse(&body.billing_email)
+        .map_err(|e| errors.push(FieldError::new("billing_email", e.to_string())))
+        .ok();
+    let address = match &body.billing_address {
+        None => None,
+        Some(serde_json::Value::Null) => Some(Default::default()),
+        Some(value) => parse_address(value, &mut errors),
+    };
+    if billing.settings().billing.tax.automatic && errors.is_empty() {
+        // Removing the address, or one that cannot locate the tenant, would
+        // stop its taxed checkouts and changes: refused here.
+        if let Some(Err(problem)) = address
+            .as_ref()
+            .map(|a: &crate::domain::BillingAddress| a.tax_location())
+        {
+            errors.push(FieldError::new(
+                format!("billing_address.{}", problem.field),
+                problem.message,
+            ));
+        }
+    }
+    let (Some(email), true) = (email, errors.is_empty()) else {
+        return Err(ApiError::Validation(errors));
+    };
     let update = ProfileUpdate {
-        email: parse_email("billing_email", &body.billing_email)?,
+        email,
         name: body.billing_name.clone(),
+        address,
     };
     let (state, sync) = billing
         .update_profile(actor.tenant(), &update, &actor.audit())
@@ -165,6 +224,15 @@ pub struct CheckoutBody {
     /// Where Stripe sends the payer back; on `billing.allowed_redirect_origins`.
     success_url: Option<String>,
     cancel_url: Option<String>,
+    /// The currency to pay in (ISO 4217, `eur`). A tenant's first paid
+    /// subscription fixes its currency: another one is then a 409. Absent:
+    /// the fixed one, else the billing address country's, else the plan's.
+    #[schema(example = "eur", pattern = "^[A-Za-z]{3}$")]
+    currency: Option<String>,
+    /// A promotion code (`SPRING20`), checked at Stripe before Checkout opens
+    /// (unknown or expired: 422).
+    #[schema(example = "SPRING20", max_length = 64)]
+    promotion_code: Option<String>,
 }
 
 /// `POST …/billing/checkout`'s answer.
@@ -181,7 +249,7 @@ pub struct CheckoutAnswer {
     request_body(content = CheckoutBody, content_type = "application/json"),
     responses(
         (status = 201, description = "A Stripe Checkout session", body = CheckoutAnswer),
-        (status = 409, description = "The tenant already pays for a plan (use the portal)", content_type = "application/problem+json", body = crate::error::Problem),
+        (status = 409, description = "The tenant already pays for a plan (use the portal), or pays in another currency", content_type = "application/problem+json", body = crate::error::Problem),
         BodyProblems, StripeProblems, TenantProblems,
     ))]
 pub async fn post_checkout(
@@ -224,6 +292,14 @@ pub async fn post_checkout(
     .map_err(|e| errors.push(e))
     .ok()
     .flatten();
+    let currency = parse_currency(body.currency.as_deref())
+        .map_err(|e| errors.push(e))
+        .ok()
+        .flatten();
+    let promotion_code = parse_promotion_code(body.promotion_code.as_deref())
+        .map_err(|e| errors.push(e))
+        .ok()
+        .flatten();
     let Some(plan) = plan.filter(|_| errors.is_empty()) else {
         return Err(ApiError::Validation(errors));
     };
@@ -232,6 +308,8 @@ pub async fn post_checkout(
         quantity,
         success_url,
         cancel_url,
+        currency,
+        promotion_code,
     };
     let session = billing
         .start_checkout(actor.tenant(), &request, &actor.audit())

@@ -19,6 +19,7 @@ pub mod seats;
 pub mod settings_page;
 mod state;
 pub mod subscription;
+pub mod tax_ids;
 pub mod usage;
 mod validation;
 pub mod webhook;
@@ -92,6 +93,13 @@ fn tenant_routes(r: &mut impl RouteSink) {
     r.add(Method::POST, "/billing/sync", subscription::post_sync);
     r.add(Method::PUT, "/billing/seats", seats::put_seats);
     r.add(Method::GET, "/billing/invoices", seats::get_invoices);
+    r.add(Method::GET, "/billing/tax-ids", tax_ids::get_tax_ids);
+    r.add(Method::POST, "/billing/tax-ids", tax_ids::post_tax_id);
+    r.add(
+        Method::DELETE,
+        "/billing/tax-ids/{tax_id}",
+        tax_ids::delete_tax_id,
+    );
     r.add(Method::POST, "/usage", usage::post_usage);
     r.add(Method::POST, "/usage/batch", usage::post_usage_batch);
     r.add(Method::POST, "/usage/check", usage::post_usage_check);

@@ -50,6 +50,9 @@ use crate::error::{ApiError, Problem};
         super::subscription::post_sync,
         super::seats::put_seats,
         super::seats::get_invoices,
+        super::tax_ids::get_tax_ids,
+        super::tax_ids::post_tax_id,
+        super::tax_ids::delete_tax_id,
         super::usage::post_usage,
         super::usage::post_usage_batch,
         super::usage::post_usage_check,
@@ -57,7 +60,7 @@ use crate::error::{ApiError, Problem};
     ),
     modifiers(&BearerAuth),
     tags(
-        (name = "billing", description = "A tenant's billing: state, plans, entitlements, profile, customer, Checkout, portal, subscription changes, sync"),
+        (name = "billing", description = "A tenant's billing: state, plans, entitlements, profile and billing address, tax ids, customer, Checkout, portal, subscription changes, sync"),
         (name = "usage", description = "Metered usage: record events exactly once against the plan's limits, check, read each meter"),
         (name = "stripe", description = "Stripe's webhook deliveries"),
         (name = "operations", description = "Health, readiness, metrics, this document"),

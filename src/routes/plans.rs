@@ -102,6 +102,18 @@ pub struct EntitlementsAnswer<'a> {
     grace_until: Option<DateTime<Utc>>,
     /// Each meter's standing in the current period, as `GET …/usage` has it.
     usage: Vec<MeterView>,
+    /// The plan's price in the tenant's currency; `null` for free.
+    price: Option<PriceView>,
+}
+
+/// A price in the tenant's currency, in the currency's minor unit.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PriceView {
+    pub amount: i64,
+    #[schema(example = "eur")]
+    pub currency: String,
+    #[schema(example = "month")]
+    pub interval: String,
 }
 
 /// The features and limits that apply now: as cheap as `GET …/billing`
@@ -126,5 +138,10 @@ pub async fn get_entitlements(
         limits: granted.limits,
         grace_until: granted.grace_until,
         usage: entitlements.usage().iter().map(MeterView::from).collect(),
+        price: entitlements.price().map(|p| PriceView {
+            amount: p.amount,
+            currency: p.currency.clone(),
+            interval: p.interval.clone(),
+        }),
     }))
 }

@@ -67,6 +67,17 @@ pub struct InvoiceView<'a> {
     pub status: Option<&'a str>,
     pub amount_due: i64,
     pub amount_paid: i64,
+    /// Before discounts and tax.
+    pub subtotal: i64,
+    /// Taken off by a coupon or promotion code.
+    pub discount: i64,
+    pub tax: i64,
+    /// Why the tax is what it is (Stripe's `taxability_reason`):
+    /// `standard_rated`, `reverse_charge` (0 %: the buyer accounts for the
+    /// VAT), `not_collecting`, …; `null` without automatic tax.
+    #[schema(example = "reverse_charge")]
+    pub tax_reason: Option<&'a str>,
+    pub total: i64,
     #[schema(example = "usd")]
     pub currency: &'a str,
     pub created: i64,
@@ -85,6 +96,11 @@ impl<'a> From<&'a Invoice> for InvoiceView<'a> {
             status: invoice.status.as_deref(),
             amount_due: invoice.amount_due,
             amount_paid: invoice.amount_paid,
+            subtotal: invoice.subtotal,
+            discount: invoice.discount,
+            tax: invoice.tax,
+            tax_reason: invoice.tax_reason.as_deref(),
+            total: invoice.total,
             currency: &invoice.currency,
             created: invoice.created,
             period_start: invoice.period_start,

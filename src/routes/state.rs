@@ -10,6 +10,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::billing::{BillingError, BillingState, MeterUsage};
+use crate::domain::BillingAddress;
 use crate::error::ApiError;
 
 /// What `GET …/billing` answers: the tenant's plan as last reported by
@@ -21,6 +22,11 @@ pub struct BillingStateView<'a> {
     pub stripe_customer_id: Option<&'a str>,
     pub billing_email: Option<&'a str>,
     pub billing_name: Option<&'a str>,
+    /// The billing address (the tax location); `null` when none was given.
+    pub billing_address: Option<AddressView<'a>>,
+    /// The currency the tenant pays in (`eur`), fixed by its first paid
+    /// subscription; `null` before.
+    pub currency: Option<&'a str>,
     pub plan: &'a str,
     pub subscription_status: Option<&'a str>,
     pub current_period_end: Option<DateTime<Utc>>,
@@ -40,6 +46,9 @@ impl<'a> From<&'a BillingState> for BillingStateView<'a> {
             stripe_customer_id: state.stripe_customer_id.as_deref(),
             billing_email: state.billing_email.as_deref(),
             billing_name: state.billing_name.as_deref(),
+            billing_address: (!state.billing_address.is_empty())
+                .then(|| AddressView::from(&state.billing_address)),
+            currency: state.currency.as_deref(),
             plan: &state.plan,
             subscription_status: state.subscription_status.as_deref(),
             current_period_end: state.current_period_end,
@@ -49,6 +58,32 @@ impl<'a> From<&'a BillingState> for BillingStateView<'a> {
             pending_plan: state.pending_plan.as_deref(),
             pending_plan_at: state.pending_plan_at,
             grace_until: state.grace_until,
+        }
+    }
+}
+
+/// A billing address as shown; ISO 3166-1 alpha-2 `country`.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = BillingAddress)]
+pub struct AddressView<'a> {
+    pub line1: Option<&'a str>,
+    pub line2: Option<&'a str>,
+    pub city: Option<&'a str>,
+    pub postal_code: Option<&'a str>,
+    pub state: Option<&'a str>,
+    #[schema(example = "DE")]
+    pub country: Option<&'a str>,
+}
+
+impl<'a> From<&'a BillingAddress> for AddressView<'a> {
+    fn from(a: &'a BillingAddress) -> Self {
+        AddressView {
+            line1: a.line1.as_deref(),
+            line2: a.line2.as_deref(),
+            city: a.city.as_deref(),
+            postal_code: a.postal_code.as_deref(),
+            state: a.state.as_deref(),
+            country: a.country.map(|c| c.as_str()),
         }
     }
 }

@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 use super::extract::{Actor, Json, OptionalJson};
 use super::problems::{BodyProblems, StripeProblems, TenantPath, TenantProblems};
 use super::state::{self, BillingStateView};
-use super::validation::{parse_plan, parse_quantity};
+use super::validation::{parse_currency, parse_plan, parse_quantity};
 use crate::billing::{Billing, PlanChangeRequest};
 use crate::error::ApiError;
 
@@ -21,6 +21,9 @@ pub struct ChangeBody {
     /// Seats, for a per-seat plan; within the plan's `limits.seats`.
     #[schema(value_type = Option<u64>, minimum = 1)]
     quantity: Option<serde_json::Value>,
+    /// If given, the tenant's currency (`eur`): another one is a 409.
+    #[schema(example = "eur", pattern = "^[A-Za-z]{3}$")]
+    currency: Option<String>,
 }
 
 /// Upgrade now (prorated, invoiced at once), downgrade at the period's end,
@@ -31,7 +34,7 @@ pub struct ChangeBody {
     request_body(content = ChangeBody, content_type = "application/json"),
     responses(
         (status = 200, description = "The billing state after the change (also when nothing had to change)", body = BillingStateView),
-        (status = 409, description = "No subscription to change: use Checkout", content_type = "application/problem+json", body = crate::error::Problem),
+        (status = 409, description = "No subscription to change (use Checkout), or another currency than the tenant's", content_type = "application/problem+json", body = crate::error::Problem),
         BodyProblems, StripeProblems, TenantProblems,
     ))]
 pub async fn post_change(
@@ -42,7 +45,12 @@ pub async fn post_change(
     let settings = billing.settings();
     let plan = parse_plan(&body.plan, settings)?;
     let quantity = parse_quantity(body.quantity.as_ref(), settings.catalog.get(plan.as_str()))?;
-    let change = PlanChangeRequest { plan, quantity };
+    let currency = parse_currency(body.currency.as_deref())?;
+    let change = PlanChangeRequest {
+        plan,
+        quantity,
+        currency,
+    };
     state::answer(billing.change_plan(actor.tenant(), change, &actor.audit())).await
 }
 

@@ -1,7 +1,7 @@
 //! Request-body parsing into domain types, with errors that name the field and
 //! never echo the submitted value.
 
-use crate::domain::{Email, Plan, PlanCode, RedirectUrl};
+use crate::domain::{AddressInput, BillingAddress, Currency, Email, Plan, PlanCode, RedirectUrl};
 use crate::error::{ApiError, FieldError};
 use crate::settings::Settings;
 
@@ -93,4 +93,85 @@ pub fn parse_redirect_or_default(
         ));
     }
     parse_redirect(field, value, allowed_origins)
+}
+
+/// A billing address body: every part checked, each problem named as
+/// `billing_address.<part>` (never with its value).
+pub fn parse_address(
+    value: &serde_json::Value,
+    into: &mut Vec<FieldError>,
+) -> Option<BillingAddress> {
+    let Some(object) = value.as_object() else {
+        into.push(FieldError::new(
+            "billing_address",
+            "must be an object (line1, line2, city, postal_code, state, country) or null",
+        ));
+        return None;
+    };
+    let parts = ["line1", "line2", "city", "postal_code", "state", "country"];
+    let mut bad_shape = false;
+    for (key, part) in object {
+        if !parts.contains(&key.as_str()) {
+            into.push(FieldError::new(
+                "billing_address",
+                "has an unknown field: only line1, line2, city, postal_code, state, country",
+            ));
+            bad_shape = true;
+        } else if !(part.is_string() || part.is_null()) {
+            into.push(FieldError::new(
+                format!("billing_address.{key}"),
+                "must be a string or null",
+            ));
+            bad_shape = true;
+        }
+    }
+    if bad_shape {
+        return None;
+    }
+    let get = |key: &str| object.get(key).and_then(|v| v.as_str());
+    let input = AddressInput {
+        line1: get("line1"),
+        line2: get("line2"),
+        city: get("city"),
+        postal_code: get("postal_code"),
+        state: get("state"),
+        country: get("country"),
+    };
+    match BillingAddress::parse(input) {
+        Ok(address) => Some(address),
+        Err(problems) => {
+            into.extend(
+                problems
+                    .into_iter()
+                    .map(|p| FieldError::new(format!("billing_address.{}", p.field), p.message)),
+            );
+            None
+        }
+    }
+}
+
+pub fn parse_currency(value: Option<&str>) -> Result<Option<Currency>, FieldError> {
+    value
+        .map(Currency::parse)
+        .transpose()
+        .map_err(|e| FieldError::new("currency", e.to_string()))
+}
+
+/// A promotion code as a customer types it: 1-64 letters, digits, `-`, `_`.
+pub fn parse_promotion_code(value: Option<&str>) -> Result<Option<String>, FieldError> {
+    let Some(code) = value.map(str::trim) else {
+        return Ok(None);
+    };
+    if (1..=64).contains(&code.len())
+        && code
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        Ok(Some(code.to_owned()))
+    } else {
+        Err(FieldError::new(
+            "promotion_code",
+            "must be 1-64 letters, digits, '-' or '_'",
+        ))
+    }
 }

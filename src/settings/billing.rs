@@ -45,6 +45,23 @@ pub struct BillingSettings {
     /// served from memory; invoice webhooks drop it sooner. 0 turns it off.
     #[serde(default = "default_invoice_cache_ttl_ms")]
     pub invoice_cache_ttl_ms: u64,
+    /// `[billing.tax]`: Stripe Tax.
+    #[serde(default)]
+    pub tax: TaxSettings,
+    /// The promotion-code field on Checkout (a code may also come with the
+    /// checkout request itself, whatever this says).
+    #[serde(default)]
+    pub allow_promotion_codes: bool,
+}
+
+/// `[billing.tax]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct TaxSettings {
+    /// Stripe Tax on Checkout (automatic tax, tax id collection, a required
+    /// billing address) and on every subscription change. Needs a billing
+    /// address with a country on each paying tenant (422 otherwise).
+    #[serde(default)]
+    pub automatic: bool,
 }
 
 fn default_invoice_cache_ttl_ms() -> u64 {
@@ -166,6 +183,8 @@ mod tests {
             past_due_grace_days: 7,
             subscription_write_wait_ms: 0,
             invoice_cache_ttl_ms: 0,
+            tax: TaxSettings::default(),
+            allow_promotion_codes: false,
         }
     }
 

@@ -34,6 +34,13 @@ pub struct PlanSettings {
     pub unit_amount: Option<i64>,
     pub currency: Option<String>,
     pub interval: Option<String>,
+    /// A price of its own per other currency: `prices = { eur = "price_…" }`.
+    #[serde(default)]
+    pub prices: BTreeMap<String, String>,
+    /// Amounts in other currencies (of `prices`, or of `price_id`'s
+    /// `currency_options`): seed the simulator, shown until Stripe's are read.
+    #[serde(default)]
+    pub currency_amounts: BTreeMap<String, i64>,
 }
 
 /// Environment variables cannot hold a TOML list; accept "a,b" as well.
@@ -119,6 +126,8 @@ pub(super) fn catalog(
                     }),
                     _ => None,
                 },
+                prices: plan.prices.clone(),
+                currency_amounts: plan.currency_amounts.clone(),
             })
         })
         .collect::<Result<Vec<_>, SettingsError>>()?;

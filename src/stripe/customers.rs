@@ -1,10 +1,12 @@
 use std::collections::HashMap;
 
 use stripe_core::customer::{
-    CreateCustomer, ListCustomer, RetrieveCustomer, RetrieveCustomerReturned, UpdateCustomer,
+    CreateCustomer, ListCustomer, OptionalFieldsCustomerAddress, RetrieveCustomer,
+    RetrieveCustomerReturned, UpdateCustomer,
 };
 
 use super::{StripeFailure, StripeGateway};
+use crate::domain::BillingAddress;
 
 /// What we set on a customer. Metadata always carries `tenant_id`.
 #[derive(Debug, Clone, Default)]
@@ -12,6 +14,26 @@ pub struct CustomerParams {
     pub tenant_id: String,
     pub email: Option<String>,
     pub name: Option<String>,
+    /// `None` leaves Stripe's address alone; an empty one clears it.
+    pub address: Option<BillingAddress>,
+}
+
+/// Every part sent, empty ones as `""`: Stripe replaces the whole address.
+fn address_fields(address: &BillingAddress) -> OptionalFieldsCustomerAddress {
+    let part = |v: &Option<String>| Some(v.clone().unwrap_or_default());
+    let mut fields = OptionalFieldsCustomerAddress::new();
+    fields.line1 = part(&address.line1);
+    fields.line2 = part(&address.line2);
+    fields.city = part(&address.city);
+    fields.postal_code = part(&address.postal_code);
+    fields.state = part(&address.state);
+    fields.country = Some(
+        address
+            .country
+            .map(|c| c.as_str().to_owned())
+            .unwrap_or_default(),
+    );
+    fields
 }
 
 /// The part of a Stripe customer the service uses.
@@ -55,6 +77,9 @@ impl StripeGateway {
         if let Some(name) = &params.name {
             request = request.name(name.clone());
         }
+        if let Some(address) = params.address.as_ref().filter(|a| !a.is_empty()) {
+            request = request.address(address_fields(address));
+        }
         self.send_idempotent("create_customer", &request, key_parts)
             .await
             .map(StripeCustomer::from)
@@ -73,6 +98,9 @@ impl StripeGateway {
         }
         if let Some(name) = &params.name {
             request = request.name(name.clone());
+        }
+        if let Some(address) = &params.address {
+            request = request.address(address_fields(address));
         }
         self.send_idempotent("update_customer", &request, key_parts)
             .await

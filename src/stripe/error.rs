@@ -14,6 +14,10 @@ pub enum StripeFailure {
         code: Option<String>,
         param: Option<String>,
     },
+    /// Stripe keeps one currency per customer and this one already has
+    /// another (`current`, when Stripe named it).
+    #[error("stripe refused a second currency on the customer (it has {current:?})")]
+    CurrencyConflict { current: Option<String> },
     /// The idempotency key was used before with other parameters.
     #[error("stripe idempotency key was reused with other parameters")]
     IdempotencyMismatch,

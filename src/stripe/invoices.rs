@@ -40,7 +40,24 @@ impl StripeGateway {
             .data
             .into_iter()
             .filter_map(|invoice| {
+                let taxes = invoice.total_taxes.as_deref().unwrap_or_default();
+                let tax = taxes.iter().map(|t| t.amount).sum();
+                let tax_reason = taxes
+                    .first()
+                    .map(|t| t.taxability_reason.as_str().to_owned());
+                let discount = invoice
+                    .total_discount_amounts
+                    .as_deref()
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|d| d.amount)
+                    .sum();
                 Some(Invoice {
+                    subtotal: invoice.subtotal,
+                    discount,
+                    tax,
+                    tax_reason,
+                    total: invoice.total,
                     id: invoice.id?.to_string(),
                     number: invoice.number,
                     status: invoice.status.map(|s| s.as_str().to_owned()),

@@ -10,10 +10,12 @@ mod error;
 mod invoices;
 mod pacer;
 mod prices;
+mod promotions;
 mod retry;
 mod schedules;
 mod sessions;
 mod subscriptions;
+mod tax_ids;
 mod webhooks;
 
 pub use budget::{Booked, Budget, Priority, Refusal, SlotSource, SourceFuture};
@@ -21,10 +23,12 @@ pub use customers::{CustomerParams, StripeCustomer};
 pub use error::StripeFailure;
 pub use pacer::Pacer;
 pub use prices::StripePrice;
+pub use promotions::StripePromotionCode;
 pub use retry::RetryPolicy;
 pub use schedules::{PhaseSpec, SchedulePhase, StripeSchedule};
 pub use sessions::{CheckoutParams, CheckoutSession};
 pub use subscriptions::{ItemChange, Proration, StripeSubscription, SubscriptionUpdate};
+pub use tax_ids::StripeTaxId;
 pub use webhooks::{verify_event, EventNews, SubscriptionNews, WebhookEvent, WebhookRejection};
 
 use std::time::Duration;

@@ -1,3 +1,5 @@
+use std::collections::BTreeMap;
+
 use stripe_product::price::RetrievePrice;
 
 use super::{StripeFailure, StripeGateway};
@@ -9,12 +11,14 @@ pub struct StripePrice {
     pub unit_amount: Option<i64>,
     pub currency: String,
     pub interval: Option<String>,
+    /// Amounts in other currencies (`currency_options`), its own included.
+    pub currency_options: BTreeMap<String, i64>,
 }
 
 impl StripeGateway {
     /// The price, or `None` when Stripe does not know it (404).
     pub async fn retrieve_price(&self, id: &str) -> Result<Option<StripePrice>, StripeFailure> {
-        let request = RetrievePrice::new(id);
+        let request = RetrievePrice::new(id).expand(vec!["currency_options".to_owned()]);
         match self
             .policy
             .run("retrieve_price", || request.send(&self.client))
@@ -25,6 +29,14 @@ impl StripeGateway {
                 unit_amount: price.unit_amount,
                 currency: price.currency.to_string(),
                 interval: price.recurring.map(|r| r.interval.as_str().to_owned()),
+                currency_options: price
+                    .currency_options
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|(currency, option)| {
+                        Some((currency.to_string(), option.unit_amount?))
+                    })
+                    .collect(),
             })),
             Err(StripeFailure::Rejected { status: 404, .. }) => Ok(None),
             Err(other) => Err(other),

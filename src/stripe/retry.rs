@@ -174,6 +174,21 @@ fn classify(error: stripe::StripeError) -> Verdict {
                     Retry(StripeFailure::Unavailable(format!("status {status}")))
                 }
                 400 if is_idempotency => Stop(StripeFailure::IdempotencyMismatch),
+                // Stripe's one-currency-per-customer refusal has no code: its
+                // message names the customer's currency.
+                400 if api_error
+                    .message
+                    .as_deref()
+                    .is_some_and(|m| m.starts_with("You cannot combine currencies")) =>
+                {
+                    let current = api_error
+                        .message
+                        .as_deref()
+                        .and_then(|m| m.trim_end_matches('.').rsplit(' ').next())
+                        .filter(|c| c.len() == 3)
+                        .map(str::to_ascii_lowercase);
+                    Stop(StripeFailure::CurrencyConflict { current })
+                }
                 _ => Stop(StripeFailure::Rejected {
                     status,
                     code: api_error.code.map(|c| c.as_str().to_owned()),

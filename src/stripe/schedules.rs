@@ -4,8 +4,9 @@
 use stripe_billing::subscription_schedule::{
     CreateSubscriptionSchedule, ReleaseSubscriptionSchedule, RetrieveSubscriptionSchedule,
     UpdateSubscriptionSchedule, UpdateSubscriptionSchedulePhases,
-    UpdateSubscriptionSchedulePhasesEndDate, UpdateSubscriptionSchedulePhasesItems,
-    UpdateSubscriptionSchedulePhasesStartDate, UpdateSubscriptionScheduleProrationBehavior,
+    UpdateSubscriptionSchedulePhasesAutomaticTax, UpdateSubscriptionSchedulePhasesEndDate,
+    UpdateSubscriptionSchedulePhasesItems, UpdateSubscriptionSchedulePhasesStartDate,
+    UpdateSubscriptionScheduleProrationBehavior,
 };
 use stripe_billing::SubscriptionScheduleEndBehavior;
 
@@ -77,6 +78,8 @@ pub struct PhaseSpec {
     pub quantity: Option<u64>,
     pub start: i64,
     pub end: Option<i64>,
+    /// Keeps automatic tax on through the phase.
+    pub automatic_tax: bool,
 }
 
 impl StripeGateway {
@@ -124,6 +127,10 @@ impl StripeGateway {
                 phase.end_date = spec
                     .end
                     .map(UpdateSubscriptionSchedulePhasesEndDate::Timestamp);
+                if spec.automatic_tax {
+                    phase.automatic_tax =
+                        Some(UpdateSubscriptionSchedulePhasesAutomaticTax::new(true));
+                }
                 phase
             })
             .collect();

@@ -2,7 +2,10 @@ use std::collections::HashMap;
 
 use stripe_billing::billing_portal_session::CreateBillingPortalSession;
 use stripe_checkout::checkout_session::{
-    CreateCheckoutSession, CreateCheckoutSessionLineItems, CreateCheckoutSessionSubscriptionData,
+    CreateCheckoutSession, CreateCheckoutSessionAutomaticTax, CreateCheckoutSessionCustomerUpdate,
+    CreateCheckoutSessionCustomerUpdateAddress, CreateCheckoutSessionCustomerUpdateName,
+    CreateCheckoutSessionDiscounts, CreateCheckoutSessionLineItems,
+    CreateCheckoutSessionSubscriptionData, CreateCheckoutSessionTaxIdCollection,
 };
 
 use super::{StripeFailure, StripeGateway};
@@ -20,12 +23,57 @@ pub struct CheckoutParams {
     pub trial_days: Option<u32>,
     pub success_url: String,
     pub cancel_url: String,
+    /// The currency to bill in (a price's own or one of its
+    /// `currency_options`); `None`: the price's own.
+    pub currency: Option<String>,
+    /// Stripe Tax: automatic tax, tax id collection, a required billing
+    /// address, and the customer's address and name kept up to date from
+    /// what the buyer enters.
+    pub automatic_tax: bool,
+    /// The promotion-code field on the Checkout page.
+    pub allow_promotion_codes: bool,
+    /// A promotion code (its id) applied from the start.
+    pub promotion_code: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckoutSession {
     pub id: String,
     pub url: String,
+}
+
+/// Currency, tax and discount options of a Checkout.
+fn with_billing_options(
+    mut request: CreateCheckoutSession,
+    params: &CheckoutParams,
+) -> CreateCheckoutSession {
+    if let Some(currency) = &params.currency {
+        let Ok(currency) = currency.parse::<stripe_types::Currency>();
+        request = request.currency(currency);
+    }
+    if params.automatic_tax {
+        let mut update = CreateCheckoutSessionCustomerUpdate::new();
+        update.address = Some(CreateCheckoutSessionCustomerUpdateAddress::Auto);
+        update.name = Some(CreateCheckoutSessionCustomerUpdateName::Auto);
+        request = request
+            .automatic_tax(CreateCheckoutSessionAutomaticTax::new(true))
+            .tax_id_collection(CreateCheckoutSessionTaxIdCollection::new(true))
+            .billing_address_collection(
+                stripe_checkout::CheckoutSessionBillingAddressCollection::Required,
+            )
+            .customer_update(update);
+    }
+    match &params.promotion_code {
+        Some(id) => {
+            let mut discount = CreateCheckoutSessionDiscounts::new();
+            discount.promotion_code = Some(id.clone());
+            request = request.discounts(vec![discount]);
+        }
+        // Stripe refuses both at once: a code given up front wins.
+        None if params.allow_promotion_codes => request = request.allow_promotion_codes(true),
+        None => {}
+    }
+    request
 }
 
 impl StripeGateway {
@@ -55,6 +103,7 @@ impl StripeGateway {
             .subscription_data(subscription_data)
             .success_url(params.success_url.clone())
             .cancel_url(params.cancel_url.clone());
+        let request = with_billing_options(request, params);
         let session = self
             .send_idempotent("create_checkout_session", &request, key_parts)
             .await?;

@@ -2,7 +2,7 @@ use std::collections::HashMap;
 
 use stripe_billing::subscription::{
     ListSubscription, ListSubscriptionStatus, RetrieveSubscription, UpdateSubscription,
-    UpdateSubscriptionItems, UpdateSubscriptionProrationBehavior,
+    UpdateSubscriptionAutomaticTax, UpdateSubscriptionItems, UpdateSubscriptionProrationBehavior,
 };
 
 use super::{StripeFailure, StripeGateway};
@@ -28,6 +28,9 @@ pub struct StripeSubscription {
     /// The subscription schedule managing it (a pending downgrade), if any.
     pub schedule_id: Option<String>,
     pub metadata: HashMap<String, String>,
+    /// The currency it bills in (`eur`).
+    pub currency: String,
+    pub automatic_tax: bool,
 }
 
 impl From<stripe_billing::Subscription> for StripeSubscription {
@@ -48,6 +51,8 @@ impl From<stripe_billing::Subscription> for StripeSubscription {
             trial_end: subscription.trial_end,
             schedule_id: subscription.schedule.map(|s| s.id().to_string()),
             metadata: subscription.metadata,
+            currency: subscription.currency.to_string(),
+            automatic_tax: subscription.automatic_tax.enabled,
         }
     }
 }
@@ -70,6 +75,8 @@ pub struct SubscriptionUpdate {
     pub proration: Option<Proration>,
     pub cancel_at_period_end: Option<bool>,
     pub metadata: HashMap<String, String>,
+    /// Keeps (or turns on) automatic tax on the subscription.
+    pub automatic_tax: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -152,6 +159,9 @@ impl StripeGateway {
         }
         if !update.metadata.is_empty() {
             request = request.metadata(update.metadata.clone());
+        }
+        if let Some(enabled) = update.automatic_tax {
+            request = request.automatic_tax(UpdateSubscriptionAutomaticTax::new(enabled));
         }
         self.send_idempotent("update_subscription", &request, key_parts)
             .await

@@ -170,7 +170,10 @@ pub(crate) fn handle(
                 owned(s, v, &expand)
             }
             EventRetrieve => borrowed(s, s.retrieve_event(id)?, &expand),
-            Unknown => return Err(ApiError::unrecognized_url("?", "?")),
+            other => match crate::api_tax::handle(s, other, id, p, ctx) {
+                Some(v) => owned(s, v?, &expand),
+                None => return Err(ApiError::unrecognized_url("?", "?")),
+            },
         };
         Ok(out)
     })?;

@@ -29,6 +29,11 @@ pub struct SimConfig {
     /// Stripe test clock's `frozen_time`, it may be in the past, so a test can
     /// create a subscription whose period ends about now.
     pub clock_start: Option<i64>,
+    /// The country the simulated seller is established in (automatic tax: a
+    /// customer there always pays its VAT; see the README). ISO code, default `IE`.
+    pub seller_country: String,
+    /// Amounts in other currencies for seeded prices (`currency_options`).
+    pub price_currency_options: Vec<CurrencyOptionSeed>,
 }
 
 /// The subscription's fate after the last failed payment retry.
@@ -78,6 +83,8 @@ impl Default for SimConfig {
             webhook_retry_base_ms: 500,
             after_failed_payments: FailedPaymentAction::Cancel,
             clock_start: None,
+            seller_country: crate::store::DEFAULT_SELLER_COUNTRY.to_string(),
+            price_currency_options: Vec::new(),
         }
     }
 }
@@ -129,6 +136,55 @@ impl FromStr for PriceSeed {
     }
 }
 
+/// An amount in another currency for a seeded price, written `ID:CURRENCY:AMOUNT`
+/// on the command line (e.g. `price_pro:eur:2700`): the price's
+/// `currency_options[CURRENCY][unit_amount]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CurrencyOptionSeed {
+    pub price: String,
+    pub currency: String,
+    pub unit_amount: i64,
+}
+
+impl FromStr for CurrencyOptionSeed {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let parts: Vec<&str> = s.split(':').collect();
+        let [price, currency, amount] = parts.as_slice() else {
+            return Err(format!(
+                "currency option `{s}` is not PRICE_ID:CURRENCY:AMOUNT"
+            ));
+        };
+        if price.is_empty() {
+            return Err(format!("currency option `{s}` has an empty price id"));
+        }
+        if currency.len() != 3 || !currency.chars().all(|c| c.is_ascii_alphabetic()) {
+            return Err(format!(
+                "currency option `{s}`: currency `{currency}` is not a 3-letter code"
+            ));
+        }
+        let unit_amount: i64 = amount.parse().ok().filter(|a| *a >= 0).ok_or_else(|| {
+            format!("currency option `{s}`: amount `{amount}` is not a whole number of cents")
+        })?;
+        Ok(CurrencyOptionSeed {
+            price: price.to_string(),
+            currency: currency.to_ascii_lowercase(),
+            unit_amount,
+        })
+    }
+}
+
+/// Checks a seller country (`--seller-country`, `SimConfig::seller_country`).
+pub fn parse_seller_country(s: &str) -> Result<String, String> {
+    let c = s.to_ascii_uppercase();
+    if crate::geo::is_country(&c) {
+        Ok(c)
+    } else {
+        Err(format!("`{s}` is not an ISO 3166-1 alpha-2 country code"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -143,6 +199,20 @@ mod tests {
         assert!("price_pro:25.00:usd:month".parse::<PriceSeed>().is_err());
         assert!("price_pro:2500:usd".parse::<PriceSeed>().is_err());
         assert!("price_pro:2500:usd:fortnight".parse::<PriceSeed>().is_err());
+    }
+
+    #[test]
+    fn parses_currency_options_and_countries() {
+        let o: CurrencyOptionSeed = "price_pro:EUR:2700".parse().unwrap();
+        assert_eq!(
+            (o.price.as_str(), o.currency.as_str(), o.unit_amount),
+            ("price_pro", "eur", 2700)
+        );
+        assert!("price_pro:eur".parse::<CurrencyOptionSeed>().is_err());
+        assert!("price_pro:euro:1".parse::<CurrencyOptionSeed>().is_err());
+        assert!("price_pro:eur:-1".parse::<CurrencyOptionSeed>().is_err());
+        assert_eq!(parse_seller_country("de"), Ok("DE".into()));
+        assert!(parse_seller_country("EU").is_err());
     }
 
     #[test]

@@ -16,10 +16,30 @@ use crate::form::Params;
 use crate::http::{error_response, simple_response, Body};
 use crate::state::Shared;
 
-/// Pays a checkout session (see `Store::complete_session`).
+/// Pays a checkout session (see `Store::complete_session_with`).
 pub(crate) fn complete_checkout(shared: &Arc<Shared>, id: &str) -> Result<Value, ApiError> {
+    complete_checkout_with(shared, id, &json!({}))
+}
+
+/// Pays a checkout session with what the buyer entered (address, name, tax id,
+/// promotion code).
+pub(crate) fn complete_checkout_with(
+    shared: &Arc<Shared>,
+    id: &str,
+    details: &Value,
+) -> Result<Value, ApiError> {
     let ctx = shared.ctx(None, None);
-    shared.with_store(|s| s.complete_session(&ctx, id))
+    shared.with_store(|s| s.complete_session_with(&ctx, id, Params(details)))
+}
+
+/// Settles (or resets) a tax id's verification now.
+pub(crate) fn set_tax_id_verification(
+    shared: &Arc<Shared>,
+    id: &str,
+    status: &str,
+) -> Result<Value, ApiError> {
+    let ctx = shared.ctx(None, None);
+    shared.with_store(|s| s.set_tax_id_verification(&ctx, id, status))
 }
 
 pub(crate) fn set_subscription_status(
@@ -141,7 +161,17 @@ fn handle_inner(
             clear_faults(shared);
             ok_json(&json!({ "faults": [] }))
         }
-        (&Method::POST, ["checkout", id, "complete"]) => ok_json(&complete_checkout(shared, id)?),
+        (&Method::POST, ["checkout", id, "complete"]) => {
+            let details = parse_json(body)?;
+            ok_json(&complete_checkout_with(shared, id, &details)?)
+        }
+        (&Method::POST, ["tax_ids", id, "verification"]) => {
+            let v = parse_json(body)?;
+            let status = v["status"]
+                .as_str()
+                .ok_or_else(|| ApiError::missing_param("status"))?;
+            ok_json(&set_tax_id_verification(shared, id, status)?)
+        }
         (&Method::POST, ["subscriptions", id, "status"]) => {
             let v = parse_json(body)?;
             let status = v["status"]
@@ -193,6 +223,11 @@ fn handle_inner(
             if let Some(rate) = v.get("rate_limit") {
                 shared.set_rate_limit(rate.as_u64().map(|r| r.min(u32::MAX as u64) as u32));
             }
+            if let Some(country) = v.get("seller_country") {
+                let c = crate::config::parse_seller_country(country.as_str().unwrap_or(""))
+                    .map_err(|e| ApiError::invalid("seller_country", e))?;
+                shared.store.lock().tax.seller_country = c;
+            }
             if let Some(action) = v.get("after_failed_payments") {
                 let action: FailedPaymentAction = action
                     .as_str()
@@ -207,6 +242,7 @@ fn handle_inner(
                 "webhook_url": shared.webhook_url(),
                 "rate_limited": shared.rate_limited.load(Ordering::Relaxed),
                 "after_failed_payments": shared.store.lock().after_failed_payments.as_str(),
+                "seller_country": shared.store.lock().tax.seller_country.clone(),
             }))
         }
         _ => return Err(ApiError::unrecognized_url(m.as_str(), parts.uri.path())),

@@ -21,16 +21,19 @@
 
 mod api;
 mod arrivals;
+mod api_tax;
 mod clock;
 mod config;
 mod control;
 mod error;
 mod faults;
 mod form;
+mod geo;
 mod http;
 mod idempotency;
 mod ids;
 mod objects;
+mod page_billing;
 mod pages;
 mod pdf;
 mod ratelimit;
@@ -38,6 +41,7 @@ mod routes;
 mod server;
 mod state;
 mod store;
+mod tax_id_format;
 mod webhooks;
 
 use std::sync::atomic::Ordering;
@@ -48,11 +52,15 @@ use parking_lot::Mutex;
 use serde_json::Value;
 use tokio::sync::watch;
 
-pub use config::{FailedPaymentAction, PriceSeed, SimConfig, DEFAULT_WEBHOOK_SECRET};
+pub use config::{
+    parse_seller_country, CurrencyOptionSeed, FailedPaymentAction, PriceSeed, SimConfig,
+    DEFAULT_WEBHOOK_SECRET,
+};
 pub use error::SimError;
 pub use faults::{Fault, FaultKind};
 pub use objects::API_VERSION;
 pub use state::Stats;
+pub use store::{DEFAULT_SELLER_COUNTRY, VERIFICATION_DELAY_S};
 pub use webhooks::{signature_header, WebhookStats};
 
 use error::ApiError;
@@ -103,6 +111,8 @@ impl SimHandle {
     /// Tokio runtime, so it works from any caller (sync code, `#[tokio::test]`,
     /// actix). Returns once the socket is listening.
     pub fn start(config: SimConfig) -> std::io::Result<SimHandle> {
+        parse_seller_country(&config.seller_country)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
         let listener = std::net::TcpListener::bind(("127.0.0.1", config.port))?;
         listener.set_nonblocking(true)?;
         let port = listener.local_addr()?.port();
@@ -215,6 +225,45 @@ impl SimHandle {
     pub fn complete_checkout(&self, session_id: &str) -> Result<Value, SimError> {
         control::complete_checkout(self.shared(), session_id)
             .map_err(|e| sim_error(e, "checkout.session", session_id))
+    }
+
+    /// Pays an open checkout session with what the buyer entered on the page:
+    /// `{"address": {"country": "DE", …}, "name": "…", "tax_id": {"type": "eu_vat",
+    /// "value": "DE…"}, "promotion_code": "CODE"}` (each optional), as
+    /// `POST /_sim/checkout/{id}/complete` with that body does.
+    pub fn complete_checkout_with(
+        &self,
+        session_id: &str,
+        details: Value,
+    ) -> Result<Value, SimError> {
+        control::complete_checkout_with(self.shared(), session_id, &details)
+            .map_err(|e| sim_error(e, "checkout.session", session_id))
+    }
+
+    /// Settles a tax id's verification now (`verified`, `unverified`, or back to
+    /// `pending`), sending `customer.tax_id.updated`.
+    pub fn set_tax_id_verification(&self, tax_id: &str, status: &str) -> Result<Value, SimError> {
+        control::set_tax_id_verification(self.shared(), tax_id, status)
+            .map_err(|e| sim_error(e, "tax_id", tax_id))
+    }
+
+    /// The tax ids of `customer`, newest first.
+    pub fn tax_ids(&self, customer: &str) -> Vec<Value> {
+        self.shared().with_store(|s| {
+            s.tax
+                .tax_ids
+                .iter_newest()
+                .filter(|e| e.obj["customer"] == customer)
+                .map(|e| e.obj.clone())
+                .collect()
+        })
+    }
+
+    /// Where the simulated seller is established from now on (ISO code).
+    pub fn set_seller_country(&self, country: &str) -> Result<(), SimError> {
+        let c = parse_seller_country(country).map_err(SimError::Invalid)?;
+        self.shared().with_store(|s| s.tax.seller_country = c);
+        Ok(())
     }
 
     /// Forces a subscription status: `canceled` sends `customer.subscription.deleted`,

@@ -3,7 +3,10 @@
 use std::io::Write;
 
 use clap::Parser;
-use stripe_sim::{FailedPaymentAction, PriceSeed, SimConfig, SimHandle, DEFAULT_WEBHOOK_SECRET};
+use stripe_sim::{
+    parse_seller_country, CurrencyOptionSeed, FailedPaymentAction, PriceSeed, SimConfig, SimHandle,
+    DEFAULT_SELLER_COUNTRY, DEFAULT_WEBHOOK_SECRET,
+};
 
 /// Offline, stateful Stripe API simulator.
 #[derive(Debug, Parser)]
@@ -40,6 +43,13 @@ struct Args {
     /// in the past, like a Stripe test clock's frozen_time.
     #[arg(long)]
     clock_start: Option<i64>,
+    /// A seeded price's amount in another currency: PRICE_ID:CURRENCY:AMOUNT (repeatable).
+    #[arg(long = "price-currency", value_name = "ID:CURRENCY:AMOUNT")]
+    price_currency_options: Vec<CurrencyOptionSeed>,
+    /// Where the simulated seller is established (ISO country code); decides
+    /// domestic VAT and reverse charges under automatic tax.
+    #[arg(long, default_value = DEFAULT_SELLER_COUNTRY, value_parser = parse_seller_country)]
+    seller_country: String,
 }
 
 fn main() {
@@ -55,6 +65,8 @@ fn main() {
         webhook_retry_base_ms: args.webhook_retry_base_ms,
         after_failed_payments: args.after_failed_payments,
         clock_start: args.clock_start,
+        seller_country: args.seller_country,
+        price_currency_options: args.price_currency_options,
     };
     let sim = match SimHandle::start(config) {
         Ok(sim) => sim,

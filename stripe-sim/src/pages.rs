@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use crate::http::{simple_response, Body};
 use crate::objects::money as format_money;
+use crate::page_billing::{self, CheckoutAsks};
 use crate::state::Shared;
 use crate::{control, pdf};
 
@@ -49,12 +50,12 @@ fn money(amount: i64, currency: &str) -> String {
     )
 }
 
-pub(crate) fn handle(shared: &Arc<Shared>, parts: &Parts) -> Response<Body> {
+pub(crate) fn handle(shared: &Arc<Shared>, parts: &Parts, body: &[u8]) -> Response<Body> {
     let segs: Vec<&str> = parts.uri.path().trim_matches('/').split('/').collect();
     let query = parts.uri.query().unwrap_or("");
     match (&parts.method, segs.as_slice()) {
         (&Method::GET, ["checkout", id]) => checkout_page(shared, id),
-        (&Method::POST, ["checkout", id, "pay"]) => pay(shared, id),
+        (&Method::POST, ["checkout", id, "pay"]) => pay(shared, id, body),
         (&Method::GET, ["billing_portal", id]) => portal_page(shared, id, query),
         (&Method::POST, ["billing_portal", id, "pay_open_invoices"]) => {
             portal_pay_open_invoices(shared, id)
@@ -69,8 +70,25 @@ pub(crate) fn handle(shared: &Arc<Shared>, parts: &Parts) -> Response<Body> {
 
 fn checkout_page(shared: &Arc<Shared>, id: &str) -> Response<Body> {
     let ctx = shared.ctx(None, None);
-    let session = shared.with_store(|s| s.retrieve_session(&ctx, id).cloned());
-    let Ok(session) = session else {
+    let found = shared.with_store(|s| {
+        let session = s.retrieve_session(&ctx, id).cloned()?;
+        let located = session["customer"]
+            .as_str()
+            .is_some_and(|c| s.customer_tax_country(c).is_some());
+        let billing = s
+            .session_extra
+            .get(id)
+            .map(|e| e.billing.clone())
+            .unwrap_or_default();
+        let asks = CheckoutAsks {
+            address: (billing.automatic_tax || billing.address_required) && !located,
+            name: billing.tax_id_collection,
+            tax_id: billing.tax_id_collection,
+            promotion_code: billing.allow_promotion_codes,
+        };
+        Ok::<_, crate::error::ApiError>((session, asks))
+    });
+    let Ok((session, asks)) = found else {
         return page(
             404,
             "Checkout",
@@ -97,16 +115,18 @@ fn checkout_page(shared: &Arc<Shared>, id: &str) -> Response<Body> {
         200,
         "Checkout",
         &format!(
-            "<p>Session <code>{id}</code> ({mode})</p><p>Total due: <strong>{amount}</strong></p>\
-             <form method=\"post\" action=\"/checkout/{id}/pay\"><button id=\"pay\" type=\"submit\">Pay</button></form>{cancel}",
+            "<p>Session <code>{id}</code> ({mode})</p><p>Total due: <strong id=\"total\">{amount}</strong></p>\
+             <form method=\"post\" action=\"/checkout/{id}/pay\">{fields}<button id=\"pay\" type=\"submit\">Pay</button></form>{cancel}",
             id = escape(id),
             mode = escape(session["mode"].as_str().unwrap_or("")),
+            fields = page_billing::checkout_fields(&session, &asks),
         ),
     )
 }
 
-fn pay(shared: &Arc<Shared>, id: &str) -> Response<Body> {
-    match control::complete_checkout(shared, id) {
+fn pay(shared: &Arc<Shared>, id: &str, body: &[u8]) -> Response<Body> {
+    let details = page_billing::details_from_form(body);
+    match control::complete_checkout_with(shared, id, &details) {
         Ok(_) => {
             let success = shared
                 .store
@@ -294,6 +314,13 @@ fn invoice_page(shared: &Arc<Shared>, id: &str, query: &str) -> Response<Body> {
             )),
         ));
     }
+    for (label, amount) in page_billing::invoice_summary(&inv, &tax_rates(shared, &inv)) {
+        html.push_str(&format!(
+            "<tr class=\"summary\"><td>{}</td><td></td><td>{}</td></tr>",
+            escape(&label),
+            escape(&amount)
+        ));
+    }
     html.push_str(&format!(
         "</tbody></table><p>Total: {}</p><p>Amount due: <strong id=\"amount-due\">{}</strong></p><p>Amount paid: {}</p>",
         m("total"),
@@ -313,6 +340,21 @@ fn invoice_page(shared: &Arc<Shared>, id: &str, query: &str) -> Response<Body> {
         ));
     }
     page(200, "Invoice", &html)
+}
+
+/// The tax rate objects an invoice's taxes name.
+fn tax_rates(shared: &Arc<Shared>, inv: &Value) -> Vec<Value> {
+    let ids: Vec<String> = inv["total_taxes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| {
+            t["tax_rate_details"]["tax_rate"]
+                .as_str()
+                .map(str::to_string)
+        })
+        .collect();
+    shared.with_store(|s| ids.iter().filter_map(|id| s.lookup(id).cloned()).collect())
 }
 
 fn invoice_pay(shared: &Arc<Shared>, id: &str) -> Response<Body> {
@@ -360,6 +402,9 @@ fn invoice_pdf(shared: &Arc<Shared>, id: &str) -> Response<Body> {
         ));
     }
     lines.push(String::new());
+    for (label, amount) in page_billing::invoice_summary(&inv, &tax_rates(shared, &inv)) {
+        lines.push(format!("{label}: {amount}"));
+    }
     lines.push(format!("Total: {}", m(&inv["total"])));
     lines.push(format!("Amount due: {}", m(&inv["amount_due"])));
     lines.push(format!("Amount paid: {}", m(&inv["amount_paid"])));

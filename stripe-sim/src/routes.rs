@@ -55,6 +55,25 @@ endpoints! {
     PortalSessionCreate => "POST /v1/billing_portal/sessions",
     EventList => "GET /v1/events",
     EventRetrieve => "GET /v1/events/{id}",
+    CustomerTaxIdCreate => "POST /v1/customers/{id}/tax_ids",
+    CustomerTaxIdList => "GET /v1/customers/{id}/tax_ids",
+    CustomerTaxIdRetrieve => "GET /v1/customers/{id}/tax_ids/{tax_id}",
+    CustomerTaxIdDelete => "DELETE /v1/customers/{id}/tax_ids/{tax_id}",
+    TaxIdCreate => "POST /v1/tax_ids",
+    TaxIdList => "GET /v1/tax_ids",
+    TaxIdRetrieve => "GET /v1/tax_ids/{id}",
+    TaxIdDelete => "DELETE /v1/tax_ids/{id}",
+    TaxRateList => "GET /v1/tax_rates",
+    TaxRateRetrieve => "GET /v1/tax_rates/{id}",
+    CouponCreate => "POST /v1/coupons",
+    CouponList => "GET /v1/coupons",
+    CouponRetrieve => "GET /v1/coupons/{id}",
+    CouponUpdate => "POST /v1/coupons/{id}",
+    CouponDelete => "DELETE /v1/coupons/{id}",
+    PromotionCodeCreate => "POST /v1/promotion_codes",
+    PromotionCodeList => "GET /v1/promotion_codes",
+    PromotionCodeRetrieve => "GET /v1/promotion_codes/{id}",
+    PromotionCodeUpdate => "POST /v1/promotion_codes/{id}",
     Unknown => "* /v1/{unknown}",
 }
 
@@ -70,6 +89,8 @@ impl Endpoint {
 }
 
 /// Routes a `/v1/...` path; returns the endpoint and the `{id}` segment if any.
+/// A customer's tax id has two: its `{id}` is `cus_…/txi_…` (the path's own
+/// slice; see [`split_customer_tax_id`]).
 pub(crate) fn route<'p>(method: &Method, path: &'p str) -> (Endpoint, Option<&'p str>) {
     use Endpoint::*;
     let Some(rest) = path.strip_prefix("/v1/") else {
@@ -77,6 +98,17 @@ pub(crate) fn route<'p>(method: &Method, path: &'p str) -> (Endpoint, Option<&'p
     };
     let segs: Vec<&str> = rest.trim_end_matches('/').split('/').collect();
     let m = method.as_str();
+    if let ["customers", _, "tax_ids", _] = segs.as_slice() {
+        let both = rest
+            .trim_end_matches('/')
+            .strip_prefix("customers/")
+            .unwrap_or_default();
+        return match m {
+            "GET" => (CustomerTaxIdRetrieve, Some(both)),
+            "DELETE" => (CustomerTaxIdDelete, Some(both)),
+            _ => (Unknown, None),
+        };
+    }
     let ep = match (m, segs.as_slice()) {
         ("POST", ["customers"]) => CustomerCreate,
         ("GET", ["customers"]) => CustomerList,
@@ -112,9 +144,31 @@ pub(crate) fn route<'p>(method: &Method, path: &'p str) -> (Endpoint, Option<&'p
         ("POST", ["billing_portal", "sessions"]) => PortalSessionCreate,
         ("GET", ["events"]) => EventList,
         ("GET", ["events", id]) => return (EventRetrieve, Some(id)),
+        ("POST", ["customers", id, "tax_ids"]) => return (CustomerTaxIdCreate, Some(id)),
+        ("GET", ["customers", id, "tax_ids"]) => return (CustomerTaxIdList, Some(id)),
+        ("POST", ["tax_ids"]) => TaxIdCreate,
+        ("GET", ["tax_ids"]) => TaxIdList,
+        ("GET", ["tax_ids", id]) => return (TaxIdRetrieve, Some(id)),
+        ("DELETE", ["tax_ids", id]) => return (TaxIdDelete, Some(id)),
+        ("GET", ["tax_rates"]) => TaxRateList,
+        ("GET", ["tax_rates", id]) => return (TaxRateRetrieve, Some(id)),
+        ("POST", ["coupons"]) => CouponCreate,
+        ("GET", ["coupons"]) => CouponList,
+        ("GET", ["coupons", id]) => return (CouponRetrieve, Some(id)),
+        ("POST", ["coupons", id]) => return (CouponUpdate, Some(id)),
+        ("DELETE", ["coupons", id]) => return (CouponDelete, Some(id)),
+        ("POST", ["promotion_codes"]) => PromotionCodeCreate,
+        ("GET", ["promotion_codes"]) => PromotionCodeList,
+        ("GET", ["promotion_codes", id]) => return (PromotionCodeRetrieve, Some(id)),
+        ("POST", ["promotion_codes", id]) => return (PromotionCodeUpdate, Some(id)),
         _ => Unknown,
     };
     (ep, None)
+}
+
+/// `cus_…/txi_…` → (`cus_…`, `txi_…`).
+pub(crate) fn split_customer_tax_id(both: &str) -> (&str, &str) {
+    both.split_once("/tax_ids/").unwrap_or((both, ""))
 }
 
 #[cfg(test)]
@@ -148,6 +202,17 @@ mod tests {
             (Endpoint::ScheduleRelease, Some("sub_sched_1"))
         );
         assert_eq!(Endpoint::CustomerRetrieve.template(), "/v1/customers/{id}");
+        let (ep, id) = route(&Method::DELETE, "/v1/customers/cus_1/tax_ids/txi_2");
+        assert_eq!(ep, Endpoint::CustomerTaxIdDelete);
+        assert_eq!(split_customer_tax_id(id.unwrap()), ("cus_1", "txi_2"));
+        assert_eq!(
+            route(&Method::POST, "/v1/customers/cus_1/tax_ids"),
+            (Endpoint::CustomerTaxIdCreate, Some("cus_1"))
+        );
+        assert_eq!(
+            route(&Method::GET, "/v1/promotion_codes").0,
+            Endpoint::PromotionCodeList
+        );
         assert_eq!(Endpoint::ALL[Endpoint::Unknown.index()], Endpoint::Unknown);
     }
 }

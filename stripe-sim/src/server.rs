@@ -86,7 +86,8 @@ async fn dispatch(
         || path.starts_with("/billing_portal/")
         || path.starts_with("/invoice/")
     {
-        Ok(pages::handle(&shared, &parts))
+        let body = read_body(body).await.unwrap_or_default();
+        Ok(pages::handle(&shared, &parts, &body))
     } else {
         Ok(error_response(
             &ApiError::unrecognized_url(parts.method.as_str(), path),

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::arrivals::Arrivals;
 use crate::clock::Clock;
-use crate::config::{PriceSeed, SimConfig};
+use crate::config::{CurrencyOptionSeed, PriceSeed, SimConfig};
 use crate::faults::Faults;
 use crate::idempotency::IdempotencyStore;
 use crate::ratelimit::TokenBucket;
@@ -50,12 +50,14 @@ pub(crate) struct Shared {
     pub base_url: String,
     pub port: u16,
     seeds: Vec<PriceSeed>,
+    currency_seeds: Vec<CurrencyOptionSeed>,
 }
 
 impl Shared {
     pub(crate) fn new(config: &SimConfig, port: u16, runtime: tokio::runtime::Handle) -> Shared {
         let clock = Clock::starting_at(config.clock_start);
-        let store = Store::new(&config.prices, clock.now(), config.after_failed_payments);
+        let mut store = Store::new(&config.prices, clock.now(), config.after_failed_payments);
+        store.configure_tax(&config.seller_country, &config.price_currency_options);
         Shared {
             clock,
             store: Mutex::new(store),
@@ -77,6 +79,7 @@ impl Shared {
             base_url: format!("http://127.0.0.1:{port}"),
             port,
             seeds: config.prices.clone(),
+            currency_seeds: config.price_currency_options.clone(),
         }
     }
 
@@ -170,7 +173,9 @@ impl Shared {
     pub(crate) fn reset(&self) {
         let mut store = self.store.lock();
         let after_failed_payments = store.after_failed_payments;
+        let seller_country = std::mem::take(&mut store.tax.seller_country);
         *store = Store::new(&self.seeds, self.clock.now(), after_failed_payments);
+        store.configure_tax(&seller_country, &self.currency_seeds);
         drop(store);
         self.idempotency.lock().clear();
         self.faults.lock().clear();

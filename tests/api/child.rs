@@ -174,6 +174,7 @@ pub fn seed_tenants(conn: &mut DbConnection, prefix: &str, count: usize, job: bo
                 &tenant,
                 &format!("billing@{name}.test"),
                 None,
+                None,
                 now,
                 |conn, _, _| {
                     if job {

@@ -58,6 +58,7 @@ async fn a_tenant_never_billed_has_frees(backend: Backend) {
             "limits": {"projects": 3, "api_calls": 1000, "exports": 0},
             "grace_until": null,
             "usage": usage,
+            "price": null,
         })
     );
 }

@@ -30,6 +30,8 @@ async fn a_tenant_without_a_row_is_on_the_free_plan(backend: Backend) {
     assert_eq!(
         body,
         serde_json::json!({
+            "billing_address": null,
+            "currency": null,
             "tenant_id": "acme",
             "stripe_customer_id": null,
             "billing_email": null,

@@ -150,24 +150,11 @@ pub fn start_sim() -> SimHandle {
 /// seeded, quick webhook retries.
 pub fn sim_config() -> SimConfig {
     let settings = test_settings("sqlite://unused.db", &[]);
-    let prices = settings
-        .catalog
-        .plans()
-        .iter()
-        .filter_map(|plan| {
-            let configured = plan.configured_price.clone();
-            Some(stripe_sim::PriceSeed {
-                id: plan.price_id.clone()?,
-                unit_amount: configured.as_ref().map_or(1000, |p| p.amount),
-                currency: configured
-                    .as_ref()
-                    .map_or_else(|| "usd".into(), |p| p.currency.clone()),
-                interval: configured.map_or_else(|| "month".into(), |p| p.interval),
-            })
-        })
-        .collect();
+    let (prices, price_currency_options) =
+        tenant_billing::startup::simulator_prices(&settings.catalog);
     SimConfig {
         prices,
+        price_currency_options,
         webhook_retry_base_ms: 20,
         ..SimConfig::default()
     }

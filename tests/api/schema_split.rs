@@ -195,6 +195,9 @@ async fn every_tenant_reads_the_same_after_the_split(backend: Backend) {
         let mut after: Value = response.json().await.unwrap();
         let after = after.as_object_mut().unwrap();
         after.remove("profile_sync");
+        // Issue 21's columns came later and are empty for every row here.
+        assert_eq!(after.remove("billing_address"), Some(Value::Null));
+        assert_eq!(after.remove("currency"), Some(Value::Null));
         let expected = billing_state_before(row, grace);
         assert_eq!(
             Value::Object(after.clone()),

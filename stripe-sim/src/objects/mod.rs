@@ -6,8 +6,10 @@
 use serde_json::{json, Map, Value};
 
 mod billing;
+mod tax;
 
 pub(crate) use billing::*;
+pub(crate) use tax::*;
 
 /// The API version every event carries.
 pub const API_VERSION: &str = "2026-09-30.endive";

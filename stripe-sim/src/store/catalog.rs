@@ -109,6 +109,7 @@ impl Store {
                 ))
             }
         };
+        let currency_options = super::currency::parse_currency_options(p, &currency, unit_amount)?;
         let product = match (p.str("product")?, p.get("product_data")) {
             (Some(id), _) if !id.is_empty() => {
                 if self.products.get(&id).is_none() {
@@ -133,7 +134,7 @@ impl Store {
             _ => return Err(ApiError::missing_param("product")),
         };
         let id = ids::new_id("price_", 24);
-        let obj = objects::price(
+        let mut obj = objects::price(
             &id,
             ctx.now,
             objects::PriceFields {
@@ -147,6 +148,9 @@ impl Store {
                 active: p.bool("active")?.unwrap_or(true),
             },
         );
+        if let Some(options) = currency_options {
+            obj["currency_options"] = options;
+        }
         self.emit(ctx, "price.created", &obj, None);
         self.prices
             .insert(id, obj.clone(), ctx.now_ms + ctx.search_lag_ms);

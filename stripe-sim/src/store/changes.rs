@@ -92,7 +92,7 @@ impl Store {
         period: (i64, i64),
         at: i64,
     ) -> Value {
-        let price = &item["price"];
+        let price = &self.billed_price(sub_id, &item["price"]);
         let quantity = item["quantity"].as_u64().unwrap_or(1);
         let full = price["unit_amount"].as_i64().unwrap_or(0) * quantity as i64;
         let amount = match kind {

@@ -3,6 +3,7 @@
 
 use serde_json::{json, Value};
 
+use super::checkout_billing::SessionBilling;
 use super::invoices::Attempt;
 use super::subscriptions::NewSubscription;
 use super::{created_filter, paginate, Ctx, Store};
@@ -23,6 +24,8 @@ pub(crate) struct SessionExtra {
     pub subscription_description: Option<String>,
     /// `subscription_data[trial_period_days]`: the subscription starts `trialing`.
     pub trial_period_days: Option<i64>,
+    /// Currency, automatic tax, tax id and address collection, discounts.
+    pub billing: SessionBilling,
 }
 
 impl Store {
@@ -111,8 +114,9 @@ impl Store {
             // Nothing is due today during a trial.
             amount = 0;
         }
+        let billing = self.parse_session_billing(p, customer.as_deref(), &items)?;
         let id = ids::new_id("cs_test_", 58);
-        let obj = objects::checkout_session(
+        let mut obj = objects::checkout_session(
             &id,
             ctx.now,
             objects::SessionFields {
@@ -134,7 +138,14 @@ impl Store {
             subscription_metadata: sub_data.metadata("metadata")?.to_value(),
             subscription_description: sub_data.nullable_str("description")?.flatten(),
             trial_period_days,
+            billing,
         };
+        self.price_session(
+            &mut obj,
+            &extra.billing,
+            &extra.items,
+            trial_period_days.is_none(),
+        );
         self.session_extra.insert(id.clone(), extra);
         self.sessions
             .insert(id, obj.clone(), ctx.now_ms + ctx.search_lag_ms);
@@ -214,7 +225,14 @@ impl Store {
     /// `invoice.payment_succeeded` in that order (after `customer.created` for a new
     /// customer). A customer whose card declines cannot pay anything due today: 402
     /// `card_declined`, the session stays open.
-    pub fn complete_session(&mut self, ctx: &Ctx, id: &str) -> Result<Value, ApiError> {
+    /// `details` is what the buyer entered on the page (`address`, `name`,
+    /// `tax_id`, `promotion_code`; see `checkout_billing`).
+    pub fn complete_session_with(
+        &mut self,
+        ctx: &Ctx,
+        id: &str,
+        details: Params<'_>,
+    ) -> Result<Value, ApiError> {
         self.lazy_expire(ctx, id)?;
         let session = self.sessions.get(id).expect("checked").clone();
         if session["status"] != "open" {
@@ -231,6 +249,13 @@ impl Store {
             .get(id)
             .cloned()
             .expect("extra stored with session");
+        let completion = self.plan_completion(
+            &extra.billing,
+            session["customer"]
+                .as_str()
+                .filter(|c| self.customers.get(c).is_some()),
+            details,
+        )?;
         let customer_id = match session["customer"].as_str() {
             Some(c) if self.customers.get(c).is_some() => c.to_string(),
             Some(c) => {
@@ -250,11 +275,12 @@ impl Store {
         if session["amount_total"].as_i64().unwrap_or(0) > 0 && self.card_declines(&customer_id) {
             return Err(ApiError::card_declined());
         }
+        self.apply_completion(ctx, &customer_id, &completion);
         let customer = self.customers.get(&customer_id).expect("exists").clone();
         let created = if session["mode"] == "subscription" {
             let sub_id = ids::new_id("sub_", 24);
             let invoice_id = ids::object_id("in_");
-            let sub = self.insert_subscription(
+            self.insert_subscription(
                 ctx,
                 NewSubscription {
                     id: &sub_id,
@@ -266,6 +292,7 @@ impl Store {
                     invoice_id: &invoice_id,
                 },
             )?;
+            let sub = self.apply_sub_billing(ctx, &sub_id, &completion.sub);
             Some((sub, invoice_id))
         } else {
             None
@@ -293,7 +320,15 @@ impl Store {
             s["subscription"] = sub["id"].clone();
             s["invoice"] = json!(invoice_id);
         }
-        let session = s.clone();
+        self.finish_session_billing(
+            id,
+            &customer_id,
+            &extra.billing,
+            &completion,
+            &extra.items,
+            extra.trial_period_days.is_none(),
+        );
+        let session = self.sessions.get(id).expect("exists").clone();
         self.emit(ctx, "checkout.session.completed", &session, None);
         match created {
             Some((sub, invoice_id)) => {

@@ -58,6 +58,7 @@ enum Due {
 impl Store {
     /// Runs every boundary at or before `until`, in time order.
     pub(crate) fn run_clock(&mut self, base: &Ctx, until: i64) {
+        self.settle_tax_ids(base, until);
         if !self.agenda.dirty && self.agenda.next_due.is_none_or(|due| due > until) {
             return;
         }

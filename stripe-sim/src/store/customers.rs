@@ -4,6 +4,7 @@ use std::borrow::Cow;
 
 use serde_json::{Map, Value};
 
+use super::tax::{parse_address, parse_tax_exempt};
 use super::{created_filter, paginate, paginate_entries, search, Ctx, Store};
 use crate::error::ApiError;
 use crate::form::Params;
@@ -32,9 +33,17 @@ impl Store {
         if let Some(email) = &fields.email {
             validate_email(email)?;
         }
+        let address = parse_address(p, "address")?;
+        let tax_exempt = parse_tax_exempt(p)?;
         let id = ids::new_id("cus_", 14);
         let prefix = ids::new_id("", 8).to_ascii_uppercase();
-        let obj = objects::customer(&id, ctx.now, fields, &prefix);
+        let mut obj = objects::customer(&id, ctx.now, fields, &prefix);
+        if let Some(a) = address {
+            obj["address"] = a;
+        }
+        if let Some(t) = tax_exempt {
+            obj["tax_exempt"] = Value::String(t);
+        }
         self.emit(ctx, "customer.created", &obj, None);
         if let Some(email) = obj["email"].as_str() {
             self.customers_by_email
@@ -75,6 +84,12 @@ impl Store {
                 }
                 changes.push((key, v.map(Value::String).unwrap_or(Value::Null)));
             }
+        }
+        if let Some(a) = parse_address(p, "address")? {
+            changes.push(("address", a));
+        }
+        if let Some(t) = parse_tax_exempt(p)? {
+            changes.push(("tax_exempt", Value::String(t)));
         }
         let cust = self
             .customers

@@ -100,7 +100,7 @@ impl Store {
             line["invoice"] = json!(id);
         }
         let customer = self.customer_snapshot(sub["customer"].as_str().unwrap_or_default());
-        let invoice = objects::draft_invoice(
+        let mut invoice = objects::draft_invoice(
             &id,
             ctx.now,
             objects::InvoiceFields {
@@ -112,6 +112,7 @@ impl Store {
                 billing_reason: reason,
             },
         );
+        self.adjust_invoice(ctx, &mut invoice, sub);
         self.emit(ctx, "invoice.created", &invoice, None);
         self.invoices
             .insert(id.clone(), invoice, ctx.now_ms + ctx.search_lag_ms);

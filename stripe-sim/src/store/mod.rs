@@ -6,7 +6,10 @@
 mod catalog;
 mod changes;
 mod checkout;
+mod checkout_billing;
 mod clockwork;
+mod coupons;
+mod currency;
 mod customers;
 mod events;
 mod invoices;
@@ -15,7 +18,11 @@ mod portal;
 mod proration;
 mod schedules;
 mod search;
+mod sub_billing;
 mod subscriptions;
+mod tax;
+mod tax_ids;
+mod totals;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
@@ -30,6 +37,8 @@ pub(crate) use checkout::SessionExtra;
 pub(crate) use clockwork::Agenda;
 pub(crate) use invoices::Dunning;
 pub(crate) use subscriptions::SubExtra;
+pub use tax::DEFAULT_SELLER_COUNTRY;
+pub use tax_ids::VERIFICATION_DELAY_S;
 
 /// Events kept for `GET /v1/events`; older ones are forgotten (Stripe keeps 30 days).
 const MAX_EVENTS: usize = 20_000;
@@ -264,6 +273,10 @@ pub(crate) struct Store {
     /// When the clock next has work to do (renewals, trial ends, retries, phases).
     pub agenda: Agenda,
     pub after_failed_payments: FailedPaymentAction,
+    /// Customer tax ids, automatic tax rates, the seller's country.
+    pub tax: tax::TaxState,
+    /// Coupons, promotion codes, discounts.
+    pub promos: coupons::PromoState,
 }
 
 impl Store {
@@ -314,7 +327,12 @@ impl Store {
             "in" => &self.invoices,
             "bps" => &self.portal_sessions,
             "evt" => &self.events,
-            _ => return self.prices.get(id),
+            "txi" => &self.tax.tax_ids,
+            "txr" => &self.tax.rates,
+            "promo" => &self.promos.promotion_codes,
+            "di" => &self.promos.discounts,
+            // Prices and coupons may have ids of the caller's choosing.
+            _ => return self.prices.get(id).or_else(|| self.promos.coupons.get(id)),
         };
         table.get(id)
     }
@@ -323,6 +341,10 @@ impl Store {
     /// (`customer`, `subscription.latest_invoice`, `data.customer`, …).
     pub fn expand(&self, value: &mut Value, paths: &[String]) {
         for path in paths {
+            if path == "tax" && value["object"] == "customer" {
+                value["tax"] = self.customer_tax_hash(value);
+                continue;
+            }
             let segs: Vec<&str> = path.split('.').collect();
             self.expand_path(value, &segs);
         }
@@ -356,14 +378,17 @@ impl Store {
         vec![
             ("billing_portal_sessions", self.portal_sessions.len() as u64),
             ("checkout_sessions", self.sessions.len() as u64),
+            ("coupons", self.promos.coupons.len() as u64),
             ("customers", self.customers.len() as u64),
             ("deleted_customers", self.deleted_customers.len() as u64),
             ("events", self.events.len() as u64),
             ("invoices", self.invoices.len() as u64),
             ("prices", self.prices.len() as u64),
             ("products", self.products.len() as u64),
+            ("promotion_codes", self.promos.promotion_codes.len() as u64),
             ("subscription_schedules", self.schedules.len() as u64),
             ("subscriptions", self.subscriptions.len() as u64),
+            ("tax_ids", self.tax.tax_ids.len() as u64),
         ]
     }
 }

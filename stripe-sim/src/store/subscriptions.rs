@@ -135,7 +135,7 @@ impl Store {
             ));
         }
         if let Some(c) = currency {
-            if price["currency"] != c {
+            if !super::currency::price_supports(price, c) {
                 return Err(ApiError::invalid(
                     param,
                     format!("The price `{price_id}` is not in this subscription's currency ({c})."),
@@ -147,7 +147,7 @@ impl Store {
 
     /// A line for the whole period of one subscription item.
     pub(crate) fn period_line(&self, sub_id: &str, item: &Value, kind: LineKind) -> Value {
-        let price = &item["price"];
+        let price = &self.billed_price(sub_id, &item["price"]);
         let quantity = item["quantity"].as_u64().unwrap_or(1);
         let amount = if kind == LineKind::Trial {
             0
@@ -332,6 +332,7 @@ impl Store {
                 format!("stripe-sim simulates payment_behavior allow_incomplete and error_if_incomplete, not `{payment_behavior}`."),
             ));
         }
+        let billing = self.parse_sub_billing(p, &customer, &items)?;
         let declines =
             self.card_declines(&customer) && self.first_amount(&items, trial_end.is_some()) > 0;
         if declines && payment_behavior == "error_if_incomplete" {
@@ -339,7 +340,7 @@ impl Store {
         }
         let id = ids::new_id("sub_", 24);
         let invoice_id = ids::object_id("in_");
-        let sub = self.insert_subscription(
+        self.insert_subscription(
             ctx,
             NewSubscription {
                 id: &id,
@@ -351,6 +352,7 @@ impl Store {
                 invoice_id: &invoice_id,
             },
         )?;
+        let sub = self.apply_sub_billing(ctx, &id, &billing);
         let sub = if declines {
             let s = self.subscriptions.get_mut(&id).expect("inserted");
             s["status"] = json!("incomplete");
@@ -379,7 +381,9 @@ impl Store {
         id: &str,
         p: Params<'_>,
     ) -> Result<Value, ApiError> {
+        let automatic_tax = self.parse_automatic_tax_update(id, p)?;
         let update = self.parse_update(ctx, id, p)?;
+        self.set_automatic_tax(id, automatic_tax);
         Ok(self.apply_update(ctx, update))
     }
 

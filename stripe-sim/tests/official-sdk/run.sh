@@ -22,7 +22,8 @@ fi
 (cd "$workspace" && CARGO_TARGET_DIR="$target" cargo build --quiet -p stripe-sim --bin stripe-sim) >&2
 
 log="$(mktemp)"
-"$target/debug/stripe-sim" --port 0 --price "$price:2500:usd:month" --webhook-retry-base-ms 50 >"$log" 2>&1 &
+"$target/debug/stripe-sim" --port 0 --price "$price:2500:usd:month" --price-currency "$price:eur:2300" \
+    --webhook-retry-base-ms 50 >"$log" 2>&1 &
 sim_pid=$!
 cleanup() {
     kill "$sim_pid" 2>/dev/null || true

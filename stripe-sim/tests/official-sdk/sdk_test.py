@@ -1,7 +1,8 @@
 """Stripe's official Python SDK against stripe-sim: create, replay (idempotency),
 search, pay (via the control plane), subscriptions, portal, events, errors,
 subscription updates with proration, schedules across a phase boundary, invoices
-(list, retrieve, pay, a PDF that pypdf reads) and webhook signatures verified by
+(list, retrieve, pay, a PDF that pypdf reads), customer tax ids, automatic tax,
+currency options, coupons and promotion codes, and webhook signatures verified by
 the SDK (also after the simulator's clock moved days ahead). Prints one line per
 check and ends with "N passed, M failed"; exits non-zero on any failure.
 """
@@ -329,6 +330,122 @@ def _():
     assert client.v1.subscriptions.retrieve(sub.id).schedule is None
 
 
+def taxed_checkout(customer_id, extra=None):
+    params = {
+        "mode": "subscription",
+        "customer": customer_id,
+        "line_items": [{"price": PRICE, "quantity": 1}],
+        "automatic_tax": {"enabled": True},
+        "tax_id_collection": {"enabled": True},
+        "customer_update": {"address": "auto", "name": "auto"},
+        "success_url": "http://localhost/ok",
+    }
+    params.update(extra or {})
+    return client.v1.checkout.sessions.create(params=params)
+
+
+@check("tax ids: pending, listed, tax_id_invalid for a malformed number, verified on the clock, deleted")
+def _():
+    c = client.v1.customers.create(params={"email": "vat@tenant.example", "address": {"country": "DE", "city": "Berlin"}})
+    assert c.address.country == "DE"
+    t = client.v1.customers.tax_ids.create(c.id, params={"type": "eu_vat", "value": "DE123456789"})
+    assert t.verification.status == "pending" and t.country == "DE"
+    try:
+        client.v1.customers.tax_ids.create(c.id, params={"type": "eu_vat", "value": "DE12"})
+        raise AssertionError("a malformed VAT number was accepted")
+    except stripe.InvalidRequestError as e:
+        assert e.code == "tax_id_invalid" and e.param == "value", e
+    control("/_sim/clock/advance", {"seconds": 5})
+    got = client.v1.customers.tax_ids.retrieve(c.id, t.id)
+    assert got.verification.status == "verified"
+    assert [x.id for x in client.v1.customers.tax_ids.list(c.id).data] == [t.id]
+    extra = client.v1.customers.tax_ids.create(c.id, params={"type": "us_ein", "value": "12-3456789"})
+    assert extra.verification.status == "unavailable"
+    assert client.v1.customers.tax_ids.delete(c.id, extra.id).deleted is True
+    state["vat_customer"] = c.id
+
+
+@check("automatic tax to the cent: German business reverse charge, German consumer 19 %, US 0 %")
+def _():
+    s = taxed_checkout(state["vat_customer"])
+    assert s.automatic_tax.enabled and s.automatic_tax.status == "complete"
+    assert s.amount_total == 2500 and s.total_details.amount_tax == 0
+    sub = control(f"/_sim/checkout/{s.id}/complete")
+    inv = client.v1.invoices.retrieve(sub["latest_invoice"])
+    assert inv.total == 2500 and inv.total_taxes[0].taxability_reason == "reverse_charge"
+    assert inv.customer_tax_ids[0].value == "DE123456789"
+    consumer = client.v1.customers.create(params={"email": "de@tenant.example", "address": {"country": "DE"}})
+    s = taxed_checkout(consumer.id)
+    assert s.amount_total == 2975 and s.total_details.amount_tax == 475
+    sub = control(f"/_sim/checkout/{s.id}/complete")
+    inv = client.v1.invoices.retrieve(sub["latest_invoice"])
+    assert (inv.subtotal, inv.total, inv.amount_paid) == (2500, 2975, 2975)
+    assert inv.lines.data[0].taxes[0].amount == 475
+    rate = client.v1.tax_rates.retrieve(inv.total_taxes[0].tax_rate_details.tax_rate)
+    assert rate.percentage == 19.0 and rate.country == "DE"
+    us = client.v1.customers.create(params={"email": "us@tenant.example", "address": {"country": "US", "postal_code": "10001"}})
+    s = taxed_checkout(us.id)
+    assert s.amount_total == 2500
+
+
+@check("customer_tax_location_invalid for a customer without an address")
+def _():
+    c = client.v1.customers.create(params={"email": "nowhere@tenant.example"})
+    try:
+        taxed_checkout(c.id, {"customer_update": {"name": "auto"}})
+        raise AssertionError("checkout without a location was accepted")
+    except stripe.InvalidRequestError as e:
+        assert e.code == "customer_tax_location_invalid", e
+    located = client.v1.customers.retrieve(c.id, params={"expand": ["tax"]})
+    assert located.tax.automatic_tax == "unrecognized_location"
+
+
+@check("prices with currency_options; a second currency on one customer is refused")
+def _():
+    price = client.v1.prices.retrieve(PRICE, params={"expand": ["currency_options"]})
+    assert price.currency_options["eur"].unit_amount == 2300
+    c = client.v1.customers.create(params={"email": "eur@tenant.example"})
+    s = client.v1.checkout.sessions.create(
+        params={"mode": "subscription", "customer": c.id, "currency": "eur",
+                "line_items": [{"price": PRICE}], "success_url": "http://localhost/ok"}
+    )
+    assert s.currency == "eur" and s.amount_total == 2300
+    sub = control(f"/_sim/checkout/{s.id}/complete")
+    assert sub["currency"] == "eur"
+    assert client.v1.customers.retrieve(c.id).currency == "eur"
+    try:
+        client.v1.checkout.sessions.create(
+            params={"mode": "subscription", "customer": c.id, "currency": "usd",
+                    "line_items": [{"price": PRICE}], "success_url": "http://localhost/ok"}
+        )
+        raise AssertionError("a second currency was accepted")
+    except stripe.InvalidRequestError as e:
+        assert "You cannot combine currencies on a single customer" in e.user_message, e
+
+
+@check("coupons and promotion codes: 20 % off the first invoice, lookup by code, expiry")
+def _():
+    coupon = client.v1.coupons.create(params={"percent_off": 20, "duration": "once", "name": "Launch"})
+    promo = client.v1.promotion_codes.create(params={"promotion": {"type": "coupon", "coupon": coupon.id}, "code": "LAUNCH20"})
+    found = client.v1.promotion_codes.list(params={"code": "launch20"})
+    assert [p.id for p in found.data] == [promo.id] and found.data[0].promotion.coupon == coupon.id
+    c = client.v1.customers.create(params={"email": "promo@tenant.example"})
+    s = client.v1.checkout.sessions.create(
+        params={"mode": "subscription", "customer": c.id, "line_items": [{"price": PRICE}],
+                "discounts": [{"promotion_code": promo.id}], "success_url": "http://localhost/ok"}
+    )
+    assert s.amount_total == 2000 and s.total_details.amount_discount == 500
+    sub = control(f"/_sim/checkout/{s.id}/complete")
+    inv = client.v1.invoices.retrieve(sub["latest_invoice"])
+    assert inv.total == 2000 and inv.total_discount_amounts[0].amount == 500
+    assert client.v1.coupons.retrieve(coupon.id).times_redeemed == 1
+    soon = client.v1.promotion_codes.create(
+        params={"promotion": {"type": "coupon", "coupon": coupon.id}, "code": "SOON", "expires_at": int(control("/_sim/clock/advance", {"seconds": 0})["now"]) + 60}
+    )
+    control("/_sim/clock/advance", {"seconds": 61})
+    assert client.v1.promotion_codes.retrieve(soon.id).active is False
+
+
 @check("webhooks arrive and verify with stripe.Webhook.construct_event")
 def _():
     deadline = time.time() + 10
@@ -347,6 +464,9 @@ def _():
         "invoice.payment_failed",
         "subscription_schedule.updated",
         "subscription_schedule.released",
+        "customer.tax_id.created",
+        "customer.tax_id.updated",
+        "promotion_code.created",
     ):
         assert t in types, (t, types)
 

@@ -17,6 +17,7 @@ mod billing_details;
 mod checkout;
 mod layout;
 mod plan_changes;
+mod tax;
 mod token;
 mod usage;
 
