@@ -20,8 +20,8 @@
 #![recursion_limit = "256"]
 
 mod api;
-mod arrivals;
 mod api_tax;
+mod arrivals;
 mod clock;
 mod config;
 mod control;

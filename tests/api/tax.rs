@@ -86,23 +86,27 @@ async fn bad_input_is_a_422_naming_the_field_and_nothing_reaches_stripe(backend:
     let app = spawn_app(backend).await;
     let before = app.stripe_requests_total();
     let city = "x".repeat(2048);
-    let (names, text) = fields(
+    // A control character is refused by the service-wide check first.
+    let (names, _) = fields(
         put_address(
             &app,
             "acme",
-            json!({"country": "ZZ", "city": city, "line1": "Main\u{7}"}),
+            json!({"country": "DE", "city": "Berlin", "line1": "Main\u{7}"}),
         )
         .await,
     )
     .await;
-    assert_eq!(
-        names,
-        [
-            "billing_address.line1",
-            "billing_address.city",
-            "billing_address.country"
-        ]
-    );
+    assert_eq!(names, ["billing_address.line1"]);
+    let (names, text) = fields(
+        put_address(
+            &app,
+            "acme",
+            json!({"country": "ZZ", "city": city, "line1": "Main"}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(names, ["billing_address.city", "billing_address.country"]);
     assert!(
         !text.contains("ZZ") && !text.contains("xxxx"),
         "no echo: {text}"
