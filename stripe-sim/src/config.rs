@@ -20,6 +20,11 @@ pub struct SimConfig {
     pub rate_limit: Option<u32>,
     /// Prices (and their products) that exist from the start and after every reset.
     pub prices: Vec<PriceSeed>,
+    /// Metered prices (and their meters) that exist from the start and after every reset.
+    pub metered_prices: Vec<MeteredPriceSeed>,
+    /// How long after a period's end a renewal invoice that bills usage stays
+    /// draft before it is finalized (Stripe's grace period; one hour by default).
+    pub invoice_grace_seconds: u64,
     /// First webhook retry waits this long; every further retry doubles it (capped).
     pub webhook_retry_base_ms: u64,
     /// What happens to a subscription once the last automatic retry of its invoice
@@ -71,6 +76,8 @@ impl Default for SimConfig {
             search_lag_ms: 0,
             rate_limit: None,
             prices: Vec::new(),
+            metered_prices: Vec::new(),
+            invoice_grace_seconds: 3600,
             webhook_retry_base_ms: 500,
             after_failed_payments: FailedPaymentAction::Cancel,
         }
@@ -124,9 +131,58 @@ impl FromStr for PriceSeed {
     }
 }
 
+/// A metered price planted at start-up with its meter, written
+/// `ID:AMOUNT:CURRENCY:INTERVAL:EVENT_NAME` (e.g. `price_api_calls:2:usd:month:api_calls`):
+/// the meter `mtr_EVENT_NAME` sums the events named `EVENT_NAME` (one meter per
+/// event name, shared by the prices that name it), and `AMOUNT` is per unit of usage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MeteredPriceSeed {
+    pub price: PriceSeed,
+    pub event_name: String,
+}
+
+impl FromStr for MeteredPriceSeed {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let Some((price, event_name)) = s.rsplit_once(':') else {
+            return Err(format!(
+                "metered price `{s}` is not ID:AMOUNT:CURRENCY:INTERVAL:EVENT_NAME"
+            ));
+        };
+        let price: PriceSeed = price.parse()?;
+        if matches!(price.interval.as_str(), "one_time") {
+            return Err(format!("metered price `{s}` must be recurring"));
+        }
+        if event_name.is_empty() || event_name.len() > 100 {
+            return Err(format!(
+                "metered price `{s}`: the event name must be 1 to 100 characters"
+            ));
+        }
+        Ok(MeteredPriceSeed {
+            price,
+            event_name: event_name.to_string(),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parses_metered_price_seed() {
+        let m: MeteredPriceSeed = "price_calls:2:usd:month:api_calls".parse().unwrap();
+        assert_eq!(m.price.id, "price_calls");
+        assert_eq!(m.price.unit_amount, 2);
+        assert_eq!(m.event_name, "api_calls");
+        assert!("price_calls:2:usd:month"
+            .parse::<MeteredPriceSeed>()
+            .is_err());
+        assert!("price_calls:2:usd:one_time:calls"
+            .parse::<MeteredPriceSeed>()
+            .is_err());
+    }
 
     #[test]
     fn parses_price_seed() {

@@ -184,6 +184,15 @@ fn handle_inner(
             if let Some(rate) = v.get("rate_limit") {
                 shared.set_rate_limit(rate.as_u64().map(|r| r.min(u32::MAX as u64) as u32));
             }
+            if let Some(grace) = v.get("invoice_grace_seconds") {
+                let grace = grace.as_i64().filter(|g| *g >= 0).ok_or_else(|| {
+                    ApiError::invalid(
+                        "invoice_grace_seconds",
+                        "invoice_grace_seconds must be a non-negative integer.",
+                    )
+                })?;
+                shared.store.lock().metering.grace_s = grace;
+            }
             if let Some(action) = v.get("after_failed_payments") {
                 let action: FailedPaymentAction = action
                     .as_str()
@@ -198,6 +207,7 @@ fn handle_inner(
                 "webhook_url": shared.webhook_url(),
                 "rate_limited": shared.rate_limited.load(Ordering::Relaxed),
                 "after_failed_payments": shared.store.lock().after_failed_payments.as_str(),
+                "invoice_grace_seconds": shared.store.lock().metering.grace_s,
             }))
         }
         _ => return Err(ApiError::unrecognized_url(m.as_str(), parts.uri.path())),

@@ -10,9 +10,10 @@ use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Clock;
-use crate::config::{PriceSeed, SimConfig};
+use crate::config::{MeteredPriceSeed, PriceSeed, SimConfig};
 use crate::faults::Faults;
 use crate::idempotency::IdempotencyStore;
+use crate::meter_gate::MeterGate;
 use crate::ratelimit::TokenBucket;
 use crate::routes::Endpoint;
 use crate::store::{Ctx, Store};
@@ -47,6 +48,9 @@ pub(crate) struct Shared {
     pub base_url: String,
     pub port: u16,
     seeds: Vec<PriceSeed>,
+    metered_seeds: Vec<MeteredPriceSeed>,
+    /// One meter-event call per customer and meter at a time.
+    pub meter_gate: MeterGate,
 }
 
 impl Shared {
@@ -73,7 +77,18 @@ impl Shared {
             base_url: format!("http://127.0.0.1:{port}"),
             port,
             seeds: config.prices.clone(),
+            metered_seeds: config.metered_prices.clone(),
+            meter_gate: MeterGate::default(),
         }
+    }
+
+    /// Plants the configured metered prices and sets the invoice grace period (at
+    /// start; `reset` does it again).
+    pub(crate) fn seed_metering(&self, config: &SimConfig) {
+        let grace_s = i64::try_from(config.invoice_grace_seconds).unwrap_or(i64::MAX);
+        self.store
+            .lock()
+            .seed_metered_prices(&self.metered_seeds, self.clock.now(), grace_s);
     }
 
     pub(crate) fn webhook_url(&self) -> Option<String> {
@@ -166,7 +181,9 @@ impl Shared {
     pub(crate) fn reset(&self) {
         let mut store = self.store.lock();
         let after_failed_payments = store.after_failed_payments;
+        let grace_s = store.metering.grace_s;
         *store = Store::new(&self.seeds, self.clock.now(), after_failed_payments);
+        store.seed_metered_prices(&self.metered_seeds, self.clock.now(), grace_s);
         drop(store);
         self.idempotency.lock().clear();
         self.faults.lock().clear();

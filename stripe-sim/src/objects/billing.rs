@@ -15,6 +15,8 @@ pub(crate) enum LineKind {
     Unused,
     /// Charge for the rest of a period on the new price or quantity.
     Remaining,
+    /// Usage of a metered price over a past period (its quantity read from the meter).
+    Metered,
 }
 
 /// One invoice line, before it is attached to an invoice.
@@ -68,6 +70,14 @@ fn describe(spec: &LineSpec<'_>) -> String {
         LineKind::Unused => format!("Unused time on {qty} × {name} after {}", day(spec.at)),
         LineKind::Remaining => {
             format!("Remaining time on {qty} × {name} after {}", day(spec.at))
+        }
+        LineKind::Metered => {
+            let currency = spec.price["currency"].as_str().unwrap_or("usd");
+            let unit = spec.price["unit_amount"].as_i64().unwrap_or(0);
+            format!(
+                "{qty} × {name} (usage at {} per unit)",
+                money(unit, currency)
+            )
         }
     }
 }

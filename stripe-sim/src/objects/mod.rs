@@ -6,8 +6,10 @@
 use serde_json::{json, Map, Value};
 
 mod billing;
+mod meters;
 
 pub(crate) use billing::*;
+pub(crate) use meters::*;
 
 /// The API version every event carries.
 pub const API_VERSION: &str = "2026-09-30.endive";
@@ -146,13 +148,13 @@ pub(crate) fn plan_from_price(price: &Value) -> Value {
         "interval_count": recurring.get("interval_count").cloned().unwrap_or(json!(1)),
         "livemode": false,
         "metadata": price["metadata"],
-        "meter": null,
+        "meter": recurring.get("meter").cloned().unwrap_or(Value::Null),
         "nickname": price["nickname"],
         "product": price["product"],
         "tiers_mode": null,
         "transform_usage": null,
         "trial_period_days": null,
-        "usage_type": "licensed"
+        "usage_type": recurring.get("usage_type").cloned().unwrap_or(json!("licensed"))
     })
 }
 
@@ -176,7 +178,8 @@ pub(crate) fn subscription_item(
         "metadata": {},
         "plan": plan_from_price(price),
         "price": price,
-        "quantity": quantity,
+        // A metered item has no quantity: its usage comes from the meter.
+        "quantity": if is_metered(price) { Value::Null } else { json!(quantity) },
         "subscription": subscription,
         "tax_rates": []
     })

@@ -109,6 +109,7 @@ impl Store {
                 ))
             }
         };
+        let meter = self.metered_param(recurring, interval.is_some())?;
         let product = match (p.str("product")?, p.get("product_data")) {
             (Some(id), _) if !id.is_empty() => {
                 if self.products.get(&id).is_none() {
@@ -133,7 +134,7 @@ impl Store {
             _ => return Err(ApiError::missing_param("product")),
         };
         let id = ids::new_id("price_", 24);
-        let obj = objects::price(
+        let mut obj = objects::price(
             &id,
             ctx.now,
             objects::PriceFields {
@@ -147,10 +148,49 @@ impl Store {
                 active: p.bool("active")?.unwrap_or(true),
             },
         );
+        if let Some(meter) = meter {
+            objects::set_metered(&mut obj, &meter);
+        }
         self.emit(ctx, "price.created", &obj, None);
         self.prices
             .insert(id, obj.clone(), ctx.now_ms + ctx.search_lag_ms);
         Ok(obj)
+    }
+
+    /// `recurring[usage_type]` and `recurring[meter]`: the meter of a metered price
+    /// (required, as Stripe requires for metered prices since usage records went).
+    fn metered_param(
+        &self,
+        recurring: Params<'_>,
+        is_recurring: bool,
+    ) -> Result<Option<String>, ApiError> {
+        if recurring.get("aggregate_usage").is_some() {
+            return Err(ApiError::invalid(
+                "recurring[aggregate_usage]",
+                "aggregate_usage belongs to legacy usage records; metered prices aggregate through their meter.",
+            ));
+        }
+        let usage_type = recurring.str("usage_type")?;
+        let meter = recurring.str("meter")?.filter(|m| !m.is_empty());
+        match (usage_type.as_deref(), meter) {
+            (None | Some("licensed"), None) => Ok(None),
+            (Some("metered"), Some(m)) if is_recurring => {
+                if self.meters.get(&m).is_none() {
+                    return Err(ApiError::no_such_param("billing.meter", &m, "recurring[meter]"));
+                }
+                Ok(Some(m))
+            }
+            (Some("metered"), None) => Err(ApiError::missing_param("recurring[meter]")),
+            (None | Some("licensed"), Some(_)) => Err(ApiError::invalid(
+                "recurring[meter]",
+                "recurring[meter] can only be set when recurring[usage_type] is metered.",
+            )),
+            (Some(other), _) if other != "metered" => Err(ApiError::invalid(
+                "recurring[usage_type]",
+                format!("Invalid recurring[usage_type]: must be one of licensed or metered (got {other})."),
+            )),
+            _ => Err(ApiError::missing_param("recurring[interval]")),
+        }
     }
 
     pub fn retrieve_price(&self, id: &str) -> Result<&Value, ApiError> {
