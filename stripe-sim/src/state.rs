@@ -29,6 +29,9 @@ pub struct Stats {
     /// Webhook delivery counters.
     #[serde(default)]
     pub webhooks: WebhookStats,
+    /// `POST /v1/billing/meter_events` calls running now (one per customer and meter).
+    #[serde(default)]
+    pub meter_event_calls_in_flight: usize,
 }
 
 #[derive(Debug)]
@@ -167,6 +170,7 @@ impl Shared {
             requests,
             objects,
             webhooks: self.webhooks.stats(),
+            meter_event_calls_in_flight: self.meter_gate.in_flight(),
         }
     }
 

@@ -582,18 +582,19 @@ impl Store {
             .int("end_time")?
             .ok_or_else(|| ApiError::missing_param("end_time"))?;
         let window = p.str("value_grouping_window")?;
-        let step =
-            match window.as_deref() {
-                None => None,
-                Some("hour") => Some(3600),
-                Some("day") => Some(86_400),
-                Some(other) => return Err(ApiError::invalid(
+        let step = match window.as_deref() {
+            None => None,
+            Some("hour") => Some(3600),
+            Some("day") => Some(86_400),
+            Some(other) => {
+                return Err(ApiError::invalid(
                     "value_grouping_window",
                     format!(
                         "Invalid value_grouping_window: must be one of hour or day (got {other})."
                     ),
-                )),
-            };
+                ))
+            }
+        };
         let align = step.unwrap_or(60);
         for (key, t) in [("start_time", start), ("end_time", end)] {
             if t.rem_euclid(align) != 0 {
