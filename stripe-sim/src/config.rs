@@ -132,23 +132,38 @@ impl FromStr for PriceSeed {
 }
 
 /// A metered price planted at start-up with its meter, written
-/// `ID:AMOUNT:CURRENCY:INTERVAL:EVENT_NAME` (e.g. `price_api_calls:2:usd:month:api_calls`):
-/// the meter `mtr_EVENT_NAME` sums the events named `EVENT_NAME` (one meter per
-/// event name, shared by the prices that name it), and `AMOUNT` is per unit of usage.
+/// `ID:AMOUNT:CURRENCY:INTERVAL:EVENT_NAME[:INCLUDED]` (e.g.
+/// `price_api_calls:2:usd:month:api_calls:1000`): the meter `mtr_EVENT_NAME` sums the
+/// events named `EVENT_NAME` (one meter per event name, shared by the prices that name
+/// it), `AMOUNT` is per unit of usage, and the first `INCLUDED` units of a period are
+/// free (graduated tiers: `up_to INCLUDED` at 0, then `AMOUNT`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MeteredPriceSeed {
     pub price: PriceSeed,
     pub event_name: String,
+    /// Units per period billed at 0 (0: a plain per-unit price).
+    pub included: u64,
 }
 
 impl FromStr for MeteredPriceSeed {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let Some((price, event_name)) = s.rsplit_once(':') else {
-            return Err(format!(
-                "metered price `{s}` is not ID:AMOUNT:CURRENCY:INTERVAL:EVENT_NAME"
-            ));
+        let parts: Vec<&str> = s.split(':').collect();
+        let (price, event_name, included) = match parts.as_slice() {
+            [a, b, c, d, e] => ([*a, *b, *c, *d].join(":"), *e, 0),
+            [a, b, c, d, e, n] => (
+                [*a, *b, *c, *d].join(":"),
+                *e,
+                n.parse::<u64>().map_err(|_| {
+                    format!("metered price `{s}`: included units `{n}` is not an integer")
+                })?,
+            ),
+            _ => {
+                return Err(format!(
+                    "metered price `{s}` is not ID:AMOUNT:CURRENCY:INTERVAL:EVENT_NAME[:INCLUDED]"
+                ))
+            }
         };
         let price: PriceSeed = price.parse()?;
         if matches!(price.interval.as_str(), "one_time") {
@@ -162,6 +177,7 @@ impl FromStr for MeteredPriceSeed {
         Ok(MeteredPriceSeed {
             price,
             event_name: event_name.to_string(),
+            included,
         })
     }
 }
@@ -176,6 +192,9 @@ mod tests {
         assert_eq!(m.price.id, "price_calls");
         assert_eq!(m.price.unit_amount, 2);
         assert_eq!(m.event_name, "api_calls");
+        assert_eq!(m.included, 0);
+        let free: MeteredPriceSeed = "price_calls:2:usd:month:api_calls:1000".parse().unwrap();
+        assert_eq!(free.included, 1000);
         assert!("price_calls:2:usd:month"
             .parse::<MeteredPriceSeed>()
             .is_err());

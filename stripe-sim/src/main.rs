@@ -32,7 +32,7 @@ struct Args {
     /// A price present from the start: ID:AMOUNT:CURRENCY:INTERVAL (repeatable).
     #[arg(long = "price")]
     prices: Vec<PriceSeed>,
-    /// A metered price and its meter: ID:AMOUNT:CURRENCY:INTERVAL:EVENT_NAME (repeatable).
+    /// A metered price and its meter: ID:AMOUNT:CURRENCY:INTERVAL:EVENT_NAME[:INCLUDED] (repeatable).
     #[arg(long = "metered-price")]
     metered_prices: Vec<MeteredPriceSeed>,
     /// How long after a period ends an invoice billing usage stays draft (seconds).

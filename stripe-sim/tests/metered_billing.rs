@@ -411,13 +411,82 @@ async fn a_quantity_on_a_metered_price_is_refused() {
 }
 
 #[tokio::test]
+async fn included_units_are_free_through_graduated_tiers() {
+    let sim = start(SimConfig::default());
+    let client = common::client(&sim);
+    let meter = sum_meter(&client, "api_calls").await;
+    let raw = common::Raw::new(&sim);
+    let graduated = raw
+        .post(
+            "/v1/prices",
+            &format!(
+                "currency=usd&product_data[name]=API%20calls&recurring[interval]=month\
+                 &recurring[usage_type]=metered&recurring[meter]={}&billing_scheme=tiered\
+                 &tiers_mode=graduated&tiers[0][up_to]=1000&tiers[0][unit_amount]=0\
+                 &tiers[1][up_to]=inf&tiers[1][unit_amount]=2",
+                meter.id.as_str()
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(graduated.status, 200, "{}", graduated.json);
+    let price = graduated.json["id"].as_str().unwrap().to_string();
+    let parsed = RetrievePrice::new(price.as_str())
+        .send(&client)
+        .await
+        .expect("a tiered price parses");
+    assert_eq!(parsed.unit_amount, None);
+    assert_eq!(parsed.tiers.as_ref().map(Vec::len), Some(2));
+    let (cus, sub) = subscribe_metered(&sim, &client, &price).await;
+    record(&client, "api_calls", &cus, 1500, "g1", None)
+        .await
+        .unwrap();
+    let end = sub["items"]["data"][0]["current_period_end"]
+        .as_i64()
+        .unwrap();
+    sim.advance_clock(end + 3600 - sim.now());
+    let mut lines = line_summary(&sim.invoices(&cus)[0]);
+    lines.sort();
+    let mut expected = vec![(PRO.to_string(), 1, 2900), (price, 1500, 1000)];
+    expected.sort();
+    assert_eq!(lines, expected, "1,000 included, 500 at 2 cents");
+    // Tiers are simulated for metered prices only.
+    let licensed = raw
+        .post(
+            "/v1/prices",
+            "currency=usd&product_data[name]=x&recurring[interval]=month&billing_scheme=tiered\
+             &tiers_mode=volume&tiers[0][up_to]=inf&tiers[0][unit_amount]=1",
+            None,
+        )
+        .await;
+    assert_eq!(licensed.status, 400);
+}
+
+#[tokio::test]
 async fn seeded_metered_prices_and_meters_survive_a_reset() {
     let sim = start(SimConfig {
-        metered_prices: vec!["price_api_calls:3:usd:month:api_calls".parse().unwrap()],
+        metered_prices: vec![
+            "price_api_calls:3:usd:month:api_calls".parse().unwrap(),
+            "price_api_calls_team:2:usd:month:api_calls:5000"
+                .parse()
+                .unwrap(),
+        ],
         ..SimConfig::default()
     });
     let client = common::client(&sim);
     for _ in 0..2 {
+        let team = RetrievePrice::new("price_api_calls_team")
+            .send(&client)
+            .await
+            .expect("seeded price with included units");
+        let tiers = team.tiers.expect("graduated tiers");
+        assert_eq!(
+            tiers
+                .iter()
+                .map(|t| (t.up_to, t.unit_amount))
+                .collect::<Vec<_>>(),
+            [(Some(5000), Some(0)), (None, Some(2))]
+        );
         let price = RetrievePrice::new("price_api_calls")
             .send(&client)
             .await

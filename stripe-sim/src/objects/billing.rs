@@ -71,14 +71,16 @@ fn describe(spec: &LineSpec<'_>) -> String {
         LineKind::Remaining => {
             format!("Remaining time on {qty} × {name} after {}", day(spec.at))
         }
-        LineKind::Metered => {
-            let currency = spec.price["currency"].as_str().unwrap_or("usd");
-            let unit = spec.price["unit_amount"].as_i64().unwrap_or(0);
-            format!(
-                "{qty} × {name} (usage at {} per unit)",
-                money(unit, currency)
-            )
-        }
+        LineKind::Metered => match spec.price["unit_amount"].as_i64() {
+            Some(unit) => {
+                let currency = spec.price["currency"].as_str().unwrap_or("usd");
+                format!(
+                    "{qty} × {name} (usage at {} per unit)",
+                    money(unit, currency)
+                )
+            }
+            None => format!("{qty} × {name} (usage, tiered)"),
+        },
     }
 }
 

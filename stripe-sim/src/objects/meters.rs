@@ -86,7 +86,101 @@ pub(crate) fn set_metered(price: &mut Value, meter: &str) {
     price["recurring"]["meter"] = json!(meter);
 }
 
+/// Makes a metered price tiered: `tiers` is `[(up_to, unit_amount, flat_amount)]`,
+/// the last one's `up_to` `None` (`inf`); `mode` is `graduated` or `volume`.
+pub(crate) fn set_tiers(price: &mut Value, mode: &str, tiers: &[(Option<i64>, i64, i64)]) {
+    let tiers: Vec<Value> = tiers
+        .iter()
+        .map(|(up_to, unit, flat)| {
+            json!({
+                "flat_amount": flat,
+                "flat_amount_decimal": flat.to_string(),
+                "unit_amount": unit,
+                "unit_amount_decimal": unit.to_string(),
+                "up_to": up_to
+            })
+        })
+        .collect();
+    price["billing_scheme"] = json!("tiered");
+    price["tiers_mode"] = json!(mode);
+    price["tiers"] = Value::Array(tiers);
+    price["unit_amount"] = Value::Null;
+    price["unit_amount_decimal"] = Value::Null;
+}
+
+/// What `quantity` units of a price cost: per unit, or through its tiers
+/// (`graduated`: each tier prices the units that fall in it, plus its flat
+/// amount once reached; `volume`: the tier holding the total prices every unit).
+pub(crate) fn amount_for(price: &Value, quantity: u64) -> i64 {
+    let quantity = i64::try_from(quantity).unwrap_or(i64::MAX);
+    let Some(tiers) = price["tiers"]
+        .as_array()
+        .filter(|_| price["billing_scheme"] == "tiered")
+    else {
+        return price["unit_amount"]
+            .as_i64()
+            .unwrap_or(0)
+            .saturating_mul(quantity);
+    };
+    let tier = |t: &Value| {
+        (
+            t["up_to"].as_i64(),
+            t["unit_amount"].as_i64().unwrap_or(0),
+            t["flat_amount"].as_i64().unwrap_or(0),
+        )
+    };
+    if price["tiers_mode"] == "volume" {
+        let (_, unit, flat) = tiers
+            .iter()
+            .map(tier)
+            .find(|(up_to, _, _)| up_to.is_none_or(|u| quantity <= u))
+            .unwrap_or((None, 0, 0));
+        return if quantity == 0 {
+            0
+        } else {
+            unit * quantity + flat
+        };
+    }
+    let mut total = 0;
+    let mut below = 0;
+    for (up_to, unit, flat) in tiers.iter().map(tier) {
+        if quantity <= below {
+            break;
+        }
+        let top = up_to.unwrap_or(i64::MAX).min(quantity);
+        total += unit * (top - below) + flat;
+        below = top;
+    }
+    total
+}
+
 /// Whether a price (or a subscription item's price) is billed in arrears from a meter.
 pub(crate) fn is_metered(price: &Value) -> bool {
     price["recurring"]["usage_type"] == "metered"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tiered_amounts() {
+        let mut price = json!({"unit_amount": 2, "billing_scheme": "per_unit"});
+        assert_eq!(amount_for(&price, 1500), 3000);
+        set_tiers(&mut price, "graduated", &[(Some(1000), 0, 0), (None, 2, 0)]);
+        assert_eq!(amount_for(&price, 999), 0);
+        assert_eq!(amount_for(&price, 1500), 1000);
+        set_tiers(
+            &mut price,
+            "graduated",
+            &[(Some(10), 5, 100), (Some(20), 4, 0), (None, 1, 50)],
+        );
+        assert_eq!(amount_for(&price, 0), 0);
+        assert_eq!(amount_for(&price, 10), 150);
+        assert_eq!(amount_for(&price, 25), 150 + 40 + 5 + 50);
+        set_tiers(&mut price, "volume", &[(Some(100), 5, 0), (None, 3, 100)]);
+        assert_eq!(amount_for(&price, 100), 500);
+        assert_eq!(amount_for(&price, 150), 550);
+        assert_eq!(amount_for(&price, 0), 0);
+    }
 }

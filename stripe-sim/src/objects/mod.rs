@@ -141,7 +141,7 @@ pub(crate) fn plan_from_price(price: &Value) -> Value {
         "active": price["active"],
         "amount": price["unit_amount"],
         "amount_decimal": price["unit_amount_decimal"],
-        "billing_scheme": "per_unit",
+        "billing_scheme": price["billing_scheme"],
         "created": price["created"],
         "currency": price["currency"],
         "interval": recurring.get("interval").cloned().unwrap_or(json!("month")),
@@ -151,7 +151,8 @@ pub(crate) fn plan_from_price(price: &Value) -> Value {
         "meter": recurring.get("meter").cloned().unwrap_or(Value::Null),
         "nickname": price["nickname"],
         "product": price["product"],
-        "tiers_mode": null,
+        "tiers": price.get("tiers").cloned().unwrap_or(Value::Null),
+        "tiers_mode": price["tiers_mode"],
         "transform_usage": null,
         "trial_period_days": null,
         "usage_type": recurring.get("usage_type").cloned().unwrap_or(json!("licensed"))

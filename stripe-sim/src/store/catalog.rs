@@ -83,9 +83,18 @@ impl Store {
                 format!("Invalid currency: {currency}"),
             ));
         }
-        let unit_amount = p
-            .int("unit_amount")?
-            .ok_or_else(|| ApiError::missing_param("unit_amount"))?;
+        let tiered = super::meters::tiers_param(p)?;
+        let unit_amount = match (p.int("unit_amount")?, &tiered) {
+            (Some(_), Some(_)) => {
+                return Err(ApiError::invalid(
+                    "unit_amount",
+                    "unit_amount cannot be set when billing_scheme is tiered.",
+                ))
+            }
+            (None, Some(_)) => 0,
+            (Some(amount), None) => amount,
+            (None, None) => return Err(ApiError::missing_param("unit_amount")),
+        };
         if unit_amount < 0 {
             return Err(ApiError::invalid(
                 "unit_amount",
@@ -148,8 +157,20 @@ impl Store {
                 active: p.bool("active")?.unwrap_or(true),
             },
         );
-        if let Some(meter) = meter {
-            objects::set_metered(&mut obj, &meter);
+        match (meter, tiered) {
+            (Some(meter), tiers) => {
+                objects::set_metered(&mut obj, &meter);
+                if let Some((mode, tiers)) = tiers {
+                    objects::set_tiers(&mut obj, &mode, &tiers);
+                }
+            }
+            (None, Some(_)) => {
+                return Err(ApiError::invalid(
+                    "billing_scheme",
+                    "stripe-sim simulates tiered prices for metered usage only.",
+                ))
+            }
+            (None, None) => {}
         }
         self.emit(ctx, "price.created", &obj, None);
         self.prices

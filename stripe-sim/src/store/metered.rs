@@ -167,7 +167,7 @@ impl Store {
         let amount = if w.trial {
             0
         } else {
-            w.price["unit_amount"].as_i64().unwrap_or(0) * quantity as i64
+            objects::amount_for(&w.price, quantity)
         };
         let name = self.product_name(&w.price);
         objects::invoice_line(

@@ -136,6 +136,84 @@ impl MeterEvents {
     }
 }
 
+/// A tier: `(up_to, unit_amount, flat_amount)`, `up_to` `None` for `inf`.
+pub(crate) type Tier = (Option<i64>, i64, i64);
+
+/// `billing_scheme=tiered` with `tiers_mode` and `tiers[i][up_to|unit_amount|flat_amount]`
+/// (`up_to` ascending, the last `inf`); `None` for a per-unit price.
+pub(crate) fn tiers_param(p: Params<'_>) -> Result<Option<(String, Vec<Tier>)>, ApiError> {
+    match p.str("billing_scheme")?.as_deref() {
+        None | Some("per_unit") => {
+            if p.get("tiers").is_some() || p.get("tiers_mode").is_some() {
+                return Err(ApiError::invalid(
+                    "tiers",
+                    "tiers and tiers_mode need billing_scheme=tiered.",
+                ));
+            }
+            return Ok(None);
+        }
+        Some("tiered") => {}
+        Some(other) => {
+            return Err(ApiError::invalid(
+                "billing_scheme",
+                format!("Invalid billing_scheme: must be one of per_unit or tiered (got {other})."),
+            ))
+        }
+    }
+    let mode = p
+        .str("tiers_mode")?
+        .ok_or_else(|| ApiError::missing_param("tiers_mode"))?;
+    if mode != "graduated" && mode != "volume" {
+        return Err(ApiError::invalid(
+            "tiers_mode",
+            format!("Invalid tiers_mode: must be one of graduated or volume (got {mode})."),
+        ));
+    }
+    let params = p.array("tiers")?;
+    if params.is_empty() {
+        return Err(ApiError::missing_param("tiers"));
+    }
+    let mut tiers = Vec::with_capacity(params.len());
+    let mut previous = 0;
+    for (i, t) in params.iter().enumerate() {
+        let key = |k: &str| format!("tiers[{i}][{k}]");
+        let up_to =
+            match t.str("up_to")?.as_deref() {
+                Some("inf") => None,
+                Some(n) => Some(n.parse::<i64>().ok().filter(|n| *n > previous).ok_or_else(
+                    || {
+                        ApiError::invalid(
+                            key("up_to"),
+                            "up_to must be `inf` or an integer above the previous tier's.",
+                        )
+                    },
+                )?),
+                None => return Err(ApiError::missing_param(&key("up_to"))),
+            };
+        let last = i + 1 == params.len();
+        if up_to.is_none() != last {
+            return Err(ApiError::invalid(
+                key("up_to"),
+                "Only the last tier has up_to=inf, and it must.",
+            ));
+        }
+        let unit = t.int("unit_amount")?;
+        let flat = t.int("flat_amount")?;
+        if unit.is_none() && flat.is_none() {
+            return Err(ApiError::missing_param(&key("unit_amount")));
+        }
+        if unit.unwrap_or(0) < 0 || flat.unwrap_or(0) < 0 {
+            return Err(ApiError::invalid(
+                key("unit_amount"),
+                "Amounts must not be negative.",
+            ));
+        }
+        previous = up_to.unwrap_or(i64::MAX);
+        tiers.push((up_to, unit.unwrap_or(0), flat.unwrap_or(0)));
+    }
+    Ok(Some((mode, tiers)))
+}
+
 /// `mtrusg_…` ids name their window, so a page can continue after one.
 fn summary_id(meter: &str, customer: &str, start: i64, end: i64) -> String {
     let tag: u32 = meter
@@ -305,6 +383,11 @@ impl Store {
             self.seed_price(&seed.price, now);
             if let Some(price) = self.prices.get_mut(&seed.price.id) {
                 objects::set_metered(price, &meter);
+                if seed.included > 0 {
+                    let included = i64::try_from(seed.included).unwrap_or(i64::MAX);
+                    let tiers = [(Some(included), 0, 0), (None, seed.price.unit_amount, 0)];
+                    objects::set_tiers(price, "graduated", &tiers);
+                }
             }
         }
     }
