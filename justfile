@@ -46,6 +46,7 @@ bench:
     bash scripts/bench-middleware.sh
     bash scripts/bench-entitlements.sh
     cargo bench --bench plan_change
+    cargo bench --bench usage_ingest
     bash stripe-sim/bench.sh
 
 # Regenerate docs/openapi.json from the code (commit it with the API change).

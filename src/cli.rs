@@ -1,4 +1,4 @@
-//! Command-line interface (SPEC §1). No subcommand means `serve`.
+//! Command-line interface (README, Commands). No subcommand means `serve`.
 
 use clap::{Args, Parser, Subcommand};
 

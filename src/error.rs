@@ -1,6 +1,8 @@
 //! The one error type the HTTP layer answers with, rendered as RFC 9457
 //! `application/problem+json`. Internal causes are logged with their source chain
 //! and never shown to the client; validation errors name fields, never values.
+//! The lower layers' errors (`DbError`, `StripeFailure`, `BillingError`)
+//! become answers here, so nothing below the edge names an HTTP status.
 
 use std::fmt::Write as _;
 
@@ -8,6 +10,10 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
+
+use crate::billing::BillingError;
+use crate::db::DbError;
+use crate::stripe::StripeFailure;
 
 /// One invalid field of a request body.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
@@ -23,6 +29,17 @@ impl FieldError {
             message: message.into(),
         }
     }
+}
+
+/// The figures of a refused usage event, answered as problem members.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LimitReached {
+    pub meter: String,
+    pub limit: i64,
+    pub used: i64,
+    pub remaining: i64,
+    /// When the period ends and the total starts again from 0.
+    pub period_end: chrono::DateTime<chrono::Utc>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +58,9 @@ pub enum ApiError {
     PayloadTooLarge,
     #[error("validation failed")]
     Validation(Vec<FieldError>),
+    /// A usage event would take its meter past the plan's blocking limit.
+    #[error("usage limit reached")]
+    LimitReached(LimitReached),
     /// The tenant spent its request budget; retry after this many seconds.
     #[error("rate limited")]
     RateLimited { retry_after_seconds: u64 },
@@ -82,6 +102,7 @@ impl ApiError {
             ApiError::Conflict(_) => ("conflict", "Conflict"),
             ApiError::PayloadTooLarge => ("payload-too-large", "Payload too large"),
             ApiError::Validation(_) => ("validation-failed", "Validation failed"),
+            ApiError::LimitReached(_) => ("limit-reached", "Usage limit reached"),
             ApiError::RateLimited { .. } => ("rate-limited", "Too many requests"),
             ApiError::StripeFailed(_) => ("stripe-unavailable", "Payment provider error"),
             ApiError::StripeTimeout(_) => ("stripe-timeout", "Payment provider timeout"),
@@ -99,6 +120,11 @@ impl ApiError {
             ApiError::NotFound => "no such resource".into(),
             ApiError::PayloadTooLarge => "the request body exceeds the size limit".into(),
             ApiError::Validation(_) => "one or more fields are invalid".into(),
+            ApiError::LimitReached(limit) => format!(
+                "this event would take {} past the plan's limit of {} for this period; \
+                 nothing was recorded. Upgrade the plan, or wait for the period to end",
+                limit.meter, limit.limit
+            ),
             ApiError::RateLimited {
                 retry_after_seconds,
             } => format!(
@@ -125,6 +151,13 @@ impl ApiError {
     }
 }
 
+/// One invalid field is a 422 that names it.
+impl From<FieldError> for ApiError {
+    fn from(error: FieldError) -> Self {
+        ApiError::Validation(vec![error])
+    }
+}
+
 /// RFC 9457 problem details: the body of every error answer.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Problem {
@@ -139,6 +172,21 @@ pub struct Problem {
     /// For validation failures: which fields, and why.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub errors: Option<Vec<FieldError>>,
+    /// For `limit-reached`: the meter refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub meter: Option<String>,
+    /// For `limit-reached`: the plan's limit for the period.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<i64>,
+    /// For `limit-reached`: the period's total so far.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub used: Option<i64>,
+    /// For `limit-reached`: what is left of the limit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remaining: Option<i64>,
+    /// For `limit-reached`: when the period ends.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub period_end: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// The source chain, for the log only.
@@ -162,6 +210,7 @@ impl ResponseError for ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::LimitReached(_) => StatusCode::PAYMENT_REQUIRED,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::StripeFailed(_) => StatusCode::BAD_GATEWAY,
             ApiError::StripeTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
@@ -184,12 +233,21 @@ impl ResponseError for ApiError {
             ApiError::Validation(errors) => Some(errors.clone()),
             _ => None,
         };
+        let limit = match self {
+            ApiError::LimitReached(limit) => Some(limit),
+            _ => None,
+        };
         let problem = Problem {
             kind: format!("/problems/{slug}"),
             title: title.to_owned(),
             status: status.as_u16(),
             detail: self.detail(),
             errors,
+            meter: limit.map(|l| l.meter.clone()),
+            limit: limit.map(|l| l.limit),
+            used: limit.map(|l| l.used),
+            remaining: limit.map(|l| l.remaining),
+            period_end: limit.map(|l| l.period_end),
         };
         let mut response = HttpResponse::build(status);
         response.insert_header((
@@ -217,15 +275,60 @@ impl ResponseError for ApiError {
     }
 }
 
-impl From<crate::db::DbError> for ApiError {
-    fn from(error: crate::db::DbError) -> Self {
+// How the layers' errors answer. These conversions live here, at the edge,
+// so that the service and the gateways never name an HTTP status and a
+// handler's `?` still turns any of them into its problem+json answer.
+
+impl From<DbError> for ApiError {
+    fn from(error: DbError) -> Self {
         match error {
-            crate::db::DbError::Unavailable(e) => ApiError::DatabaseUnavailable(Box::new(e)),
-            crate::db::DbError::ConnectionLost(e) => ApiError::DatabaseUnavailable(Box::new(e)),
-            crate::db::DbError::Saturated => {
-                ApiError::DatabaseUnavailable(Box::new(crate::db::DbError::Saturated))
-            }
+            DbError::Unavailable(e) => ApiError::DatabaseUnavailable(Box::new(e)),
+            DbError::ConnectionLost(e) => ApiError::DatabaseUnavailable(Box::new(e)),
+            DbError::Saturated => ApiError::DatabaseUnavailable(Box::new(DbError::Saturated)),
             other => ApiError::internal(other),
+        }
+    }
+}
+
+impl From<StripeFailure> for ApiError {
+    fn from(failure: StripeFailure) -> Self {
+        match failure {
+            StripeFailure::Timeout => ApiError::StripeTimeout(Box::new(failure)),
+            other => ApiError::StripeFailed(Box::new(other)),
+        }
+    }
+}
+
+impl From<BillingError> for ApiError {
+    fn from(error: BillingError) -> Self {
+        match error {
+            BillingError::Database(e) => e.into(),
+            BillingError::Stripe(e) => e.into(),
+            BillingError::CreationInProgress => ApiError::StripeTimeout(Box::new(error)),
+            BillingError::AlreadySubscribed => ApiError::Conflict(
+                "the tenant already has an active paid subscription; change its plan instead"
+                    .into(),
+            ),
+            BillingError::NoSubscription => {
+                ApiError::Conflict("the tenant has no subscription; start one with Checkout".into())
+            }
+            BillingError::SubscriptionEnded => ApiError::Conflict(
+                "the subscription has ended; start a new one with Checkout".into(),
+            ),
+            BillingError::WriteInProgress => ApiError::Conflict(
+                "another change to this subscription is in progress; try again".into(),
+            ),
+            BillingError::NotPerSeat => ApiError::Conflict(
+                "the current plan is not billed per seat; change to a per-seat plan first".into(),
+            ),
+            BillingError::UnknownInvoice => ApiError::invalid_field(
+                "starting_after",
+                "names no invoice of this tenant; use an id from a previous page",
+            ),
+            BillingError::TooManySeats { max } => ApiError::invalid_field(
+                "quantity",
+                format!("must be a whole number from 1 to {max}"),
+            ),
         }
     }
 }

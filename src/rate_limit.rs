@@ -1,4 +1,4 @@
-//! Per-tenant request budgets (SPEC §9), enforced per instance with GCRA
+//! Per-tenant request budgets (README, Rate limits), enforced per instance with GCRA
 //! (the `governor` crate): a tenant may burst up to its per-minute figure,
 //! then gets one more request every 60/N seconds. Keyed by the tenant of
 //! the *verified token*, so it runs after the token middleware.
@@ -69,11 +69,12 @@ impl TenantLimits {
         }
     }
 
-    /// `Err` with the whole seconds to wait when `tenant` is over the budget
-    /// that `method` draws on.
-    pub fn check(&self, tenant: &TenantId, method: &Method) -> Result<(), ApiError> {
-        let is_read = matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
-        let limiter = if is_read { &self.reads } else { &self.writes };
+    /// `Err` with the whole seconds to wait when `tenant` is over `budget`.
+    pub fn check(&self, tenant: &TenantId, budget: Budget) -> Result<(), ApiError> {
+        let limiter = match budget {
+            Budget::Reads => &self.reads,
+            Budget::Writes => &self.writes,
+        };
         let Some(limiter) = limiter else {
             return Ok(());
         };
@@ -89,6 +90,30 @@ impl TenantLimits {
     }
 }
 
+/// Which of a tenant's budgets a request draws on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Budget {
+    /// Reads, and usage metering (database writes a host may make on every
+    /// one of its own requests, costing Stripe nothing).
+    Reads,
+    /// Writes that cost Stripe requests.
+    Writes,
+}
+
+impl Budget {
+    /// The budget of `method` on `path` (a tenant-scoped path).
+    pub fn of(method: &Method, path: &str) -> Budget {
+        let read = matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
+        // /v1/tenants/{tenant_id}/usage…
+        let metering = path.split('/').nth(4) == Some("usage");
+        if read || metering {
+            Budget::Reads
+        } else {
+            Budget::Writes
+        }
+    }
+}
+
 /// `from_fn` middleware for the tenant scope, inside the token middleware
 /// (which has put the verified `Identity` in the request). Refusals are
 /// answered as responses so the outer middleware adds `x-request-id`.
@@ -100,7 +125,9 @@ pub async fn limit_tenant(
         req.app_data::<web::Data<TenantLimits>>(),
         req.extensions().get::<Identity>(),
     ) {
-        (Some(limits), Some(identity)) => limits.check(&identity.tenant_id, req.method()),
+        (Some(limits), Some(identity)) => {
+            limits.check(&identity.tenant_id, Budget::of(req.method(), req.path()))
+        }
         _ => Ok(()),
     };
     match verdict {
@@ -128,18 +155,36 @@ mod tests {
         let limits = limits(3, 0);
         let acme = TenantId::parse("acme").unwrap();
         for _ in 0..3 {
-            limits.check(&acme, &Method::POST).unwrap();
+            limits.check(&acme, Budget::Writes).unwrap();
         }
-        match limits.check(&acme, &Method::PUT) {
+        match limits.check(&acme, Budget::Writes) {
             Err(ApiError::RateLimited {
                 retry_after_seconds,
             }) => assert!((1..=20).contains(&retry_after_seconds)),
             other => panic!("expected a refusal, got {other:?}"),
         }
         // Reads are off by default, and another tenant has its own budget.
-        limits.check(&acme, &Method::GET).unwrap();
+        limits.check(&acme, Budget::Reads).unwrap();
         limits
-            .check(&TenantId::parse("globex").unwrap(), &Method::POST)
+            .check(&TenantId::parse("globex").unwrap(), Budget::Writes)
             .unwrap();
+    }
+
+    #[test]
+    fn metering_draws_on_the_reads_budget() {
+        let path = "/v1/tenants/acme/usage";
+        assert_eq!(Budget::of(&Method::POST, path), Budget::Reads);
+        assert_eq!(
+            Budget::of(&Method::POST, "/v1/tenants/acme/usage/batch"),
+            Budget::Reads
+        );
+        assert_eq!(
+            Budget::of(&Method::POST, "/v1/tenants/acme/billing/checkout"),
+            Budget::Writes
+        );
+        assert_eq!(
+            Budget::of(&Method::GET, "/v1/tenants/acme/billing"),
+            Budget::Reads
+        );
     }
 }

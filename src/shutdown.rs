@@ -1,4 +1,5 @@
-//! Stopping an instance without stranding anyone (SPEC §9, SIGTERM).
+//! Stopping an instance without stranding anyone (README, Operating it: SIGTERM;
+//! docs/ARCHITECTURE.md, "Stopping on purpose").
 //!
 //! On SIGTERM the instance *drains*: `/readyz` answers 503 at once (the load
 //! balancer stops sending), the listener stays open and in-flight requests

@@ -153,9 +153,7 @@ impl Application {
         tracing::info!(
             address = %settings.server.bind_addr,
             port,
-            database = db::Backend::from_url(secrecy::ExposeSecret::expose_secret(&settings.database.url))
-                .map(|b| b.name())
-                .unwrap_or("unknown"),
+            database = settings.database.backend().map_or("unknown", |b| b.name()),
             "serving"
         );
         Ok(Application {

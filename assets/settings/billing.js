@@ -17,6 +17,8 @@ const FIELD_LABELS = {
   plan: 'Plan', success_url: 'The return address', cancel_url: 'The return address',
   return_url: 'The return address',
 };
+// A meter's bar warns from this share of its limit.
+const USAGE_WARNING = 0.8;
 const SIGN_IN_AGAIN = 'Your sign-in has expired or is not valid. Sign in again to manage billing.';
 // A handler returns LEAVING when it navigates away: its button stays disabled.
 const LEAVING = Symbol('leaving');
@@ -31,6 +33,7 @@ let base = '';
 let state = null;
 let plans = null;
 let invoices = null;
+let meters = null;
 
 class ProblemError extends Error {
   constructor(status, message) {
@@ -132,7 +135,7 @@ function showError(error) {
   if (error?.status === 401) {
     // The token is spent: forget it and show nothing it would have unlocked.
     sessionStorage.removeItem(TOKEN_KEY);
-    for (const id of ['summary', 'plans', 'seats', 'profile', 'invoices', 'confirm', 'notice', 'who']) byId(id).hidden = true;
+    for (const id of ['summary', 'usage', 'plans', 'seats', 'profile', 'invoices', 'confirm', 'notice', 'who']) byId(id).hidden = true;
     for (const id of ['past-due-banner', 'read-only-notice', 'confirming']) byTestId(id).hidden = true;
   }
 }
@@ -206,6 +209,16 @@ function periodEnd() {
   return state.current_period_end ? formatDate(state.current_period_end) : 'the end of the current period';
 }
 
+const numberFormat = new Intl.NumberFormat();
+
+function count(value) {
+  return numberFormat.format(value);
+}
+
+function meterName(id) {
+  return meters?.find((meter) => meter.meter === id)?.name;
+}
+
 function price(plan) {
   if (plan.amount === null || plan.amount === undefined || !plan.currency) return 'No charge';
   const unit = plan.per_seat ? ' per seat' : '';
@@ -243,6 +256,7 @@ function render() {
   byTestId('cancel-subscription').hidden = !(admin && paying && !state.cancel_at_period_end);
   byTestId('resume-subscription').hidden = !(admin && paying && state.cancel_at_period_end);
 
+  renderUsage(admin, paying);
   renderPlans(admin, paying);
   renderSeats(admin, paying);
   renderProfile(admin);
@@ -258,7 +272,11 @@ function renderPlans(admin, paying) {
     if (plan.trial_available && plan.trial_days > 0 && !paying) card.append(el('p', { class: 'muted' }, `${plan.trial_days}-day free trial`));
     const features = (plan.features ?? []).map((feature) => el('li', {}, humanize(feature)));
     for (const [name, limit] of Object.entries(plan.limits ?? {})) {
-      features.push(el('li', {}, `Up to ${limit} ${String(name).replace(/[_-]+/g, ' ')}`));
+      const metered = meterName(name);
+      if (metered && limit === 0) continue;
+      features.push(el('li', {}, metered
+        ? `${count(limit)} ${metered} per billing period`
+        : `Up to ${count(limit)} ${String(name).replace(/[_-]+/g, ' ')}`));
     }
     if (features.length > 0) card.append(el('ul', { class: 'features' }, ...features));
     if (admin) card.append(planButton(plan, paying));
@@ -302,6 +320,58 @@ async function choosePlan(plan, paying, button) {
   await load();
   notify(upgrade ? `You are now on ${plan.name}.` : plan.current ? `You stay on ${plan.name}.` : `You move to ${plan.name} on ${periodEnd()}.`);
   return undefined;
+}
+
+// The cheapest higher-ranked plan that lifts `meter`'s limit above `used`
+// (more, or none); plans come ordered by rank.
+function planLifting(meter, used) {
+  return plans?.find((plan) => plan.change === 'upgrade'
+    && (plan.limits?.[meter] === undefined || plan.limits[meter] > used));
+}
+
+function renderUsage(admin, paying) {
+  byId('usage').hidden = !meters || meters.length === 0;
+  if (byId('usage').hidden) return;
+  byId('meters').replaceChildren(...meters.map((meter) => {
+    const unit = meter.unit || meter.name.toLowerCase();
+    const item = el('li', { class: 'meter', 'data-testid': `usage-meter-${meter.meter}` },
+      el('h3', { id: `meter-title-${meter.meter}` }, meter.name));
+    const resets = `Resets on ${formatDate(meter.period_end)}.`;
+    if (meter.limit === null) {
+      item.append(el('p', {}, `${count(meter.used)} ${unit} this period. No limit.`));
+      return item;
+    }
+    if (meter.limit === 0 && meter.used === 0) {
+      const lifting = planLifting(meter.meter, 0);
+      item.append(el('p', { class: 'muted' }, `Not included in ${planName(state.plan)}.${lifting ? ` Available on ${lifting.name}.` : ''}`));
+      return item;
+    } else {
+      item.append(
+        el('progress', { 'data-testid': `usage-bar-${meter.meter}`, max: String(meter.limit), value: String(Math.min(meter.used, meter.limit)), 'aria-labelledby': `meter-title-${meter.meter}` }),
+        el('p', {}, `${count(meter.used)} of ${count(meter.limit)} ${unit} used. ${resets}`),
+      );
+    }
+    const share = meter.limit > 0 ? meter.used / meter.limit : 1;
+    const reached = meter.used >= meter.limit;
+    if (!reached && share < USAGE_WARNING) return item;
+    const blocking = meter.overage === 'block';
+    const warning = reached
+      ? (blocking
+        ? `Limit reached: new ${unit} are refused until ${formatDate(meter.period_end)}.`
+        : `Limit reached: further ${unit} are billed as overage.`)
+      : `You have used ${Math.floor(share * 100)}% of your ${unit} this period.`;
+    item.classList.add(reached ? 'meter-reached' : 'meter-warning');
+    item.append(el('p', { class: 'notice notice-warning', 'data-testid': `usage-warning-${meter.meter}`, role: 'status' }, warning));
+    const lifting = planLifting(meter.meter, meter.used);
+    if (lifting && admin) {
+      const button = el('button', { type: 'button', class: 'primary', 'data-testid': `usage-upgrade-${meter.meter}`, 'aria-describedby': `meter-title-${meter.meter}` }, `Upgrade to ${lifting.name}`);
+      button.addEventListener('click', () => busy(button, () => choosePlan(lifting, paying, button)));
+      item.append(button);
+    } else if (lifting) {
+      item.append(el('p', { class: 'muted' }, `An admin can upgrade to ${lifting.name} to raise it.`));
+    }
+    return item;
+  }));
 }
 
 function renderSeats(admin, paying) {
@@ -350,14 +420,17 @@ function renderInvoices() {
 
 async function load() {
   const admin = me.role === 'admin';
-  const [fresh, catalog, list] = await Promise.all([
+  const usagePath = base.replace(/\/billing$/, '/usage');
+  const [fresh, catalog, list, usage] = await Promise.all([
     api('GET', base),
     optional('GET', `${base}/plans`),
     admin ? optional('GET', `${base}/invoices?limit=10`) : null,
+    optional('GET', usagePath),
   ]);
   state = fresh;
   plans = catalog?.plans ?? null;
   invoices = list?.invoices ?? null;
+  meters = usage?.meters ?? null;
   render();
 }
 

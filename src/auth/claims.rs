@@ -16,6 +16,8 @@ pub struct Identity {
     /// The token's `sub`: the acting user, recorded in the audit log.
     pub user_id: String,
     pub role: Role,
+    /// A role in `auth.usage_roles`: may record the tenant's usage.
+    pub may_record_usage: bool,
     /// A claimed email; used only as the last fallback for a customer's email.
     pub email: Option<Email>,
     pub email_verified: bool,
@@ -27,6 +29,7 @@ pub struct ClaimRules {
     tenant_claim: String,
     role_claim: String,
     admin_roles: Vec<String>,
+    usage_roles: Vec<String>,
 }
 
 impl ClaimRules {
@@ -34,12 +37,8 @@ impl ClaimRules {
         ClaimRules {
             tenant_claim: settings.tenant_claim.clone(),
             role_claim: settings.role_claim.clone(),
-            admin_roles: settings
-                .admin_roles
-                .iter()
-                .map(|r| r.trim().to_owned())
-                .filter(|r| !r.is_empty())
-                .collect(),
+            admin_roles: trimmed(&settings.admin_roles),
+            usage_roles: trimmed(&settings.usage_roles),
         }
     }
 
@@ -55,20 +54,25 @@ impl ClaimRules {
             .and_then(Value::as_str)
             .ok_or(TokenError::Tenant)?;
         let tenant_id = TenantId::parse(tenant).map_err(|_| TokenError::Tenant)?;
-        let is_admin = |value: &Value| {
-            value
-                .as_str()
-                .is_some_and(|role| self.admin_roles.iter().any(|a| a == role))
+        let values: Vec<&str> = match claim_at(claims, &self.role_claim) {
+            Some(Value::Array(roles)) => roles.iter().filter_map(Value::as_str).collect(),
+            Some(Value::String(role)) => vec![role.as_str()],
+            _ => Vec::new(),
         };
-        let role = match claim_at(claims, &self.role_claim) {
-            Some(Value::Array(roles)) if roles.iter().any(is_admin) => Role::Admin,
-            Some(value) if is_admin(value) => Role::Admin,
-            _ => Role::Member,
+        let any_of = |listed: &[String]| values.iter().any(|v| listed.iter().any(|l| l == v));
+        let may_record_usage = any_of(&self.usage_roles);
+        let role = if any_of(&self.admin_roles) {
+            Role::Admin
+        } else if may_record_usage {
+            Role::Service
+        } else {
+            Role::Member
         };
         Ok(Identity {
             tenant_id,
             user_id: user_id.to_owned(),
             role,
+            may_record_usage,
             email: claims
                 .get("email")
                 .and_then(Value::as_str)
@@ -79,6 +83,14 @@ impl ClaimRules {
                 .unwrap_or(false),
         })
     }
+}
+
+fn trimmed(roles: &[String]) -> Vec<String> {
+    roles
+        .iter()
+        .map(|r| r.trim().to_owned())
+        .filter(|r| !r.is_empty())
+        .collect()
 }
 
 /// A claim by its full name first (URL-named claims contain dots), else by
@@ -106,6 +118,7 @@ mod tests {
             tenant_claim: tenant.into(),
             role_claim: role.into(),
             admin_roles: admins.iter().map(|s| s.to_string()).collect(),
+            usage_roles: vec!["service".into(), "admin".into()],
         }
     }
 
@@ -153,6 +166,24 @@ mod tests {
         assert_eq!(admin_word.role, Role::Member);
         let no_role = identity(&clerk_v1, json!({"sub": "u", "org_id": "acme"})).unwrap();
         assert_eq!(no_role.role, Role::Member);
+    }
+
+    #[test]
+    fn usage_roles_record_usage_and_a_service_is_no_admin() {
+        let rules = rules("tenant_id", "role", &["admin"]);
+        let who = |claims| identity(&rules, claims).unwrap();
+        let service = who(json!({"sub": "app", "tenant_id": "acme", "role": "service"}));
+        assert_eq!(
+            (service.role, service.may_record_usage),
+            (Role::Service, true)
+        );
+        let admin = who(json!({"sub": "u", "tenant_id": "acme", "role": ["admin"]}));
+        assert_eq!((admin.role, admin.may_record_usage), (Role::Admin, true));
+        let member = who(json!({"sub": "u", "tenant_id": "acme", "role": "member"}));
+        assert_eq!(
+            (member.role, member.may_record_usage),
+            (Role::Member, false)
+        );
     }
 
     #[test]

@@ -18,6 +18,35 @@ pub struct TenantCtx(pub Identity);
 #[derive(Debug, Clone)]
 pub struct AdminCtx(pub Identity);
 
+/// A caller of the tenant in the path that may record its usage (a role in
+/// `auth.usage_roles`: the host application's backend, an admin).
+#[derive(Debug, Clone)]
+pub struct UsageCtx(pub Identity);
+
+impl std::ops::Deref for UsageCtx {
+    type Target = Identity;
+    fn deref(&self) -> &Identity {
+        &self.0
+    }
+}
+
+impl FromRequest for UsageCtx {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(identity(req).and_then(|identity| {
+            if identity.may_record_usage {
+                Ok(UsageCtx(identity))
+            } else {
+                Err(ApiError::Forbidden(
+                    "recording usage requires a role listed in auth.usage_roles",
+                ))
+            }
+        }))
+    }
+}
+
 /// Any caller with a valid token, for routes that name no tenant (`/v1/me`,
 /// behind `require_token`): the tenant is the token's own.
 #[derive(Debug, Clone)]
@@ -69,7 +98,9 @@ impl FromRequest for AdminCtx {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         ready(identity(req).and_then(|identity| match identity.role {
             Role::Admin => Ok(AdminCtx(identity)),
-            Role::Member => Err(ApiError::Forbidden("this action requires the admin role")),
+            Role::Member | Role::Service => {
+                Err(ApiError::Forbidden("this action requires the admin role"))
+            }
         }))
     }
 }

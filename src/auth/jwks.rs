@@ -1,4 +1,4 @@
-//! An identity provider's JWKS: fetched, cached and refreshed (SPEC §9).
+//! An identity provider's JWKS: fetched, cached and refreshed (README, Configuration: `JWT_JWKS_URL`).
 //!
 //! Policy, since jsonwebtoken only parses key sets:
 //! - keys are kept for the response's `Cache-Control: max-age`, clamped to

@@ -10,6 +10,6 @@ mod middleware;
 mod verifier;
 
 pub use claims::{ClaimRules, Identity};
-pub use extract::{AdminCtx, Caller, TenantCtx};
+pub use extract::{AdminCtx, Caller, TenantCtx, UsageCtx};
 pub use middleware::{require_tenant_token, require_token};
 pub use verifier::{JwtVerifier, MintRequest, TokenError, TokenIssuer};

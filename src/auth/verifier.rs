@@ -199,6 +199,9 @@ pub struct TokenIssuer {
     role_claim: String,
     /// The role value minted for an admin: the first of `auth.admin_roles`.
     admin_role: String,
+    /// The role value minted for a service: the first of `auth.usage_roles`
+    /// that is not an admin role.
+    service_role: String,
     issuer: Option<String>,
     audience: Option<String>,
 }
@@ -223,6 +226,12 @@ impl TokenIssuer {
                 .first()
                 .cloned()
                 .unwrap_or_else(|| "admin".into()),
+            service_role: settings
+                .usage_roles
+                .iter()
+                .find(|role| !settings.admin_roles.contains(role))
+                .cloned()
+                .unwrap_or_else(|| Role::Service.as_str().into()),
             issuer: settings.issuer.clone(),
             audience: settings.audience.clone(),
         }
@@ -236,6 +245,7 @@ impl TokenIssuer {
         let role = match request.role {
             Role::Admin => self.admin_role.as_str(),
             Role::Member => Role::Member.as_str(),
+            Role::Service => self.service_role.as_str(),
         };
         claims.insert(self.role_claim.clone(), role.into());
         claims.insert("iat".into(), now.into());

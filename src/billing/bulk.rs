@@ -182,7 +182,7 @@ impl Billing {
         let reader = {
             let (billing, selection, failure) =
                 (self.clone(), op.selection(), read_failure.clone());
-            actix_web::rt::spawn(async move {
+            tokio::task::spawn_local(async move {
                 let mut after: Option<WalkKey> = None;
                 loop {
                     let page = match billing.tenant_page(selection, after.take()).await {
@@ -219,7 +219,7 @@ impl Billing {
                 deferrals.clone(),
                 report.clone(),
             );
-            actix_web::rt::spawn(async move {
+            tokio::task::spawn_local(async move {
                 loop {
                     let fresh = queue.lock().await.recv().await;
                     let (tenant, first_deferred) = match fresh {

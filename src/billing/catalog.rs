@@ -4,14 +4,12 @@
 //! price's amount never changes at Stripe, so one read at startup is enough),
 //! the configured seed values until then.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::RwLock;
-
-use serde::Serialize;
 
 use super::Billing;
 use crate::db::DbError;
-use crate::domain::{PlanPrice, TenantId};
+use crate::domain::{Plan, PlanChange, PlanPrice, TenantId};
 
 /// Stripe's prices for the configured plans, as read at startup.
 #[derive(Debug, Default)]
@@ -31,25 +29,18 @@ impl PriceBook {
     }
 }
 
-/// One row of `GET …/billing/plans` (SPEC §7).
-#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
-pub struct PlanView {
-    pub id: String,
-    pub name: String,
-    /// The price per interval (per seat for a per-seat plan), in the currency's minor unit.
-    pub amount: Option<i64>,
-    pub currency: Option<String>,
-    pub interval: Option<String>,
-    pub per_seat: bool,
-    pub trial_days: u32,
+/// One plan as this tenant sees it (a row of `GET …/billing/plans`; README,
+/// Endpoints): the plan, its price and where it stands against the
+/// tenant's plan.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlanOffer {
+    pub plan: Plan,
+    /// Stripe's price once read, else the configured seed; none for `free`.
+    pub price: Option<PlanPrice>,
+    /// By rank against the tenant's current plan.
+    pub change: PlanChange,
     /// The plan has a trial and this tenant never had one.
     pub trial_available: bool,
-    pub features: Vec<String>,
-    pub limits: BTreeMap<String, i64>,
-    pub current: bool,
-    /// `current`, `upgrade` or `downgrade`, by rank against the current plan.
-    #[schema(value_type = String, pattern = "^(current|upgrade|downgrade)$")]
-    pub change: &'static str,
 }
 
 /// A configured plan whose price Stripe does not have (reported at startup).
@@ -61,33 +52,21 @@ pub struct PriceProblem {
 
 impl Billing {
     /// Every plan, lowest rank first, as this tenant sees it.
-    pub async fn plans(&self, tenant: &TenantId) -> Result<Vec<PlanView>, DbError> {
+    pub async fn plans(&self, tenant: &TenantId) -> Result<Vec<PlanOffer>, DbError> {
         let state = self.state(tenant).await?;
         let catalog = self.catalog();
         Ok(catalog
             .plans()
             .iter()
-            .map(|plan| {
-                let price = plan
+            .map(|plan| PlanOffer {
+                price: plan
                     .price_id
                     .as_deref()
                     .and_then(|id| self.prices.get(id))
-                    .or_else(|| plan.configured_price.clone());
-                let change = catalog.change(&state.plan, &plan.id);
-                PlanView {
-                    id: plan.id.clone(),
-                    name: plan.name.clone(),
-                    amount: price.as_ref().map(|p| p.amount),
-                    currency: price.as_ref().map(|p| p.currency.clone()),
-                    interval: price.map(|p| p.interval),
-                    per_seat: plan.per_seat,
-                    trial_days: plan.trial_days,
-                    trial_available: plan.trial_days > 0 && !state.trial_used,
-                    features: plan.features.clone(),
-                    limits: plan.limits.clone(),
-                    current: change == crate::domain::PlanChange::Current,
-                    change: change.as_str(),
-                }
+                    .or_else(|| plan.configured_price.clone()),
+                change: catalog.change(&state.plan, &plan.id),
+                trial_available: plan.trial_days > 0 && !state.trial_used,
+                plan: plan.clone(),
             })
             .collect())
     }

@@ -2,13 +2,12 @@
 //! call (no local copy to drift from the portal and Stripe's emails).
 
 use super::{Billing, BillingError};
-use crate::domain::TenantId;
-use crate::stripe::{InvoicePage, StripeFailure};
+use crate::domain::{InvoicePage, TenantId};
 
 impl Billing {
     /// One page of the tenant's invoices, newest first; an empty page for a
     /// tenant without a Stripe customer. A Stripe failure is an error, never
-    /// an empty list.
+    /// an empty list; a cursor Stripe does not know is `UnknownInvoice`.
     pub async fn invoices(
         &self,
         tenant: &TenantId,
@@ -20,25 +19,11 @@ impl Billing {
             .await?
             .and_then(|row| row.stripe_customer_id);
         let Some(customer) = customer else {
-            return Ok(InvoicePage {
-                invoices: Vec::new(),
-                has_more: false,
-            });
+            return Ok(InvoicePage::default());
         };
-        match self
-            .stripe
+        self.stripe
             .list_invoices(&customer, limit, starting_after)
-            .await
-        {
-            // Stripe knows no such invoice (400 `resource_missing` naming the
-            // parameter): the cursor is the caller's mistake, not an outage.
-            Err(StripeFailure::Rejected { status, param, .. })
-                if starting_after.is_some()
-                    && (status == 404 || param.as_deref() == Some("starting_after")) =>
-            {
-                Err(BillingError::UnknownInvoice)
-            }
-            answer => Ok(answer?),
-        }
+            .await?
+            .ok_or(BillingError::UnknownInvoice)
     }
 }

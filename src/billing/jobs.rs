@@ -134,7 +134,7 @@ impl Billing {
                 let stopped = stopped.clone();
                 // One worker per instance also applies retention when idle.
                 let sweeps = n == 0;
-                actix_web::rt::spawn(async move { billing.work(name, sweeps, stopped).await })
+                tokio::task::spawn_local(async move { billing.work(name, sweeps, stopped).await })
             })
             .collect();
         tracing::info!(

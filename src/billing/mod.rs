@@ -22,11 +22,12 @@ mod state_cache;
 mod state_reader;
 mod subscription_lock;
 mod sync;
+mod usage;
 mod webhooks;
 
 pub use backfill::{BackfillOutcome, BackfillTotals, EnsureCustomers};
 pub use bulk::{BulkOperation, BulkOutcome, BulkTotals, Step};
-pub use catalog::{PlanView, PriceProblem};
+pub use catalog::{PlanOffer, PriceProblem};
 pub use customer::{CustomerHints, EnsureAttempt, EnsuredCustomer};
 pub use entitlements::Entitlements;
 pub use jobs::{JobCounters, JobHub, JobWorkers};
@@ -38,7 +39,8 @@ pub use retention::{Swept, RETENTION_BATCH};
 pub use sessions::CheckoutRequest;
 pub use state::BillingState;
 pub use sync::{SyncOutcome, SyncTenants};
-pub use webhooks::{WebhookFailure, WebhookRejection};
+pub use usage::{LedgerEvent, MeterUsage, Recorded, UsageCheck, UsageEvent};
+pub use webhooks::WebhookFailure;
 
 use std::sync::Arc;
 
@@ -49,9 +51,8 @@ use state_reader::StateReader;
 use crate::db::tenants::TenantRecord;
 use crate::db::{self, audit, DbConnection, DbError, DbPool};
 use crate::domain::{Email, PlanCatalog, TenantId};
-use crate::error::ApiError;
 use crate::metrics::Metrics;
-use crate::settings::Settings;
+use crate::settings::{Backend, Settings};
 use crate::stripe::{StripeFailure, StripeGateway};
 
 /// Who acts, for the audit log and as the last fallback for a customer email.
@@ -101,40 +102,6 @@ pub enum BillingError {
     /// More seats than the plan's `limits.seats`.
     #[error("more seats than the plan allows")]
     TooManySeats { max: i64 },
-}
-
-impl From<BillingError> for ApiError {
-    fn from(error: BillingError) -> Self {
-        match error {
-            BillingError::Database(e) => e.into(),
-            BillingError::Stripe(e) => e.into(),
-            BillingError::CreationInProgress => ApiError::StripeTimeout(Box::new(error)),
-            BillingError::AlreadySubscribed => ApiError::Conflict(
-                "the tenant already has an active paid subscription; change its plan instead"
-                    .into(),
-            ),
-            BillingError::NoSubscription => {
-                ApiError::Conflict("the tenant has no subscription; start one with Checkout".into())
-            }
-            BillingError::SubscriptionEnded => ApiError::Conflict(
-                "the subscription has ended; start a new one with Checkout".into(),
-            ),
-            BillingError::WriteInProgress => ApiError::Conflict(
-                "another change to this subscription is in progress; try again".into(),
-            ),
-            BillingError::NotPerSeat => ApiError::Conflict(
-                "the current plan is not billed per seat; change to a per-seat plan first".into(),
-            ),
-            BillingError::UnknownInvoice => ApiError::invalid_field(
-                "starting_after",
-                "names no invoice of this tenant; use an id from a previous page",
-            ),
-            BillingError::TooManySeats { max } => ApiError::invalid_field(
-                "quantity",
-                format!("must be a whole number from 1 to {max}"),
-            ),
-        }
-    }
 }
 
 /// Shared, cheap-to-clone handle on the billing service.
@@ -191,11 +158,12 @@ impl Billing {
     /// tenants' cached state at once (everything, after a reconnect). None
     /// on SQLite or with the cache off: the TTL is the bound there.
     pub fn listen_for_changes(&self) -> Option<db::listen::Listener> {
-        let url = self.settings.database.url.clone();
-        let backend = db::Backend::from_url(secrecy::ExposeSecret::expose_secret(&url)).ok()?;
-        if backend != db::Backend::Postgres || !self.state_cache.is_enabled() {
+        if self.settings.database.backend() != Some(Backend::Postgres)
+            || !self.state_cache.is_enabled()
+        {
             return None;
         }
+        let url = self.settings.database.url.clone();
         let cache = self.state_cache.clone();
         let started = db::listen::listen(url, move |event| match event {
             db::listen::StateEvent::Changed(tenant) => {
@@ -240,6 +208,11 @@ impl Billing {
     /// This instance's job counters (also logged as they change).
     pub fn job_counters(&self) -> &JobCounters {
         &self.jobs.counters
+    }
+
+    /// Whether the database answers a query now (readiness).
+    pub async fn ping_database(&self) -> Result<(), DbError> {
+        db::interact(&self.pool, db::ping).await
     }
 
     pub fn pool(&self) -> &DbPool {

@@ -14,6 +14,7 @@ use chrono::Utc;
 
 use super::subscription_lock::SubscriptionLock;
 use super::{Actor, Billing, BillingError, BillingState};
+use crate::db::seat_requests::{self, SeatSeq};
 use crate::db::subscriptions::{self, Observation, SubscriptionSnapshot};
 use crate::domain::{is_paying, PlanCatalog, PlanChange, PlanCode};
 use crate::stripe::{
@@ -165,7 +166,8 @@ fn decide(
 }
 
 impl Billing {
-    /// Changes the tenant's plan (SPEC §7); answers the stored state after.
+    /// Changes the tenant's plan (README, Endpoints; docs/ARCHITECTURE.md,
+    /// "Subscription state"); answers the stored state after.
     pub async fn change_plan(
         &self,
         tenant: &crate::domain::TenantId,
@@ -256,8 +258,8 @@ impl Billing {
         let answer = self.snapshot(&subscription, schedule.as_ref());
         match steps.is_empty() {
             // Nothing to write; store what was read, audited only if it repairs.
-            true => self.store_answer(tenant, &answer, actor, "subscription.sync", false),
-            false => self.store_answer(tenant, &answer, actor, intent.action(), true),
+            true => self.store_answer(tenant, &answer, actor, "subscription.sync", false, None),
+            false => self.store_answer(tenant, &answer, actor, intent.action(), true, None),
         }
         .await?;
         Ok(())
@@ -350,7 +352,7 @@ impl Billing {
         let schedule = self.schedule_of(&subscription).await?;
         let snapshot = self.snapshot(&subscription, schedule.as_ref());
         if !snapshot.is_paying() {
-            self.store_answer(tenant, &snapshot, actor, "subscription.sync", false)
+            self.store_answer(tenant, &snapshot, actor, "subscription.sync", false, None)
                 .await?;
             return Ok(None);
         }
@@ -372,7 +374,7 @@ impl Billing {
     ) -> BillingError {
         if let Ok(snapshot) = self.read_snapshot(subscription_id).await {
             let _ = self
-                .store_answer(tenant, &snapshot, actor, "subscription.sync", false)
+                .store_answer(tenant, &snapshot, actor, "subscription.sync", false, None)
                 .await;
         }
         failure.into()
@@ -397,7 +399,9 @@ impl Billing {
     /// Stores state taken from Stripe's answer (newer than any read drawn
     /// before it) and audits what changed under `action` (always, with
     /// `always_audit`: an admin's write is recorded even when its webhook
-    /// stored the change first).
+    /// stored the change first). With `carries`, a seat write's answer also
+    /// marks the seat calls up to it carried, in the same transaction, and
+    /// the audit entry records the count set.
     pub(super) async fn store_answer(
         &self,
         tenant: &crate::domain::TenantId,
@@ -405,10 +409,14 @@ impl Billing {
         actor: &Actor<'_>,
         action: &'static str,
         always_audit: bool,
+        carries: Option<SeatSeq>,
     ) -> Result<(), BillingError> {
         let (key, snapshot) = (tenant.clone(), snapshot.clone());
         let actor_id = actor.user_id.to_owned();
         let request_id = actor.request_id.map(str::to_owned);
+        let requested = carries
+            .and(snapshot.seats)
+            .map(|seats| serde_json::json!({ "seats": seats }));
         self.interact_writing(tenant, move |conn| {
             let observation = Observation {
                 actor: &actor_id,
@@ -418,14 +426,17 @@ impl Billing {
                 now: Utc::now().naive_utc(),
                 authoritative: false,
                 always_audit,
-                requested: None,
+                requested: requested.as_ref(),
             };
-            Ok(subscriptions::store_latest(
-                conn,
-                &key,
-                &snapshot,
-                &observation,
-            )?)
+            match carries {
+                Some(carries) => {
+                    seat_requests::store_carried(conn, &key, &snapshot, &observation, carries)?;
+                }
+                None => {
+                    subscriptions::store_latest(conn, &key, &snapshot, &observation)?;
+                }
+            }
+            Ok(())
         })
         .await?;
         Ok(())

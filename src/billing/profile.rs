@@ -5,7 +5,6 @@ use std::hash::{Hash, Hasher};
 use std::time::Duration;
 
 use chrono::Utc;
-use serde::Serialize;
 
 use super::{Actor, Billing, BillingError, BillingState};
 use crate::db::jobs::{self, JobKind};
@@ -20,8 +19,7 @@ pub struct ProfileUpdate {
 }
 
 /// Where the profile stands relative to Stripe after an update.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProfileSync {
     /// The Stripe customer now matches.
     Synced,

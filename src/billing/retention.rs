@@ -1,14 +1,16 @@
-//! Retention (SPEC §9): finished jobs after `jobs.retain_finished_days`,
-//! webhook ledger rows after `webhooks.retain_days` (never below Stripe's
-//! 3-day redelivery window, enforced by the settings). The first job worker
+//! Retention (README, Operating it): finished jobs after
+//! `jobs.retain_finished_days`, webhook ledger rows after
+//! `webhooks.retain_days` (never below Stripe's 3-day redelivery window,
+//! enforced by the settings), usage ledger rows after `usage.retain_days`
+//! (never below the 35 days an event may be dated back). The first job worker
 //! of each instance runs it when idle, every `jobs.retention_interval_seconds`,
-//! in small batches, so neither table grows without bound and no delete
+//! in small batches, so no table grows without bound and no delete
 //! holds a lock for long. Instances may overlap: deleting is idempotent.
 
-use chrono::{Duration, Utc};
+use chrono::{Duration, NaiveDateTime, Utc};
 
 use super::Billing;
-use crate::db::{self, events, jobs, DbError};
+use crate::db::{self, events, jobs, usage, DbConnection, DbError};
 
 /// Rows per delete statement.
 pub const RETENTION_BATCH: i64 = 500;
@@ -18,6 +20,7 @@ pub const RETENTION_BATCH: i64 = 500;
 pub struct Swept {
     pub jobs: usize,
     pub webhook_events: usize,
+    pub usage_events: usize,
 }
 
 impl Billing {
@@ -27,42 +30,49 @@ impl Billing {
         let days = |d: u64| Duration::days(i64::try_from(d).unwrap_or(i64::MAX / 86_400_000));
         let jobs_cutoff = now - days(self.settings.jobs.retain_finished_days);
         let events_cutoff = now - days(self.settings.webhooks.retain_days);
-        let mut swept = Swept::default();
-        loop {
-            let deleted = db::interact(&self.pool, move |conn| {
-                Ok(jobs::delete_finished_before(
-                    conn,
-                    jobs_cutoff,
-                    RETENTION_BATCH,
-                )?)
-            })
-            .await?;
-            swept.jobs += deleted;
-            if (deleted as i64) < RETENTION_BATCH {
-                break;
-            }
-        }
-        loop {
-            let deleted = db::interact(&self.pool, move |conn| {
-                Ok(events::delete_received_before(
-                    conn,
-                    events_cutoff,
-                    RETENTION_BATCH,
-                )?)
-            })
-            .await?;
-            swept.webhook_events += deleted;
-            if (deleted as i64) < RETENTION_BATCH {
-                break;
-            }
-        }
+        let usage_cutoff = now - days(self.settings.usage.retain_days);
+        let swept = Swept {
+            jobs: self
+                .delete_in_batches(jobs::delete_finished_before, jobs_cutoff)
+                .await?,
+            webhook_events: self
+                .delete_in_batches(events::delete_received_before, events_cutoff)
+                .await?,
+            usage_events: self
+                .delete_in_batches(usage::delete_recorded_before, usage_cutoff)
+                .await?,
+        };
         if swept != Swept::default() {
             tracing::info!(
                 jobs = swept.jobs,
                 webhook_events = swept.webhook_events,
+                usage_events = swept.usage_events,
                 "retention: deleted expired rows"
             );
         }
         Ok(swept)
+    }
+
+    /// Runs `delete` (rows before `cutoff`, at most a batch) until a batch
+    /// comes back short; returns how many rows went.
+    async fn delete_in_batches<E>(
+        &self,
+        delete: fn(&mut DbConnection, NaiveDateTime, i64) -> Result<usize, E>,
+        cutoff: NaiveDateTime,
+    ) -> Result<usize, DbError>
+    where
+        E: Into<DbError> + 'static,
+    {
+        let mut total = 0;
+        loop {
+            let deleted = db::interact(&self.pool, move |conn| {
+                delete(conn, cutoff, RETENTION_BATCH).map_err(Into::into)
+            })
+            .await?;
+            total += deleted;
+            if (deleted as i64) < RETENTION_BATCH {
+                return Ok(total);
+            }
+        }
     }
 }

@@ -12,14 +12,12 @@
 //! count, through any instance) then costs a few Stripe writes, and calls
 //! already carried answer without touching Stripe or waiting for the lock.
 
-use chrono::Utc;
 use serde_json::json;
 
 use super::plan_change::LiveSubscription;
 use super::subscription_lock::SubscriptionLock;
 use super::{Actor, Billing, BillingError, BillingState};
 use crate::db::seat_requests::{self, SeatSeq};
-use crate::db::subscriptions::{Observation, SubscriptionSnapshot};
 use crate::db::{self};
 use crate::domain::{is_paying, TenantId};
 use crate::stripe::{ItemChange, Proration, SubscriptionUpdate};
@@ -27,7 +25,7 @@ use crate::stripe::{ItemChange, Proration, SubscriptionUpdate};
 const ACTION: &str = "subscription.seats";
 
 impl Billing {
-    /// Sets the seat count of the tenant's per-seat plan (SPEC §7); answers
+    /// Sets the seat count of the tenant's per-seat plan (README, Endpoints); answers
     /// the stored state after.
     pub async fn set_seats(
         &self,
@@ -143,7 +141,14 @@ impl Billing {
         if subscription.quantity == Some(quantity) {
             // Already so at Stripe (a retry, or the count did not change).
             return self
-                .store_carried(tenant, &current, actor, "subscription.sync", false, carries)
+                .store_answer(
+                    tenant,
+                    &current,
+                    actor,
+                    "subscription.sync",
+                    false,
+                    Some(carries),
+                )
                 .await;
         }
         let update = SubscriptionUpdate {
@@ -175,45 +180,7 @@ impl Billing {
             }
         };
         let answer = self.snapshot(&answer, schedule.as_ref());
-        self.store_carried(tenant, &answer, actor, ACTION, true, carries)
+        self.store_answer(tenant, &answer, actor, ACTION, true, Some(carries))
             .await
-    }
-
-    /// `store_answer`, also marking the seat calls up to `carries` carried,
-    /// in one transaction; the audit entry records the count set.
-    async fn store_carried(
-        &self,
-        tenant: &TenantId,
-        snapshot: &SubscriptionSnapshot,
-        actor: &Actor<'_>,
-        action: &'static str,
-        always_audit: bool,
-        carries: SeatSeq,
-    ) -> Result<(), BillingError> {
-        let (key, snapshot) = (tenant.clone(), snapshot.clone());
-        let actor_id = actor.user_id.to_owned();
-        let request_id = actor.request_id.map(str::to_owned);
-        let requested = snapshot.seats.map(|seats| json!({ "seats": seats }));
-        self.interact_writing(tenant, move |conn| {
-            let observation = Observation {
-                actor: &actor_id,
-                request_id: request_id.as_deref(),
-                action,
-                event: None,
-                now: Utc::now().naive_utc(),
-                authoritative: false,
-                always_audit,
-                requested: requested.as_ref(),
-            };
-            Ok(seat_requests::store_carried(
-                conn,
-                &key,
-                &snapshot,
-                &observation,
-                carries,
-            )?)
-        })
-        .await?;
-        Ok(())
     }
 }

@@ -1,12 +1,11 @@
 use chrono::{DateTime, NaiveDateTime, Utc};
-use serde::Serialize;
 
 use crate::db::tenants::TenantRecord;
 use crate::domain::TenantId;
 
-/// What `GET …/billing` answers: the tenant's plan as last reported by
-/// Stripe (SPEC §4 and §7; the settings page reads exactly these names).
-#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
+/// The tenant's plan as last reported by Stripe, as the service shows and
+/// decides on it (`routes::state` is its JSON; README, Endpoints).
+#[derive(Debug, Clone, PartialEq)]
 pub struct BillingState {
     pub tenant_id: String,
     pub stripe_customer_id: Option<String>,
@@ -22,8 +21,8 @@ pub struct BillingState {
     pub pending_plan_at: Option<DateTime<Utc>>,
     /// Set only while past_due: when the plan's entitlements end.
     pub grace_until: Option<DateTime<Utc>>,
-    /// Whether the tenant ever had a trial (Checkout gives one trial, ever).
-    #[serde(skip)]
+    /// Whether the tenant ever had a trial (Checkout gives one trial, ever);
+    /// not shown.
     pub trial_used: bool,
 }
 

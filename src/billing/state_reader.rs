@@ -70,7 +70,7 @@ impl StateReader {
         };
         if start_drainer {
             // Detached: a cancelled request must not strand the others.
-            actix_web::rt::spawn(drain(pool.clone(), self.queue.clone()));
+            tokio::task::spawn_local(drain(pool.clone(), self.queue.clone()));
         }
         answered.await.unwrap_or(Err(DbError::Aborted))
     }

@@ -48,7 +48,7 @@ impl Drop for SubscriptionLock {
         let (pool, tenant, token) = (self.pool.clone(), self.tenant.clone(), self.token.clone());
         // Best effort; otherwise the lease lapses on its own.
         if tokio::runtime::Handle::try_current().is_ok() {
-            actix_web::rt::spawn(async move {
+            tokio::task::spawn_local(async move {
                 let _ = db::interact(&pool, move |conn| {
                     Ok(leases::release_subscription_lock(conn, &tenant, &token)?)
                 })

@@ -7,10 +7,12 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use super::{runtime_failure, DATABASE_HINT};
+use super::{billing_for_command, runtime_failure, DATABASE_HINT};
 use crate::billing::{Billing, BulkOperation, BulkOutcome};
 use crate::db::tenants::Selection;
 use crate::domain::TenantId;
+use crate::settings::Settings;
+use crate::stripe::Pacer;
 
 /// `--rate` must be a positive, finite number of requests per second.
 pub(super) fn check_rate(rate: f64) -> Result<(), ExitCode> {
@@ -20,6 +22,17 @@ pub(super) fn check_rate(rate: f64) -> Result<(), ExitCode> {
         eprintln!("tenant-billing: --rate must be a positive number of requests per second");
         Err(ExitCode::from(2))
     }
+}
+
+/// The billing service for a bulk run, every Stripe request paced to `rate`
+/// per second. A bulk run can afford patience: more attempts per tenant
+/// before a tenant counts as failed (the pacer already keeps the rate).
+pub(super) fn paced_billing(
+    mut settings: Settings,
+    rate: f64,
+) -> Result<(Billing, Option<stripe_sim::SimHandle>), ExitCode> {
+    settings.stripe.max_attempts = settings.stripe.max_attempts.max(8);
+    billing_for_command(settings, Some(Pacer::per_second(rate))).map_err(runtime_failure)
 }
 
 /// Prints `line(tenant)` for every tenant of `selection`, streaming, then

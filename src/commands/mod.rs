@@ -1,4 +1,4 @@
-//! Subcommand implementations. Each returns the process exit status of SPEC §1:
+//! Subcommand implementations. Each returns the process exit status of README, Commands:
 //! 0 success, 1 runtime failure, 2 usage or configuration error.
 
 mod backfill;

@@ -3,13 +3,12 @@
 
 use std::process::ExitCode;
 
-use super::bulk::{check_rate, run_paced};
-use super::{billing_for_command, runtime_failure, DATABASE_HINT};
+use super::bulk::{check_rate, paced_billing, run_paced};
+use super::{runtime_failure, DATABASE_HINT};
 use crate::billing::{Actor, SyncTenants};
 use crate::cli::SyncArgs;
 use crate::domain::TenantId;
 use crate::settings::Settings;
-use crate::stripe::Pacer;
 
 /// Tenants re-read at once by `--all`; the pacer keeps the request rate.
 const CONCURRENCY: usize = 4;
@@ -25,13 +24,10 @@ pub(super) async fn sync(args: SyncArgs, settings: Settings) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let mut settings = settings;
-    settings.stripe.max_attempts = settings.stripe.max_attempts.max(8);
-    let (billing, _simulator) =
-        match billing_for_command(settings, Some(Pacer::per_second(args.rate))) {
-            Ok(built) => built,
-            Err(error) => return runtime_failure(error),
-        };
+    let (billing, _simulator) = match paced_billing(settings, args.rate) {
+        Ok(built) => built,
+        Err(code) => return code,
+    };
 
     if let Some(tenant) = tenant {
         return match billing.sync(&tenant, &Actor::SYSTEM).await {

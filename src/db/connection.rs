@@ -12,33 +12,9 @@ pub enum DbConnection {
     Sqlite(SqliteConnection),
 }
 
-/// The database flavour behind a `DATABASE_URL`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Postgres,
-    Sqlite,
-}
-
-impl Backend {
-    pub fn from_url(url: &str) -> Result<Backend, ConnectionError> {
-        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Ok(Backend::Postgres)
-        } else if url.starts_with("sqlite:") {
-            Ok(Backend::Sqlite)
-        } else {
-            Err(ConnectionError::InvalidConnectionUrl(
-                "DATABASE_URL must start with sqlite:// or postgres://".into(),
-            ))
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Backend::Postgres => "postgres",
-            Backend::Sqlite => "sqlite",
-        }
-    }
-}
+/// Decided by configuration (the `DATABASE_URL` scheme); re-exported here for
+/// the code that opens and matches connections.
+pub use crate::settings::Backend;
 
 /// The file path of a `sqlite://PATH` (or `sqlite:PATH`) URL.
 pub fn sqlite_path(url: &str) -> &str {
@@ -54,7 +30,12 @@ pub fn sqlite_path(url: &str) -> &str {
 /// the connections share, instead of a `pread` into each connection's own
 /// small cache (a million-row `tenant_config`'s tail latency).
 pub fn establish(url: &str, sqlite_busy_timeout_ms: u64) -> Result<DbConnection, ConnectionError> {
-    match Backend::from_url(url)? {
+    let backend = Backend::from_url(url).ok_or_else(|| {
+        ConnectionError::InvalidConnectionUrl(
+            "DATABASE_URL must start with sqlite:// or postgres://".into(),
+        )
+    })?;
+    match backend {
         Backend::Postgres => Ok(DbConnection::Postgresql(PgConnection::establish(url)?)),
         Backend::Sqlite => {
             let path = sqlite_path(url);

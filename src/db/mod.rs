@@ -30,6 +30,7 @@ pub mod schema;
 pub mod seat_requests;
 pub mod subscriptions;
 pub mod tenants;
+pub mod usage;
 
 pub use connection::{establish, Backend, DbConnection};
 pub use pool::{build_pool, DbPool, PooledConnection};

@@ -80,6 +80,7 @@ diesel::table! {
         state_at -> Nullable<Timestamp>,
         state_ticket -> Int8,
         state_applied_ticket -> Int8,
+        current_period_start -> Nullable<Timestamp>,
     }
 }
 
@@ -109,6 +110,35 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    usage_counters (tenant_id, meter, period_start) {
+        #[max_length = 64]
+        tenant_id -> Varchar,
+        meter -> Text,
+        period_start -> Timestamp,
+        period_end -> Timestamp,
+        used -> Int8,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    usage_events (id) {
+        id -> Int8,
+        #[max_length = 64]
+        tenant_id -> Varchar,
+        idempotency_key -> Text,
+        meter -> Text,
+        quantity -> Int8,
+        value -> Int8,
+        occurred_at -> Timestamp,
+        period_start -> Timestamp,
+        used_after -> Int8,
+        usage_limit -> Nullable<Int8>,
+        recorded_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(subscriptions -> tenant_config (tenant_id));
 diesel::joinable!(tenant_leases -> tenant_config (tenant_id));
 
@@ -120,4 +150,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     subscriptions,
     tenant_config,
     tenant_leases,
+    usage_counters,
+    usage_events,
 );

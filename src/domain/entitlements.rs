@@ -1,4 +1,4 @@
-//! What a tenant may use right now (SPEC §7's entitlements rule). A pure
+//! What a tenant may use right now (README, Endpoints: "Entitlements"). A pure
 //! function of the stored subscription state and the current time, so the
 //! host app's per-request check never waits on Stripe or a database write.
 

@@ -3,14 +3,17 @@
 
 mod email;
 mod entitlements;
+mod invoice;
 mod plan;
 mod redirect;
 mod role;
 mod subscription;
 mod tenant_id;
+mod usage;
 
 pub use email::Email;
 pub use entitlements::{access, Access, AccessReason};
+pub use invoice::{Invoice, InvoicePage};
 pub use plan::{
     CatalogError, Plan, PlanCatalog, PlanChange, PlanCode, PlanPrice, UnknownPlan, FREE,
 };
@@ -18,3 +21,7 @@ pub use redirect::RedirectUrl;
 pub use role::Role;
 pub use subscription::is_paying;
 pub use tenant_id::TenantId;
+pub use usage::{
+    check_timestamp, Aggregation, Allowance, InvalidUsageKey, Meter, Overage, TimestampError,
+    UsageKey, UsagePeriod, MAX_QUANTITY,
+};

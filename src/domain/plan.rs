@@ -7,6 +7,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::Arc;
 
+use super::usage::{Allowance, Meter, Overage};
+
 /// The plan of a tenant without a paying subscription; always in the catalog.
 pub const FREE: &str = "free";
 
@@ -57,8 +59,11 @@ pub struct Plan {
     /// Billed per seat (the subscription item's quantity).
     pub per_seat: bool,
     pub features: Vec<String>,
-    /// `seats` is the most seats a per-seat plan may have.
+    /// `seats` is the most seats a per-seat plan may have; a meter's id is
+    /// that meter's limit per period (absent: unlimited; 0: not included).
     pub limits: BTreeMap<String, i64>,
+    /// What happens to usage past a meter's limit.
+    pub overage: Overage,
     /// The configured price, shown until Stripe's has been read.
     pub configured_price: Option<PlanPrice>,
 }
@@ -67,6 +72,14 @@ impl Plan {
     /// The most seats this plan allows, if it limits them.
     pub fn max_seats(&self) -> Option<i64> {
         self.limits.get("seats").copied()
+    }
+
+    /// This plan's rule for `meter`.
+    pub fn allowance(&self, meter: &str) -> Allowance {
+        Allowance {
+            limit: self.limits.get(meter).copied(),
+            overage: self.overage,
+        }
     }
 
     /// A plan with this id and nothing else (free's defaults).
@@ -80,6 +93,7 @@ impl Plan {
             per_seat: false,
             features: Vec::new(),
             limits: BTreeMap::new(),
+            overage: Overage::Block,
             configured_price: None,
         }
     }
@@ -105,8 +119,11 @@ impl PlanChange {
 
 /// Why a catalog was refused: the plan, the key and the problem (never a value).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("plans.{plan}.{key} {problem}")]
+#[error("{section}.{plan}.{key} {problem}")]
 pub struct CatalogError {
+    /// `plans` or `meters`.
+    pub section: &'static str,
+    /// The plan's or the meter's id.
     pub plan: String,
     pub key: &'static str,
     pub problem: &'static str,
@@ -124,6 +141,8 @@ struct Inner {
     plans: Vec<Plan>,
     by_id: HashMap<String, usize>,
     by_price: HashMap<String, usize>,
+    /// By id; the order the page and the API list them in.
+    meters: Vec<Meter>,
 }
 
 impl Default for PlanCatalog {
@@ -135,12 +154,21 @@ impl Default for PlanCatalog {
 
 impl PlanCatalog {
     /// Validates `plans` (adding `free` with its defaults when absent).
-    pub fn new(mut plans: Vec<Plan>) -> Result<PlanCatalog, CatalogError> {
+    pub fn new(plans: Vec<Plan>) -> Result<PlanCatalog, CatalogError> {
+        PlanCatalog::with_meters(plans, Vec::new())
+    }
+
+    /// Validates `plans` and the `meters` their limits may name.
+    pub fn with_meters(
+        mut plans: Vec<Plan>,
+        mut meters: Vec<Meter>,
+    ) -> Result<PlanCatalog, CatalogError> {
         if !plans.iter().any(|p| p.id == FREE) {
             plans.push(Plan::bare(FREE, "Free"));
         }
         plans.sort_by(|a, b| a.rank.cmp(&b.rank).then_with(|| a.id.cmp(&b.id)));
         let error = |plan: &Plan, key, problem| CatalogError {
+            section: "plans",
             plan: plan.id.clone(),
             key,
             problem,
@@ -195,15 +223,53 @@ impl PlanCatalog {
             if plan.max_seats().is_some_and(|seats| seats < 1) {
                 return Err(error(plan, "limits", "seats must be at least 1"));
             }
+            if meters
+                .iter()
+                .any(|meter| plan.limits.get(&meter.id).is_some_and(|limit| *limit < 0))
+            {
+                return Err(error(plan, "limits", "a meter's limit must be 0 or more"));
+            }
             by_id.insert(plan.id.clone(), index);
+        }
+        meters.sort_by(|a, b| a.id.cmp(&b.id));
+        for meter in &meters {
+            let meter_error = |key, problem| CatalogError {
+                section: "meters",
+                plan: meter.id.clone(),
+                key,
+                problem,
+            };
+            let well_formed = (1..=64).contains(&meter.id.len())
+                && meter.id.bytes().all(|b| {
+                    b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-'
+                });
+            if !well_formed || meter.id == "seats" {
+                return Err(meter_error(
+                    "id",
+                    "must be 1-64 characters of a-z, 0-9, '_' and '-', and not seats",
+                ));
+            }
+            if meter.name.trim().is_empty() {
+                return Err(meter_error("name", "must not be empty"));
+            }
         }
         Ok(PlanCatalog {
             inner: Arc::new(Inner {
                 plans,
                 by_id,
                 by_price,
+                meters,
             }),
         })
+    }
+
+    /// Every meter, by id.
+    pub fn meters(&self) -> &[Meter] {
+        &self.inner.meters
+    }
+
+    pub fn meter(&self, id: &str) -> Option<&Meter> {
+        self.inner.meters.iter().find(|meter| meter.id == id)
     }
 
     /// Every plan, lowest rank first (free first).

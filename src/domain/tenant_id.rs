@@ -1,6 +1,7 @@
 use std::fmt;
 
-/// A tenant identifier: 1–64 characters of `[A-Za-z0-9_-]` (SPEC §3).
+/// A tenant identifier: 1–64 characters of `[A-Za-z0-9_-]` (the `tenant_id`
+/// path parameter of the API contract: README, API contract).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TenantId(String);
 

@@ -4,6 +4,7 @@ use std::time::Instant;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::Method;
 use actix_web::middleware::Next;
 use actix_web::web;
 
@@ -36,4 +37,19 @@ pub async fn record_http(
         );
     }
     result
+}
+
+impl From<&Method> for HttpMethod {
+    fn from(method: &Method) -> Self {
+        match *method {
+            Method::GET => HttpMethod::GET,
+            Method::POST => HttpMethod::POST,
+            Method::PUT => HttpMethod::PUT,
+            Method::PATCH => HttpMethod::PATCH,
+            Method::DELETE => HttpMethod::DELETE,
+            Method::HEAD => HttpMethod::HEAD,
+            Method::OPTIONS => HttpMethod::OPTIONS,
+            _ => HttpMethod::OTHER,
+        }
+    }
 }

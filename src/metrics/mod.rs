@@ -1,4 +1,4 @@
-//! Prometheus metrics (SPEC §9), one registry per running instance.
+//! Prometheus metrics (README, Metrics), one registry per running instance.
 //!
 //! Why per instance rather than a global recorder: the tests run several
 //! instances in one process, and each must scrape only its own traffic.
@@ -33,22 +33,6 @@ pub enum HttpMethod {
     HEAD,
     OPTIONS,
     OTHER,
-}
-
-impl From<&actix_web::http::Method> for HttpMethod {
-    fn from(method: &actix_web::http::Method) -> Self {
-        use actix_web::http::Method;
-        match *method {
-            Method::GET => HttpMethod::GET,
-            Method::POST => HttpMethod::POST,
-            Method::PUT => HttpMethod::PUT,
-            Method::PATCH => HttpMethod::PATCH,
-            Method::DELETE => HttpMethod::DELETE,
-            Method::HEAD => HttpMethod::HEAD,
-            Method::OPTIONS => HttpMethod::OPTIONS,
-            _ => HttpMethod::OTHER,
-        }
-    }
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -97,7 +81,7 @@ struct CacheLabels {
     result: &'static str,
 }
 
-/// What happened to a webhook delivery (SPEC §9's closed set).
+/// What happened to a webhook delivery (the closed set README, Metrics lists).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WebhookOutcome {
     Applied,
@@ -163,6 +147,7 @@ pub struct Metrics {
     jobs_processed: Family<JobLabels, Counter>,
     cache_requests: Family<CacheLabels, Counter>,
     pool_connections: Family<StateLabels, Gauge>,
+    usage_events: Family<CacheLabels, Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -245,6 +230,13 @@ impl Metrics {
             "Database pool connections, idle or in use (read at scrape time)",
             pool_connections.clone(),
         );
+        let usage_events = Family::<CacheLabels, Counter>::default();
+        registry.register(
+            "usage_events",
+            "Usage events answered by this instance, by result \
+             (recorded, duplicate, conflict, refused)",
+            usage_events.clone(),
+        );
         Metrics {
             registry,
             http_requests,
@@ -256,7 +248,16 @@ impl Metrics {
             jobs_processed,
             cache_requests,
             pool_connections,
+            usage_events,
         }
+    }
+
+    /// One usage event's result: `recorded`, `duplicate`, `conflict` or
+    /// `refused` (a fixed set).
+    pub fn usage_event(&self, result: &'static str) {
+        self.usage_events
+            .get_or_create(&CacheLabels { result })
+            .inc();
     }
 
     /// One answered request. `route` is a template or `UNMATCHED_ROUTE`.

@@ -1,40 +1,30 @@
 //! Tenant billing endpoints. Handlers parse bodies into domain types (422 on
 //! anything invalid, before any side effect) and hand over to `Billing`.
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
-use tracing_actix_web::RequestId;
 use utoipa::ToSchema;
 use validator::Validate;
 
-use super::openapi::{BodyProblems, StripeProblems, TenantPath, TenantProblems};
+use super::extract::{Actor, OptionalJson};
+use super::problems::{BodyProblems, StripeProblems, TenantPath, TenantProblems};
+use super::state::{self, BillingStateView};
 use super::validation::{
-    optional_json, parse_email, parse_plan, parse_quantity, parse_redirect_or_default, validated,
+    parse_email, parse_plan, parse_quantity, parse_redirect_or_default, validated,
 };
-use crate::auth::{AdminCtx, Identity, TenantCtx};
-use crate::billing::{
-    Actor, Billing, BillingState, CheckoutRequest, CustomerHints, ProfileSync, ProfileUpdate,
-};
+use crate::auth::TenantCtx;
+use crate::billing::{Billing, CheckoutRequest, CustomerHints, ProfileSync, ProfileUpdate};
 use crate::error::{ApiError, FieldError};
-
-pub(super) fn actor<'a>(identity: &'a Identity, request_id: &'a str) -> Actor<'a> {
-    Actor {
-        user_id: &identity.user_id,
-        request_id: Some(request_id),
-        email: identity.email.as_ref(),
-    }
-}
 
 /// `GET …/billing`: any member may read the tenant's plan.
 #[utoipa::path(get, path = "/v1/tenants/{tenant_id}/billing", tag = "billing",
     params(TenantPath), security(("bearer" = [])),
-    responses((status = 200, description = "The tenant's billing state (free when never billed)", body = BillingState), TenantProblems))]
+    responses((status = 200, description = "The tenant's billing state (free when never billed)", body = BillingStateView), TenantProblems))]
 pub async fn get_billing(
     ctx: TenantCtx,
     billing: web::Data<Billing>,
 ) -> Result<HttpResponse, ApiError> {
-    let state = billing.state(&ctx.tenant_id).await?;
-    Ok(HttpResponse::Ok().json(&*state))
+    Ok(state::ok(&*billing.state(&ctx.tenant_id).await?))
 }
 
 /// Optional: the customer's email falls back to the profile's, then the token's.
@@ -67,14 +57,11 @@ pub struct CustomerAnswer {
         BodyProblems, StripeProblems, TenantProblems,
     ))]
 pub async fn ensure_customer(
-    ctx: AdminCtx,
-    request_id: RequestId,
+    actor: Actor,
     billing: web::Data<Billing>,
-    req: HttpRequest,
-    body: web::Bytes,
-) -> Result<HttpResponse, ApiError> {
     // The body is optional: an empty one means "use the profile".
-    let body: CustomerBody = optional_json(&req, &body)?;
+    OptionalJson(body): OptionalJson<CustomerBody>,
+) -> Result<HttpResponse, ApiError> {
     validated(&body)?;
     let hints = CustomerHints {
         email: body
@@ -82,14 +69,13 @@ pub async fn ensure_customer(
             .as_deref()
             .map(|e| parse_email("email", e))
             .transpose()?,
-        name: body.name.clone(),
+        name: body.name,
     };
-    let request_id = request_id.to_string();
     let ensured = billing
-        .ensure_customer(&ctx.tenant_id, &hints, &actor(&ctx, &request_id))
+        .ensure_customer(actor.tenant(), &hints, &actor.audit())
         .await?;
     let body = CustomerAnswer {
-        tenant_id: ctx.tenant_id.to_string(),
+        tenant_id: actor.tenant().to_string(),
         stripe_customer_id: ensured.customer_id,
         created: ensured.created,
     };
@@ -110,12 +96,34 @@ pub struct ProfileBody {
     billing_name: Option<String>,
 }
 
+/// Where the profile stands relative to Stripe after an update.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[schema(as = ProfileSync)]
+pub enum ProfileSyncView {
+    Synced,
+    Pending,
+    Provisioning,
+    NotLinked,
+}
+
+impl From<ProfileSync> for ProfileSyncView {
+    fn from(sync: ProfileSync) -> Self {
+        match sync {
+            ProfileSync::Synced => ProfileSyncView::Synced,
+            ProfileSync::Pending => ProfileSyncView::Pending,
+            ProfileSync::Provisioning => ProfileSyncView::Provisioning,
+            ProfileSync::NotLinked => ProfileSyncView::NotLinked,
+        }
+    }
+}
+
 /// `PUT …/billing/profile`'s answer: the state plus where Stripe stands.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct ProfileAnswer {
+pub struct ProfileAnswer<'a> {
     #[serde(flatten)]
-    pub state: BillingState,
-    pub profile_sync: ProfileSync,
+    pub state: BillingStateView<'a>,
+    pub profile_sync: ProfileSyncView,
 }
 
 /// `PUT …/billing/profile`: stores the profile, then syncs Stripe if linked.
@@ -127,8 +135,7 @@ pub struct ProfileAnswer {
         BodyProblems, TenantProblems,
     ))]
 pub async fn put_profile(
-    ctx: AdminCtx,
-    request_id: RequestId,
+    actor: Actor,
     billing: web::Data<Billing>,
     body: web::Json<ProfileBody>,
 ) -> Result<HttpResponse, ApiError> {
@@ -137,13 +144,12 @@ pub async fn put_profile(
         email: parse_email("billing_email", &body.billing_email)?,
         name: body.billing_name.clone(),
     };
-    let request_id = request_id.to_string();
     let (state, sync) = billing
-        .update_profile(&ctx.tenant_id, &update, &actor(&ctx, &request_id))
+        .update_profile(actor.tenant(), &update, &actor.audit())
         .await?;
     Ok(HttpResponse::Ok().json(ProfileAnswer {
-        state,
-        profile_sync: sync,
+        state: BillingStateView::from(&state),
+        profile_sync: sync.into(),
     }))
 }
 
@@ -179,8 +185,7 @@ pub struct CheckoutAnswer {
         BodyProblems, StripeProblems, TenantProblems,
     ))]
 pub async fn post_checkout(
-    ctx: AdminCtx,
-    request_id: RequestId,
+    actor: Actor,
     billing: web::Data<Billing>,
     body: web::Json<CheckoutBody>,
 ) -> Result<HttpResponse, ApiError> {
@@ -228,9 +233,8 @@ pub async fn post_checkout(
         success_url,
         cancel_url,
     };
-    let request_id = request_id.to_string();
     let session = billing
-        .start_checkout(&ctx.tenant_id, &request, &actor(&ctx, &request_id))
+        .start_checkout(actor.tenant(), &request, &actor.audit())
         .await?;
     Ok(HttpResponse::Created().json(CheckoutAnswer {
         checkout_session_id: session.id,
@@ -261,28 +265,19 @@ pub struct PortalAnswer {
         BodyProblems, StripeProblems, TenantProblems,
     ))]
 pub async fn post_portal(
-    ctx: AdminCtx,
-    request_id: RequestId,
+    actor: Actor,
     billing: web::Data<Billing>,
-    req: HttpRequest,
-    body: web::Bytes,
+    OptionalJson(body): OptionalJson<PortalBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let body: PortalBody = optional_json(&req, &body)?;
     let settings = &billing.settings().billing;
     let return_url = parse_redirect_or_default(
         "return_url",
         body.return_url.as_deref(),
         &settings.allowed_redirect_origins,
         settings.default_return_url.as_ref(),
-    )
-    .map_err(|e| ApiError::Validation(vec![e]))?;
-    let request_id = request_id.to_string();
+    )?;
     let url = billing
-        .open_portal(
-            &ctx.tenant_id,
-            return_url.as_ref(),
-            &actor(&ctx, &request_id),
-        )
+        .open_portal(actor.tenant(), return_url.as_ref(), &actor.audit())
         .await?;
     Ok(HttpResponse::Created().json(PortalAnswer { url }))
 }

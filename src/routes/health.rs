@@ -4,7 +4,6 @@ use utoipa::ToSchema;
 
 use crate::auth::JwtVerifier;
 use crate::billing::Billing;
-use crate::db;
 use crate::shutdown::Drain;
 
 /// `GET /healthz`'s answer.
@@ -63,7 +62,7 @@ pub async fn readyz(
             auth: Some("no signing keys yet"),
         });
     }
-    match db::interact(billing.pool(), db::ping).await {
+    match billing.ping_database().await {
         Ok(()) => HttpResponse::Ok().json(Readiness {
             status: "ready",
             database: Some("ok"),

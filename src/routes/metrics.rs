@@ -1,4 +1,4 @@
-//! `GET /metrics`: the Prometheus scrape endpoint (SPEC §9).
+//! `GET /metrics`: the Prometheus scrape endpoint (README, Metrics).
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};

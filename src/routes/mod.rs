@@ -7,14 +7,18 @@
 
 pub mod billing;
 pub mod errors;
+mod extract;
 pub mod health;
 pub mod me;
 pub mod metrics;
 pub mod openapi;
 pub mod plans;
+pub mod problems;
 pub mod seats;
 pub mod settings_page;
+mod state;
 pub mod subscription;
+pub mod usage;
 mod validation;
 pub mod webhook;
 
@@ -87,6 +91,10 @@ fn tenant_routes(r: &mut impl RouteSink) {
     r.add(Method::POST, "/billing/sync", subscription::post_sync);
     r.add(Method::PUT, "/billing/seats", seats::put_seats);
     r.add(Method::GET, "/billing/invoices", seats::get_invoices);
+    r.add(Method::POST, "/usage", usage::post_usage);
+    r.add(Method::POST, "/usage/batch", usage::post_usage_batch);
+    r.add(Method::POST, "/usage/check", usage::post_usage_check);
+    r.add(Method::GET, "/usage", usage::get_usage);
 }
 
 struct Actix<'a>(&'a mut web::ServiceConfig);

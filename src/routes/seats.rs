@@ -3,16 +3,16 @@
 
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
-use tracing_actix_web::RequestId;
 use utoipa::{IntoParams, ToSchema};
 
-use super::billing::actor;
-use super::openapi::{BodyProblems, StripeProblems, TenantPath, TenantProblems};
+use super::extract::Actor;
+use super::problems::{BodyProblems, StripeProblems, TenantPath, TenantProblems};
+use super::state::{self, BillingStateView};
 use super::validation::parse_quantity;
 use crate::auth::AdminCtx;
-use crate::billing::{Billing, BillingState};
+use crate::billing::Billing;
+use crate::domain::Invoice;
 use crate::error::{ApiError, FieldError};
-use crate::stripe::StripeInvoice;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -29,24 +29,18 @@ pub struct SeatsBody {
     params(TenantPath), security(("bearer" = [])),
     request_body(content = SeatsBody, content_type = "application/json"),
     responses(
-        (status = 200, description = "The billing state with the new `seats`", body = BillingState),
+        (status = 200, description = "The billing state with the new `seats`", body = BillingStateView),
         (status = 409, description = "No subscription, or the plan is not billed per seat", content_type = "application/problem+json", body = crate::error::Problem),
         BodyProblems, StripeProblems, TenantProblems,
     ))]
 pub async fn put_seats(
-    ctx: AdminCtx,
-    request_id: RequestId,
+    actor: Actor,
     billing: web::Data<Billing>,
     body: web::Json<SeatsBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let quantity = parse_quantity(body.quantity.as_ref(), None)
-        .map_err(|e| ApiError::Validation(vec![e]))?
+    let quantity = parse_quantity(body.quantity.as_ref(), None)?
         .ok_or_else(|| ApiError::invalid_field("quantity", "is required"))?;
-    let request_id = request_id.to_string();
-    let state: BillingState = billing
-        .set_seats(&ctx.tenant_id, quantity, &actor(&ctx, &request_id))
-        .await?;
-    Ok(HttpResponse::Ok().json(state))
+    state::answer(billing.set_seats(actor.tenant(), quantity, &actor.audit())).await
 }
 
 /// `GET …/billing/invoices`' query.
@@ -63,48 +57,49 @@ pub struct InvoiceQuery {
 
 /// One invoice as the settings page lists it. Amounts in the currency's
 /// smallest unit; times in Unix seconds.
+// Borrows the page billing read: answering copies no string.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct InvoiceView {
+pub struct InvoiceView<'a> {
     #[schema(example = "in_1")]
-    pub id: String,
-    pub number: Option<String>,
+    pub id: &'a str,
+    pub number: Option<&'a str>,
     /// `draft`, `open`, `paid`, `uncollectible` or `void`.
-    pub status: Option<String>,
+    pub status: Option<&'a str>,
     pub amount_due: i64,
     pub amount_paid: i64,
     #[schema(example = "usd")]
-    pub currency: String,
+    pub currency: &'a str,
     pub created: i64,
     pub period_start: i64,
     pub period_end: i64,
     /// Stripe's page to view and pay the invoice.
-    pub hosted_invoice_url: Option<String>,
-    pub invoice_pdf: Option<String>,
+    pub hosted_invoice_url: Option<&'a str>,
+    pub invoice_pdf: Option<&'a str>,
 }
 
-impl From<StripeInvoice> for InvoiceView {
-    fn from(invoice: StripeInvoice) -> Self {
+impl<'a> From<&'a Invoice> for InvoiceView<'a> {
+    fn from(invoice: &'a Invoice) -> Self {
         InvoiceView {
-            id: invoice.id,
-            number: invoice.number,
-            status: invoice.status,
+            id: &invoice.id,
+            number: invoice.number.as_deref(),
+            status: invoice.status.as_deref(),
             amount_due: invoice.amount_due,
             amount_paid: invoice.amount_paid,
-            currency: invoice.currency,
+            currency: &invoice.currency,
             created: invoice.created,
             period_start: invoice.period_start,
             period_end: invoice.period_end,
-            hosted_invoice_url: invoice.hosted_invoice_url,
-            invoice_pdf: invoice.invoice_pdf,
+            hosted_invoice_url: invoice.hosted_invoice_url.as_deref(),
+            invoice_pdf: invoice.invoice_pdf.as_deref(),
         }
     }
 }
 
 /// `GET …/billing/invoices`' answer.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct InvoicesAnswer {
+pub struct InvoicesAnswer<'a> {
     /// Newest first.
-    pub invoices: Vec<InvoiceView>,
+    pub invoices: Vec<InvoiceView<'a>>,
     /// More after the last one: ask again with `starting_after` = its id.
     pub has_more: bool,
 }
@@ -153,7 +148,7 @@ pub async fn get_invoices(
     }
     let page = billing.invoices(&ctx.tenant_id, limit, cursor).await?;
     Ok(HttpResponse::Ok().json(InvoicesAnswer {
-        invoices: page.invoices.into_iter().map(InvoiceView::from).collect(),
+        invoices: page.invoices.iter().map(InvoiceView::from).collect(),
         has_more: page.has_more,
     }))
 }

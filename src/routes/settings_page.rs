@@ -1,4 +1,4 @@
-//! `GET /settings/billing` and `/settings/assets/…` (SPEC §8): the page a tenant
+//! `GET /settings/billing` and `/settings/assets/…` (README, Walk-through): the page a tenant
 //! admin uses, its script and styles embedded in the binary. The page calls the
 //! JSON API with the token it finds in its URL fragment; nothing it loads comes
 //! from another origin, which the Content-Security-Policy enforces.

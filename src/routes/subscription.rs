@@ -1,16 +1,15 @@
 //! `POST …/billing/subscription/{change,cancel,resume}` and
 //! `POST …/billing/sync`: admin-only writes to the tenant's subscription.
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpResponse};
 use serde::Deserialize;
-use tracing_actix_web::RequestId;
 use utoipa::ToSchema;
 
-use super::billing::actor;
-use super::openapi::{BodyProblems, StripeProblems, TenantPath, TenantProblems};
-use super::validation::{optional_json, parse_plan, parse_quantity};
-use crate::auth::AdminCtx;
-use crate::billing::{Billing, BillingState, PlanChangeRequest};
+use super::extract::{Actor, OptionalJson};
+use super::problems::{BodyProblems, StripeProblems, TenantPath, TenantProblems};
+use super::state::{self, BillingStateView};
+use super::validation::{parse_plan, parse_quantity};
+use crate::billing::{Billing, PlanChangeRequest};
 use crate::error::ApiError;
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -31,29 +30,20 @@ pub struct ChangeBody {
     params(TenantPath), security(("bearer" = [])),
     request_body(content = ChangeBody, content_type = "application/json"),
     responses(
-        (status = 200, description = "The billing state after the change (also when nothing had to change)", body = BillingState),
+        (status = 200, description = "The billing state after the change (also when nothing had to change)", body = BillingStateView),
         (status = 409, description = "No subscription to change: use Checkout", content_type = "application/problem+json", body = crate::error::Problem),
         BodyProblems, StripeProblems, TenantProblems,
     ))]
 pub async fn post_change(
-    ctx: AdminCtx,
-    request_id: RequestId,
+    actor: Actor,
     billing: web::Data<Billing>,
     body: web::Json<ChangeBody>,
 ) -> Result<HttpResponse, ApiError> {
     let settings = billing.settings();
-    let plan = parse_plan(&body.plan, settings).map_err(|e| ApiError::Validation(vec![e]))?;
-    let quantity = parse_quantity(body.quantity.as_ref(), settings.catalog.get(plan.as_str()))
-        .map_err(|e| ApiError::Validation(vec![e]))?;
-    let request_id = request_id.to_string();
-    let state = billing
-        .change_plan(
-            &ctx.tenant_id,
-            PlanChangeRequest { plan, quantity },
-            &actor(&ctx, &request_id),
-        )
-        .await?;
-    Ok(HttpResponse::Ok().json(state))
+    let plan = parse_plan(&body.plan, settings)?;
+    let quantity = parse_quantity(body.quantity.as_ref(), settings.catalog.get(plan.as_str()))?;
+    let change = PlanChangeRequest { plan, quantity };
+    state::answer(billing.change_plan(actor.tenant(), change, &actor.audit())).await
 }
 
 /// No body is expected; an empty object is accepted.
@@ -66,23 +56,16 @@ pub struct EmptyBody {}
     params(TenantPath), security(("bearer" = [])),
     request_body(content = Option<EmptyBody>, content_type = "application/json", description = "No body, or `{}`"),
     responses(
-        (status = 200, description = "The billing state, `cancel_at_period_end: true`", body = BillingState),
+        (status = 200, description = "The billing state, `cancel_at_period_end: true`", body = BillingStateView),
         (status = 409, description = "No subscription to cancel", content_type = "application/problem+json", body = crate::error::Problem),
         BodyProblems, StripeProblems, TenantProblems,
     ))]
 pub async fn post_cancel(
-    ctx: AdminCtx,
-    request_id: RequestId,
+    actor: Actor,
     billing: web::Data<Billing>,
-    req: HttpRequest,
-    body: web::Bytes,
+    _: OptionalJson<EmptyBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let _: EmptyBody = optional_json(&req, &body)?;
-    let request_id = request_id.to_string();
-    let state = billing
-        .cancel_subscription(&ctx.tenant_id, &actor(&ctx, &request_id))
-        .await?;
-    Ok(HttpResponse::Ok().json(state))
+    state::answer(billing.cancel_subscription(actor.tenant(), &actor.audit())).await
 }
 
 /// Undo a cancel; 409 once the subscription has ended.
@@ -90,23 +73,16 @@ pub async fn post_cancel(
     params(TenantPath), security(("bearer" = [])),
     request_body(content = Option<EmptyBody>, content_type = "application/json", description = "No body, or `{}`"),
     responses(
-        (status = 200, description = "The billing state, `cancel_at_period_end: false`", body = BillingState),
+        (status = 200, description = "The billing state, `cancel_at_period_end: false`", body = BillingStateView),
         (status = 409, description = "The subscription has ended (or there is none)", content_type = "application/problem+json", body = crate::error::Problem),
         BodyProblems, StripeProblems, TenantProblems,
     ))]
 pub async fn post_resume(
-    ctx: AdminCtx,
-    request_id: RequestId,
+    actor: Actor,
     billing: web::Data<Billing>,
-    req: HttpRequest,
-    body: web::Bytes,
+    _: OptionalJson<EmptyBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let _: EmptyBody = optional_json(&req, &body)?;
-    let request_id = request_id.to_string();
-    let state = billing
-        .resume_subscription(&ctx.tenant_id, &actor(&ctx, &request_id))
-        .await?;
-    Ok(HttpResponse::Ok().json(state))
+    state::answer(billing.resume_subscription(actor.tenant(), &actor.audit())).await
 }
 
 /// Re-read the tenant from Stripe (repairs a missed webhook; the settings
@@ -115,21 +91,14 @@ pub async fn post_resume(
     params(TenantPath), security(("bearer" = [])),
     request_body(content = Option<EmptyBody>, content_type = "application/json", description = "No body, or `{}`"),
     responses(
-        (status = 200, description = "The billing state as Stripe has it now", body = BillingState),
+        (status = 200, description = "The billing state as Stripe has it now", body = BillingStateView),
 
         BodyProblems, StripeProblems, TenantProblems,
     ))]
 pub async fn post_sync(
-    ctx: AdminCtx,
-    request_id: RequestId,
+    actor: Actor,
     billing: web::Data<Billing>,
-    req: HttpRequest,
-    body: web::Bytes,
+    _: OptionalJson<EmptyBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let _: EmptyBody = optional_json(&req, &body)?;
-    let request_id = request_id.to_string();
-    let state = billing
-        .sync(&ctx.tenant_id, &actor(&ctx, &request_id))
-        .await?;
-    Ok(HttpResponse::Ok().json(state))
+    state::answer(billing.sync(actor.tenant(), &actor.audit())).await
 }

@@ -94,27 +94,3 @@ pub fn parse_redirect_or_default(
     }
     parse_redirect(field, value, allowed_origins)
 }
-
-/// Parses an optional JSON body read as bytes: empty means `T::default()`;
-/// otherwise the same rules as the JSON extractor (content type, syntax, shape).
-pub fn optional_json<T: serde::de::DeserializeOwned + Default>(
-    req: &actix_web::HttpRequest,
-    bytes: &[u8],
-) -> Result<T, ApiError> {
-    use actix_web::HttpMessage;
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Ok(T::default());
-    }
-    if req.content_type() != "application/json" {
-        return Err(ApiError::BadRequest(
-            "the body must be JSON (Content-Type: application/json)".into(),
-        ));
-    }
-    serde_json::from_slice(bytes).map_err(|error| {
-        if error.is_data() {
-            ApiError::Validation(vec![super::errors::shape_error(&error.to_string())])
-        } else {
-            ApiError::BadRequest("the body is not well-formed JSON".into())
-        }
-    })
-}

@@ -23,6 +23,10 @@ pub struct AuthSettings {
     /// any other value, or none, is a member.
     #[serde(default = "default_admin_roles")]
     pub admin_roles: Vec<String>,
+    /// Role values that may record usage (`POST …/usage`): the host
+    /// application's backend, which meters its tenants.
+    #[serde(default = "default_usage_roles")]
+    pub usage_roles: Vec<String>,
     /// The identity provider's JWKS (`JWT_JWKS_URL`): when set, tokens are
     /// verified with its RS256/ES256/EdDSA keys by `kid`, and `algorithms`,
     /// the secret and the PEM key are not used.
@@ -40,6 +44,10 @@ fn default_role_claim() -> String {
 
 fn default_admin_roles() -> Vec<String> {
     vec!["admin".into()]
+}
+
+fn default_usage_roles() -> Vec<String> {
+    vec!["service".into(), "admin".into()]
 }
 
 impl AuthSettings {

@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use super::SettingsError;
 
-/// Where the service serves its billing settings page (SPEC §8).
+/// Where the service serves its billing settings page (README, Endpoints).
 pub const SETTINGS_PAGE_PATH: &str = "/settings/billing";
 
 #[derive(Debug, Clone, Deserialize)]
@@ -34,7 +34,7 @@ pub struct BillingSettings {
     /// Most tenants whose state one instance keeps in memory.
     pub state_cache_capacity: u64,
     /// Days a past_due subscription keeps its plan's entitlements after its
-    /// first failed payment (SPEC §7).
+    /// first failed payment (README, Endpoints: "Failed payments").
     #[serde(default = "default_grace_days")]
     pub past_due_grace_days: u32,
     /// How long a subscription write waits for another one of the same

@@ -3,7 +3,8 @@
 //! Layers, later wins: the embedded `config/default.toml` and `config/{APP_ENV}.toml`
 //! (so the binary works from any directory), the same files on disk when present
 //! (so operators can edit them without a rebuild), `APP__SECTION__KEY` variables,
-//! and finally the well-known variables of SPEC §2 (`DATABASE_URL`, `JWT_SECRET`, …).
+//! and finally the well-known variables of README, Configuration (`DATABASE_URL`,
+//! `JWT_SECRET`, …).
 //! Secrets are `SecretString`s: their `Debug` prints `[REDACTED]`, so a settings dump
 //! in a log line cannot leak them.
 
@@ -17,18 +18,20 @@ mod rate_limit;
 mod server;
 mod stripe;
 mod telemetry;
+mod usage;
 mod webhooks;
 
 pub use auth::AuthSettings;
 pub use billing::{local_origins, BillingSettings, SETTINGS_PAGE_PATH};
-pub use database::DatabaseSettings;
+pub use database::{Backend, DatabaseSettings};
 pub use jobs::JobsSettings;
 pub use metrics::MetricsSettings;
-pub use plans::PlanSettings;
+pub use plans::{MeterSettings, PlanSettings};
 pub use rate_limit::RateLimitSettings;
 pub use server::ServerSettings;
 pub use stripe::StripeSettings;
 pub use telemetry::{LogFormat, TelemetrySettings};
+pub use usage::UsageSettings;
 pub use webhooks::WebhooksSettings;
 
 use std::collections::{BTreeMap, HashMap};
@@ -127,6 +130,11 @@ pub struct Settings {
     pub webhooks: WebhooksSettings,
     #[serde(default)]
     pub plans: BTreeMap<String, PlanSettings>,
+    /// `[meters.*]` as written: what plans meter (their limits name them).
+    #[serde(default)]
+    pub meters: BTreeMap<String, MeterSettings>,
+    #[serde(default)]
+    pub usage: UsageSettings,
     /// The validated plan catalog built from `plans` when settings load.
     #[serde(skip)]
     pub catalog: PlanCatalog,
@@ -136,7 +144,7 @@ fn default_env() -> AppEnv {
     AppEnv::Development
 }
 
-/// Maps SPEC §2's well-known variables onto configuration keys.
+/// Maps the well-known variables (README, Configuration) onto configuration keys.
 const WELL_KNOWN: &[(&str, &str)] = &[
     ("DATABASE_URL", "database.url"),
     ("BIND_ADDR", "server.bind_addr"),
@@ -199,6 +207,7 @@ impl Settings {
                 .with_list_parse_key("billing.allowed_redirect_origins")
                 .with_list_parse_key("auth.algorithms")
                 .with_list_parse_key("auth.admin_roles")
+                .with_list_parse_key("auth.usage_roles")
                 .try_parsing(true)
                 .source(Some(app_vars)),
         );
@@ -228,7 +237,7 @@ impl Settings {
             .map_err(|e| SettingsError::invalid("configuration", redact_config_error(&e)))?;
         settings.app_env = app_env;
         settings.validate()?;
-        settings.catalog = plans::catalog(&settings.plans)?;
+        settings.catalog = plans::catalog(&settings.plans, &settings.meters)?;
         Ok(settings)
     }
 
@@ -237,7 +246,8 @@ impl Settings {
     pub fn validate(&self) -> Result<(), SettingsError> {
         self.database.validate()?;
         self.auth.validate(self.app_env)?;
-        plans::catalog(&self.plans)?;
+        plans::catalog(&self.plans, &self.meters)?;
+        self.usage.validate()?;
         self.billing.validate()?;
         self.stripe.validate(self.app_env)?;
         self.webhooks.validate()?;

@@ -1,4 +1,4 @@
-//! `[plans.*]`: the plan catalog (SPEC §7). Stripe owns prices; configuration
+//! `[plans.*]`: the plan catalog (README, Configuration). Stripe owns prices; configuration
 //! names them and says what each plan grants.
 
 use std::collections::BTreeMap;
@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Deserializer};
 
 use super::SettingsError;
-use crate::domain::{Plan, PlanCatalog, PlanPrice};
+use crate::domain::{Aggregation, Meter, Overage, Plan, PlanCatalog, PlanPrice};
 
 /// One `[plans.ID]` table as written. `free` may be omitted (its defaults:
 /// no features, no limits) but never has a price.
@@ -26,6 +26,9 @@ pub struct PlanSettings {
     pub features: Vec<String>,
     #[serde(default)]
     pub limits: BTreeMap<String, i64>,
+    /// `block` (default) refuses usage past a meter's limit; `allow` records it.
+    #[serde(default)]
+    pub overage: Option<String>,
     /// Seeds the in-process simulator's price and is shown until Stripe's
     /// price has been read; Stripe stays the source of truth.
     pub unit_amount: Option<i64>,
@@ -52,31 +55,74 @@ fn list_or_commas<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Stri
     })
 }
 
+/// One `[meters.ID]` table: something plans meter, each plan's limit for it
+/// being `limits.ID`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct MeterSettings {
+    /// Shown on the settings page.
+    pub name: String,
+    /// What one unit is ("calls", "GB"), shown beside the numbers.
+    #[serde(default)]
+    pub unit: String,
+    /// `sum` of the events' quantities, or `count` of the events.
+    #[serde(default = "default_aggregation")]
+    pub aggregation: String,
+}
+
+fn default_aggregation() -> String {
+    "sum".into()
+}
+
 /// Builds and validates the catalog; the error names the key to fix.
 pub(super) fn catalog(
     plans: &BTreeMap<String, PlanSettings>,
+    meters: &BTreeMap<String, MeterSettings>,
 ) -> Result<PlanCatalog, SettingsError> {
+    let meters = meters
+        .iter()
+        .map(|(id, meter)| {
+            let aggregation = Aggregation::parse(&meter.aggregation).ok_or_else(|| {
+                SettingsError::invalid(format!("meters.{id}.aggregation"), "must be sum or count")
+            })?;
+            Ok(Meter {
+                id: id.clone(),
+                name: meter.name.clone(),
+                unit: meter.unit.clone(),
+                aggregation,
+            })
+        })
+        .collect::<Result<Vec<_>, SettingsError>>()?;
     let plans = plans
         .iter()
-        .map(|(id, plan)| Plan {
-            id: id.clone(),
-            name: plan.name.clone(),
-            price_id: plan.price_id.clone().filter(|p| !p.trim().is_empty()),
-            rank: plan.rank,
-            trial_days: plan.trial_days,
-            per_seat: plan.per_seat,
-            features: plan.features.clone(),
-            limits: plan.limits.clone(),
-            configured_price: match (&plan.unit_amount, &plan.currency, &plan.interval) {
-                (Some(amount), Some(currency), Some(interval)) => Some(PlanPrice {
-                    amount: *amount,
-                    currency: currency.clone(),
-                    interval: interval.clone(),
-                }),
-                _ => None,
-            },
+        .map(|(id, plan)| {
+            let overage = match plan.overage.as_deref() {
+                None => Overage::Block,
+                Some(value) => Overage::parse(value).ok_or_else(|| {
+                    SettingsError::invalid(format!("plans.{id}.overage"), "must be block or allow")
+                })?,
+            };
+            Ok(Plan {
+                id: id.clone(),
+                name: plan.name.clone(),
+                price_id: plan.price_id.clone().filter(|p| !p.trim().is_empty()),
+                rank: plan.rank,
+                trial_days: plan.trial_days,
+                per_seat: plan.per_seat,
+                features: plan.features.clone(),
+                limits: plan.limits.clone(),
+                overage,
+                configured_price: match (&plan.unit_amount, &plan.currency, &plan.interval) {
+                    (Some(amount), Some(currency), Some(interval)) => Some(PlanPrice {
+                        amount: *amount,
+                        currency: currency.clone(),
+                        interval: interval.clone(),
+                    }),
+                    _ => None,
+                },
+            })
         })
-        .collect();
-    PlanCatalog::new(plans)
-        .map_err(|e| SettingsError::invalid(format!("plans.{}.{}", e.plan, e.key), e.problem))
+        .collect::<Result<Vec<_>, SettingsError>>()?;
+    PlanCatalog::with_meters(plans, meters).map_err(|e| {
+        SettingsError::invalid(format!("{}.{}.{}", e.section, e.plan, e.key), e.problem)
+    })
 }

@@ -31,12 +31,3 @@ impl StripeFailure {
         )
     }
 }
-
-impl From<StripeFailure> for crate::error::ApiError {
-    fn from(failure: StripeFailure) -> Self {
-        match failure {
-            StripeFailure::Timeout => crate::error::ApiError::StripeTimeout(Box::new(failure)),
-            other => crate::error::ApiError::StripeFailed(Box::new(other)),
-        }
-    }
-}

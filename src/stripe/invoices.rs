@@ -1,55 +1,46 @@
 use stripe_billing::invoice::ListInvoice;
 
 use super::{StripeFailure, StripeGateway};
-
-/// An invoice as the admin sees it in the settings page's list.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StripeInvoice {
-    pub id: String,
-    pub number: Option<String>,
-    pub status: Option<String>,
-    pub amount_due: i64,
-    pub amount_paid: i64,
-    pub currency: String,
-    pub created: i64,
-    pub period_start: i64,
-    pub period_end: i64,
-    pub hosted_invoice_url: Option<String>,
-    pub invoice_pdf: Option<String>,
-}
-
-/// One page of a customer's invoices, newest first.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InvoicePage {
-    pub invoices: Vec<StripeInvoice>,
-    pub has_more: bool,
-}
+use crate::domain::{Invoice, InvoicePage};
 
 impl StripeGateway {
     /// Up to `limit` invoices of `customer_id` after `starting_after`, as
     /// Stripe lists them (newest first). Read straight from Stripe: a local
-    /// copy would drift from what the portal and the emails show.
+    /// copy would drift from what the portal and the emails show. `None`
+    /// when Stripe knows no invoice `starting_after` (a 404, or a 400
+    /// `resource_missing` naming the parameter): the cursor is the caller's
+    /// mistake, not an outage.
     pub async fn list_invoices(
         &self,
         customer_id: &str,
         limit: u8,
         starting_after: Option<&str>,
-    ) -> Result<InvoicePage, StripeFailure> {
+    ) -> Result<Option<InvoicePage>, StripeFailure> {
         let mut request = ListInvoice::new()
             .customer(customer_id.to_owned())
             .limit(i64::from(limit));
         if let Some(cursor) = starting_after {
             request = request.starting_after(cursor.to_owned());
         }
-        let page = self
+        let page = match self
             .policy
             .run("list_invoices", || request.send(&self.client))
-            .await?;
+            .await
+        {
+            Ok(page) => page,
+            Err(StripeFailure::Rejected { status, param, .. })
+                if starting_after.is_some()
+                    && (status == 404 || param.as_deref() == Some("starting_after")) =>
+            {
+                return Ok(None)
+            }
+            Err(other) => return Err(other),
+        };
         let invoices = page
             .data
             .into_iter()
             .filter_map(|invoice| {
-                Some(StripeInvoice {
+                Some(Invoice {
                     id: invoice.id?.to_string(),
                     number: invoice.number,
                     status: invoice.status.map(|s| s.as_str().to_owned()),
@@ -64,9 +55,9 @@ impl StripeGateway {
                 })
             })
             .collect();
-        Ok(InvoicePage {
+        Ok(Some(InvoicePage {
             invoices,
             has_more: page.has_more,
-        })
+        }))
     }
 }

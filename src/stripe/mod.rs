@@ -1,6 +1,8 @@
 //! The only module that imports async-stripe. It owns retries and idempotency:
 //! callers state an intent with a stable key, and get back plain values or a
 //! `StripeFailure` that says whether the outcome is unknown (timeout) or known.
+//! Stripe's wire errors that mean something to the caller (an unknown id)
+//! are mapped here, and webhook signatures are verified here.
 
 mod customers;
 mod error;
@@ -11,16 +13,17 @@ mod retry;
 mod schedules;
 mod sessions;
 mod subscriptions;
+mod webhooks;
 
 pub use customers::{CustomerParams, StripeCustomer};
 pub use error::StripeFailure;
-pub use invoices::{InvoicePage, StripeInvoice};
 pub use pacer::Pacer;
 pub use prices::StripePrice;
 pub use retry::RetryPolicy;
 pub use schedules::{PhaseSpec, SchedulePhase, StripeSchedule};
 pub use sessions::{CheckoutParams, CheckoutSession};
 pub use subscriptions::{ItemChange, Proration, StripeSubscription, SubscriptionUpdate};
+pub use webhooks::{verify_event, EventNews, SubscriptionNews, WebhookEvent, WebhookRejection};
 
 use std::time::Duration;
 

@@ -10,6 +10,18 @@ pub(crate) struct Clock {
 }
 
 impl Clock {
+    /// A clock that reads `start` (Unix seconds) now and runs from there, like
+    /// a Stripe test clock created with a `frozen_time` in the past: objects
+    /// made now are dated then, and advancing it replays what followed.
+    pub(crate) fn starting_at(start: Option<i64>) -> Clock {
+        let clock = Clock::default();
+        if let Some(start) = start {
+            let offset = start.saturating_mul(1000) - clock.now_ms();
+            clock.offset_ms.store(offset, Ordering::Relaxed);
+        }
+        clock
+    }
+
     /// Simulator time in milliseconds since the Unix epoch.
     pub(crate) fn now_ms(&self) -> i64 {
         let wall = SystemTime::now()

@@ -30,6 +30,10 @@ pub struct SimConfig {
     /// What happens to a subscription once the last automatic retry of its invoice
     /// has failed (Stripe's "if all retries for a payment fail" setting).
     pub after_failed_payments: FailedPaymentAction,
+    /// Where simulator time starts (Unix seconds); `None` is now. Like a
+    /// Stripe test clock's `frozen_time`, it may be in the past, so a test can
+    /// create a subscription whose period ends about now.
+    pub clock_start: Option<i64>,
 }
 
 /// The subscription's fate after the last failed payment retry.
@@ -80,6 +84,7 @@ impl Default for SimConfig {
             invoice_grace_seconds: 3600,
             webhook_retry_base_ms: 500,
             after_failed_payments: FailedPaymentAction::Cancel,
+            clock_start: None,
         }
     }
 }

@@ -44,6 +44,10 @@ struct Args {
     /// After the last failed payment retry: cancel the subscription or mark it unpaid.
     #[arg(long, default_value = "cancel", value_name = "cancel|unpaid")]
     after_failed_payments: FailedPaymentAction,
+    /// Where simulator time starts, in Unix seconds (default: now); may be
+    /// in the past, like a Stripe test clock's frozen_time.
+    #[arg(long)]
+    clock_start: Option<i64>,
 }
 
 fn main() {
@@ -60,6 +64,7 @@ fn main() {
         invoice_grace_seconds: args.invoice_grace_seconds,
         webhook_retry_base_ms: args.webhook_retry_base_ms,
         after_failed_payments: args.after_failed_payments,
+        clock_start: args.clock_start,
     };
     let sim = match SimHandle::start(config) {
         Ok(sim) => sim,

@@ -58,7 +58,7 @@ pub(crate) struct Shared {
 
 impl Shared {
     pub(crate) fn new(config: &SimConfig, port: u16, runtime: tokio::runtime::Handle) -> Shared {
-        let clock = Clock::default();
+        let clock = Clock::starting_at(config.clock_start);
         let store = Store::new(&config.prices, clock.now(), config.after_failed_payments);
         Shared {
             clock,

@@ -28,6 +28,26 @@ fn time(value: &Value) -> DateTime<Utc> {
 async fn a_tenant_never_billed_has_frees(backend: Backend) {
     let app = spawn_app(backend).await;
     let entitlements = app.read("acme", "entitlements").await;
+    // Free meters by the calendar month; exports are not included.
+    let month = tenant_billing::domain::UsagePeriod::calendar_month(Utc::now().naive_utc());
+    let standing = |meter: &str, name: &str, unit: &str, aggregation: &str, limit: i64| {
+        json!({
+            "meter": meter,
+            "name": name,
+            "unit": unit,
+            "aggregation": aggregation,
+            "period_start": month.start.and_utc(),
+            "period_end": month.end.and_utc(),
+            "used": 0,
+            "limit": limit,
+            "remaining": limit,
+            "overage": "block",
+        })
+    };
+    let usage = json!([
+        standing("api_calls", "API calls", "calls", "sum", 1000),
+        standing("exports", "Exports", "exports", "count", 0),
+    ]);
     assert_eq!(
         entitlements,
         json!({
@@ -35,8 +55,9 @@ async fn a_tenant_never_billed_has_frees(backend: Backend) {
             "plan": "free",
             "reason": "free",
             "features": [],
-            "limits": {"projects": 3},
+            "limits": {"projects": 3, "api_calls": 1000, "exports": 0},
             "grace_until": null,
+            "usage": usage,
         })
     );
 }
@@ -48,7 +69,10 @@ async fn a_paying_tenant_has_its_plans(backend: Backend) {
     assert_eq!(entitlements["plan"], "pro");
     assert_eq!(entitlements["reason"], "paying");
     assert_eq!(entitlements["features"], json!(["api", "exports"]));
-    assert_eq!(entitlements["limits"], json!({"projects": 50}));
+    assert_eq!(
+        entitlements["limits"],
+        json!({"projects": 50, "api_calls": 100000, "exports": 200})
+    );
     assert_eq!(entitlements["grace_until"], Value::Null);
 }
 
@@ -122,7 +146,10 @@ async fn past_due_after_the_grace_period_is_free(backend: Backend) {
     let entitlements = app.read("acme", "entitlements").await;
     assert_eq!(entitlements["plan"], "free", "{entitlements}");
     assert_eq!(entitlements["reason"], "free");
-    assert_eq!(entitlements["limits"], json!({"projects": 3}));
+    assert_eq!(
+        entitlements["limits"],
+        json!({"projects": 3, "api_calls": 1000, "exports": 0})
+    );
     assert!(entitlements["grace_until"].is_string());
     // The billing state still names the subscription's plan and status.
     let state = app.billing_state("acme").await;

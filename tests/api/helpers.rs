@@ -138,6 +138,12 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 
 /// A fresh simulator seeded with the configured plans' prices.
 pub fn start_sim() -> SimHandle {
+    SimHandle::start(sim_config()).expect("start stripe-sim")
+}
+
+/// The simulator configuration `start_sim` uses: the shipped plans' prices
+/// seeded, quick webhook retries.
+pub fn sim_config() -> SimConfig {
     let settings = test_settings("sqlite://unused.db", &[]);
     let prices = settings
         .catalog
@@ -155,12 +161,11 @@ pub fn start_sim() -> SimHandle {
             })
         })
         .collect();
-    SimHandle::start(SimConfig {
+    SimConfig {
         prices,
         webhook_retry_base_ms: 20,
         ..SimConfig::default()
-    })
-    .expect("start stripe-sim")
+    }
 }
 
 /// Starts the service on `database` with extra setting overrides and its own simulator.

@@ -38,5 +38,6 @@ mod shutdown;
 mod state_cache;
 mod sync;
 mod trials;
+mod usage;
 mod webhooks;
 mod workers;

@@ -43,7 +43,10 @@ async fn a_free_tenant_sees_every_plan_by_rank(backend: Backend) {
     assert_eq!(free["amount"], Value::Null);
     assert_eq!(free["currency"], Value::Null);
     assert_eq!(free["trial_available"], false);
-    assert_eq!(free["limits"], json!({"projects": 3}));
+    assert_eq!(
+        free["limits"],
+        json!({"projects": 3, "api_calls": 1000, "exports": 0})
+    );
     let pro = plan_row(&plans, "pro");
     assert_eq!(
         (&pro["amount"], &pro["currency"], &pro["interval"]),
@@ -149,7 +152,10 @@ async fn a_price_no_plan_names_is_shown_by_its_id(backend: Backend) {
     assert_eq!(entitlements["reason"], "paying");
     // Granted nothing beyond free's until an operator configures it.
     assert_eq!(entitlements["features"], json!([]));
-    assert_eq!(entitlements["limits"], json!({"projects": 3}));
+    assert_eq!(
+        entitlements["limits"],
+        json!({"projects": 3, "api_calls": 1000, "exports": 0})
+    );
     let plans = app.read("acme", "plans").await;
     assert_eq!(
         field(&plans, "current"),

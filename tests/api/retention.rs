@@ -114,8 +114,6 @@ async fn workers_delete_expired_jobs_and_ledger_rows(backend: Backend) {
     assert_eq!(count(&mut db, "SELECT COUNT(*) AS n FROM stripe_events"), 4);
 }
 
-backend_tests!(workers_delete_expired_jobs_and_ledger_rows);
-
 /// A ledger shorter than Stripe's 3-day redelivery window is refused at
 /// startup: exit 2, naming the key.
 #[test]
@@ -131,4 +129,78 @@ fn a_retention_below_stripes_redelivery_window_is_refused() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("webhooks.retain_days"), "{stderr}");
     assert!(!std::path::Path::new("unused-retention.db").exists());
+}
+
+/// `count` usage ledger rows recorded `age` days ago for tenant `tenant`.
+fn insert_usage(conn: &mut DbConnection, tenant: &str, age: i64, count: usize) {
+    let at = days_ago(age);
+    let rows: Vec<String> = (0..count)
+        .map(|i| {
+            format!(
+                "('{tenant}', 'k{i}', 'api_calls', 1, 1, '{at}', '{at}', {n}, NULL, '{at}')",
+                n = i + 1
+            )
+        })
+        .collect();
+    for chunk in rows.chunks(200) {
+        conn.batch_execute(&format!(
+            "INSERT INTO usage_events (tenant_id, idempotency_key, meter, quantity, value, \
+             occurred_at, period_start, used_after, usage_limit, recorded_at) VALUES {}",
+            chunk.join(", ")
+        ))
+        .unwrap();
+    }
+}
+
+/// Usage ledger rows go after `usage.retain_days` (here 40), in batches;
+/// newer ones, and every period total, stay.
+async fn workers_delete_expired_usage_ledger_rows(backend: Backend) {
+    let database = TestDatabase::migrated(backend);
+    let mut db = tenant_billing::db::establish(&database.url, 5000).unwrap();
+    insert_usage(&mut db, "old", 41, 1_100);
+    insert_usage(&mut db, "recent", 39, 5);
+    let _app = spawn_app_with(
+        database.shared(),
+        &[
+            ("APP__JOBS__RETENTION_INTERVAL_SECONDS", "1"),
+            ("APP__USAGE__RETAIN_DAYS", "40"),
+        ],
+    )
+    .await;
+    let done = eventually(Duration::from_secs(20), || {
+        count(
+            &mut db,
+            "SELECT COUNT(*) AS n FROM usage_events WHERE tenant_id = 'old'",
+        ) == 0
+    })
+    .await;
+    assert!(done, "expired usage rows are still there");
+    assert_eq!(
+        count(
+            &mut db,
+            "SELECT COUNT(*) AS n FROM usage_events WHERE tenant_id = 'recent'"
+        ),
+        5
+    );
+}
+
+backend_tests!(
+    workers_delete_expired_jobs_and_ledger_rows,
+    workers_delete_expired_usage_ledger_rows
+);
+
+/// A usage ledger shorter than the 35 days an event may be dated back is
+/// refused at startup: a retry of a forgotten key would count again.
+#[test]
+fn a_usage_retention_below_35_days_is_refused() {
+    let output = std::process::Command::new(binary())
+        .args(["migrate"])
+        .env("APP_ENV", "test")
+        .env("DATABASE_URL", "sqlite://unused-usage-retention.db")
+        .env("APP__USAGE__RETAIN_DAYS", "34")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("usage.retain_days"), "{stderr}");
 }

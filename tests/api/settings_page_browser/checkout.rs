@@ -8,7 +8,7 @@ use serde_json::json;
 use stripe_sim::{Fault, FaultKind};
 use tenant_billing::domain::Role;
 
-use super::{open_loaded, SHORT};
+use super::{open_loaded, pay_on_the_hosted_checkout, SHORT};
 use crate::backend_tests;
 use crate::browser::Browser;
 use crate::dev_server::DevServer;
@@ -29,22 +29,6 @@ fn slow_subscription_reads(app: &TestApp, ms: u64) {
             kind: FaultKind::DelayMs(ms),
         });
     }
-}
-
-/// Waits for the simulator's hosted Checkout page and presses Pay.
-async fn pay_on_the_hosted_checkout(browser: &Browser, sim_base: &str, screenshot: Option<&str>) {
-    browser
-        .wait_js(
-            "the simulator's hosted checkout",
-            "return location.href.startsWith(arguments[0]) && !!document.getElementById('pay')",
-            json!([format!("{sim_base}/checkout/")]),
-            SHORT,
-        )
-        .await;
-    if let Some(name) = screenshot {
-        browser.screenshots(name).await;
-    }
-    browser.click_css("#pay").await;
 }
 
 /// The tenant's current plan (by `subscription_status` and `plan`), as the API says.

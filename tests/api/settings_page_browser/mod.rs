@@ -18,8 +18,11 @@ mod checkout;
 mod layout;
 mod plan_changes;
 mod token;
+mod usage;
 
 use std::time::Duration;
+
+use serde_json::json;
 
 use crate::browser::Browser;
 use crate::helpers::TestApp;
@@ -38,6 +41,26 @@ async fn open(browser: &Browser, origin: &str, token: &str) {
 async fn open_loaded(browser: &Browser, app: &TestApp, token: &str) {
     open(browser, &app.address, token).await;
     browser.wait_visible("plan-name", SHORT).await;
+}
+
+/// Waits for the simulator's hosted Checkout page and presses Pay.
+pub(super) async fn pay_on_the_hosted_checkout(
+    browser: &Browser,
+    sim_base: &str,
+    screenshot: Option<&str>,
+) {
+    browser
+        .wait_js(
+            "the simulator's hosted checkout",
+            "return location.href.startsWith(arguments[0]) && !!document.getElementById('pay')",
+            json!([format!("{sim_base}/checkout/")]),
+            SHORT,
+        )
+        .await;
+    if let Some(name) = screenshot {
+        browser.screenshots(name).await;
+    }
+    browser.click_css("#pay").await;
 }
 
 #[test]
