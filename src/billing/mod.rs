@@ -7,6 +7,7 @@ mod bulk;
 mod catalog;
 mod customer;
 mod entitlements;
+mod forwarding;
 mod invoices;
 mod jobs;
 mod leases;
@@ -30,6 +31,7 @@ pub use bulk::{BulkOperation, BulkOutcome, BulkTotals, Step};
 pub use catalog::{PlanOffer, PriceProblem};
 pub use customer::{CustomerHints, EnsureAttempt, EnsuredCustomer};
 pub use entitlements::Entitlements;
+pub use forwarding::MeteringProblem;
 pub use jobs::{JobCounters, JobHub, JobWorkers};
 pub use leases::Released;
 pub use plan_change::PlanChangeRequest;
@@ -45,6 +47,7 @@ pub use webhooks::WebhookFailure;
 use std::sync::Arc;
 
 use catalog::PriceBook;
+use forwarding::MeterBook;
 use state_cache::StateCache;
 use state_reader::StateReader;
 
@@ -119,6 +122,8 @@ pub struct Billing {
     instance: Arc<str>,
     metrics: Arc<Metrics>,
     prices: Arc<PriceBook>,
+    /// Stripe's meters the usage forwarder sends to, as looked up.
+    meters: Arc<MeterBook>,
 }
 
 impl Billing {
@@ -146,6 +151,7 @@ impl Billing {
             .into(),
             metrics: Arc::default(),
             prices: Arc::default(),
+            meters: Arc::default(),
         }
     }
 
@@ -199,6 +205,10 @@ impl Billing {
         match db::interact(&self.pool, |conn| Ok(db::jobs::count_by_state(conn)?)).await {
             Ok(counts) => self.metrics.set_jobs(&counts),
             Err(error) => tracing::warn!(error = %error, "could not count jobs for /metrics"),
+        }
+        match self.usage_forward_lag().await {
+            Ok(lag) => self.metrics.set_usage_forward_lag(lag),
+            Err(error) => tracing::warn!(error = %error, "could not read the usage forwarding lag"),
         }
         let (idle, in_use) = self.pool.usage();
         self.metrics.set_pool(idle, in_use);

@@ -31,6 +31,7 @@ pub mod seat_requests;
 pub mod subscriptions;
 pub mod tenants;
 pub mod usage;
+pub mod usage_forwarding;
 
 pub use connection::{establish, Backend, DbConnection};
 pub use pool::{build_pool, DbPool, PooledConnection};

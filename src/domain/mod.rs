@@ -3,6 +3,7 @@
 
 mod email;
 mod entitlements;
+pub mod forwarding;
 mod invoice;
 mod plan;
 mod redirect;

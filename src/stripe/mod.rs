@@ -7,6 +7,7 @@
 mod customers;
 mod error;
 mod invoices;
+mod meters;
 mod pacer;
 mod prices;
 mod retry;
@@ -17,6 +18,7 @@ mod webhooks;
 
 pub use customers::{CustomerParams, StripeCustomer};
 pub use error::StripeFailure;
+pub use meters::{MeterEvent, MeterEventOutcome, StripeMeter};
 pub use pacer::Pacer;
 pub use prices::StripePrice;
 pub use retry::RetryPolicy;

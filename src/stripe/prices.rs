@@ -9,6 +9,9 @@ pub struct StripePrice {
     pub unit_amount: Option<i64>,
     pub currency: String,
     pub interval: Option<String>,
+    /// The meter a metered price bills (`recurring.usage_type = metered`).
+    pub meter: Option<String>,
+    pub metered: bool,
 }
 
 impl StripeGateway {
@@ -24,7 +27,14 @@ impl StripeGateway {
                 id: price.id.to_string(),
                 unit_amount: price.unit_amount,
                 currency: price.currency.to_string(),
-                interval: price.recurring.map(|r| r.interval.as_str().to_owned()),
+                interval: price
+                    .recurring
+                    .as_ref()
+                    .map(|r| r.interval.as_str().to_owned()),
+                meter: price.recurring.as_ref().and_then(|r| r.meter.clone()),
+                metered: price
+                    .recurring
+                    .is_some_and(|r| r.usage_type == stripe_product::RecurringUsageType::Metered),
             })),
             Err(StripeFailure::Rejected { status: 404, .. }) => Ok(None),
             Err(other) => Err(other),

@@ -107,6 +107,34 @@ impl RetryPolicy {
     }
 }
 
+impl RetryPolicy {
+    /// One attempt, no retry (the caller decides what a failure means, as
+    /// the usage forwarder does): timed out after `attempt_timeout`, paced
+    /// and counted like every attempt.
+    pub(super) async fn once<T, Fut>(
+        &self,
+        operation: &'static str,
+        attempt: Fut,
+    ) -> Result<T, stripe::StripeError>
+    where
+        Fut: Future<Output = Result<T, stripe::StripeError>>,
+    {
+        if let Some(pacer) = &self.pacer {
+            pacer.acquire().await;
+        }
+        let started = Instant::now();
+        let outcome = tokio::time::timeout(self.attempt_timeout, attempt).await;
+        if let Some(metrics) = &self.metrics {
+            metrics.observe_stripe(
+                operation,
+                attempt_outcome(&outcome),
+                started.elapsed().as_secs_f64(),
+            );
+        }
+        outcome.unwrap_or(Err(stripe::StripeError::Timeout))
+    }
+}
+
 /// How one attempt ended, for the `outcome` label.
 fn attempt_outcome<T, E>(outcome: &Result<Result<T, stripe::StripeError>, E>) -> StripeOutcome {
     match outcome {
