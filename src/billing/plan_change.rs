@@ -16,10 +16,10 @@ use super::subscription_lock::SubscriptionLock;
 use super::{Actor, Billing, BillingError, BillingState};
 use crate::db::seat_requests::{self, SeatSeq};
 use crate::db::subscriptions::{self, Observation, SubscriptionSnapshot};
-use crate::domain::{is_paying, PlanCatalog, PlanChange, PlanCode};
+use crate::domain::{is_paying, Plan, PlanCatalog, PlanChange, PlanCode};
 use crate::stripe::{
-    ItemChange, PhaseSpec, Proration, StripeFailure, StripeSchedule, StripeSubscription,
-    SubscriptionUpdate,
+    ItemChange, MeteredChange, PhaseSpec, Proration, StripeFailure, StripeSchedule,
+    StripeSubscription, SubscriptionUpdate,
 };
 
 /// `{plan, quantity?}`, validated: the plan exists, and `quantity` is only
@@ -62,11 +62,55 @@ enum Step {
     /// Drop the pending scheduled change (the subscription stays as it is).
     ReleaseSchedule,
     Update(SubscriptionUpdate),
-    /// Move to `price_id` (with `quantity`) when the current period ends.
+    /// Move to `price_id` (with `quantity`, and the plan's metered prices)
+    /// when the current period ends.
     ScheduleAtPeriodEnd {
         price_id: String,
         quantity: Option<u64>,
+        metered: Vec<String>,
     },
+}
+
+/// The metered items `target` bills with, from the subscription's: a price
+/// already there stays, an item of the same meter moves to the new price,
+/// a missing one is added, and items `target` does not bill are removed
+/// (Stripe invoices what they accrued on the next invoice).
+fn metered_changes(
+    catalog: &PlanCatalog,
+    subscription: &StripeSubscription,
+    target: &Plan,
+) -> Vec<MeteredChange> {
+    let mut unused: Vec<&(String, String)> = subscription.metered_items.iter().collect();
+    let mut changes = Vec::new();
+    for (meter, price_id) in &target.metered_prices {
+        if let Some(at) = unused.iter().position(|(_, price)| price == price_id) {
+            unused.remove(at);
+            continue;
+        }
+        let same_meter = unused
+            .iter()
+            .position(|(_, price)| catalog.meter_of_metered_price(price) == Some(meter.as_str()));
+        match same_meter {
+            Some(at) => {
+                let (item_id, _) = unused.remove(at);
+                changes.push(MeteredChange::Replace {
+                    item_id: item_id.clone(),
+                    price_id: price_id.clone(),
+                });
+            }
+            None => changes.push(MeteredChange::Add {
+                price_id: price_id.clone(),
+            }),
+        }
+    }
+    changes.extend(
+        unused
+            .into_iter()
+            .map(|(item_id, _)| MeteredChange::Remove {
+                item_id: item_id.clone(),
+            }),
+    );
+    changes
 }
 
 /// The writes that carry `intent` out from `current` (none: nothing to do).
@@ -147,6 +191,7 @@ fn decide(
                 proration: Some(Proration::AlwaysInvoice),
                 cancel_at_period_end: cancel_pending.then_some(false),
                 metadata: HashMap::from([("plan".to_owned(), target.id.clone())]),
+                metered: metered_changes(catalog, subscription, target),
             }));
         }
         PlanChange::Downgrade => {
@@ -159,7 +204,11 @@ fn decide(
             if cancel_pending {
                 steps.push(Step::Update(cancel(false)));
             }
-            steps.push(Step::ScheduleAtPeriodEnd { price_id, quantity });
+            steps.push(Step::ScheduleAtPeriodEnd {
+                price_id,
+                quantity,
+                metered: target.metered_price_ids(),
+            });
         }
     }
     steps
@@ -298,7 +347,11 @@ impl Billing {
                         .update_subscription(&subscription.id, update, &key)
                         .await?;
                 }
-                Step::ScheduleAtPeriodEnd { price_id, quantity } => {
+                Step::ScheduleAtPeriodEnd {
+                    price_id,
+                    quantity,
+                    metered,
+                } => {
                     let live = match schedule.take() {
                         Some(live) => live,
                         None => {
@@ -316,12 +369,18 @@ impl Billing {
                         PhaseSpec {
                             price_id: subscription.price_id.clone().unwrap_or_default(),
                             quantity: subscription.quantity,
+                            metered: subscription
+                                .metered_items
+                                .iter()
+                                .map(|(_, price)| price.clone())
+                                .collect(),
                             start,
                             end: Some(end),
                         },
                         PhaseSpec {
                             price_id: price_id.clone(),
                             quantity: *quantity,
+                            metered: metered.clone(),
                             start: end,
                             end: None,
                         },
@@ -483,6 +542,7 @@ mod tests {
             trial_end: None,
             schedule_id: None,
             metadata: HashMap::new(),
+            metered_items: Vec::new(),
         };
         let snapshot = SubscriptionSnapshot {
             subscription_id: "sub_1".into(),
@@ -539,7 +599,8 @@ mod tests {
             steps,
             [Step::ScheduleAtPeriodEnd {
                 price_id: "price_pro".into(),
-                quantity: None
+                quantity: None,
+                metered: Vec::new(),
             }]
         );
         current.pending_plan = Some("pro".into());

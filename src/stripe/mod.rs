@@ -24,7 +24,9 @@ pub use prices::StripePrice;
 pub use retry::RetryPolicy;
 pub use schedules::{PhaseSpec, SchedulePhase, StripeSchedule};
 pub use sessions::{CheckoutParams, CheckoutSession};
-pub use subscriptions::{ItemChange, Proration, StripeSubscription, SubscriptionUpdate};
+pub use subscriptions::{
+    ItemChange, MeteredChange, Proration, StripeSubscription, SubscriptionUpdate,
+};
 pub use webhooks::{verify_event, EventNews, SubscriptionNews, WebhookEvent, WebhookRejection};
 
 use std::time::Duration;
