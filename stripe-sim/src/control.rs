@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use crate::config::FailedPaymentAction;
 use crate::error::ApiError;
-use crate::faults::Fault;
+use crate::faults::{Fault, RandomFault};
 use crate::form::Params;
 use crate::http::{error_response, simple_response, Body};
 use crate::state::Shared;
@@ -76,6 +76,12 @@ pub(crate) fn add_fault(shared: &Shared, fault: Fault) {
         .store(!faults.is_empty(), Ordering::Relaxed);
 }
 
+pub(crate) fn add_random_fault(shared: &Shared, fault: RandomFault) {
+    let mut faults = shared.faults.lock();
+    faults.add_random(fault);
+    shared.faults_active.store(true, Ordering::Relaxed);
+}
+
 pub(crate) fn clear_faults(shared: &Shared) {
     shared.faults.lock().clear();
     shared.faults_active.store(false, Ordering::Relaxed);
@@ -121,12 +127,21 @@ fn handle_inner(
         (&Method::GET, ["stats"]) => {
             ok_json(&serde_json::to_value(shared.stats()).unwrap_or_default())
         }
-        (&Method::GET, ["faults"]) => ok_json(&json!({ "faults": shared.faults.lock().list() })),
+        (&Method::GET, ["faults"]) => {
+            let faults = shared.faults.lock();
+            ok_json(&json!({ "faults": faults.list(), "random": faults.list_random() }))
+        }
         (&Method::POST, ["faults"]) => {
             let v = parse_json(body)?;
-            let fault = Fault::from_json(&v).map_err(|m| ApiError::invalid("body", m))?;
-            add_fault(shared, fault);
-            ok_json(&json!({ "faults": shared.faults.lock().list() }))
+            if v.get("percent").is_some() {
+                let fault = RandomFault::from_json(&v).map_err(|m| ApiError::invalid("body", m))?;
+                add_random_fault(shared, fault);
+            } else {
+                let fault = Fault::from_json(&v).map_err(|m| ApiError::invalid("body", m))?;
+                add_fault(shared, fault);
+            }
+            let faults = shared.faults.lock();
+            ok_json(&json!({ "faults": faults.list(), "random": faults.list_random() }))
         }
         (&Method::DELETE, ["faults"]) => {
             clear_faults(shared);

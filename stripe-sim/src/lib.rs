@@ -52,7 +52,7 @@ pub use config::{
     FailedPaymentAction, MeteredPriceSeed, PriceSeed, SimConfig, DEFAULT_WEBHOOK_SECRET,
 };
 pub use error::SimError;
-pub use faults::{Fault, FaultKind};
+pub use faults::{Fault, FaultKind, RandomFault};
 pub use objects::API_VERSION;
 pub use state::Stats;
 pub use webhooks::{signature_header, WebhookStats};
@@ -188,6 +188,11 @@ impl SimHandle {
 
     pub fn add_fault(&self, fault: Fault) {
         control::add_fault(self.shared(), fault);
+    }
+
+    /// A fault striking each matching request with a chance, until cleared.
+    pub fn add_random_fault(&self, fault: RandomFault) {
+        control::add_random_fault(self.shared(), fault);
     }
 
     pub fn clear_faults(&self) {
