@@ -80,7 +80,7 @@ impl Billing {
     }
 
     /// The Stripe meter that `meter`'s usage goes to.
-    async fn stripe_meter(&self, meter: &Meter) -> Result<StripeMeter, JobError> {
+    pub(super) async fn stripe_meter(&self, meter: &Meter) -> Result<StripeMeter, JobError> {
         let event_name = meter
             .stripe_meter
             .as_deref()

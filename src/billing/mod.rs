@@ -24,6 +24,7 @@ mod state_reader;
 mod subscription_lock;
 mod sync;
 mod usage;
+mod usage_reconcile;
 mod webhooks;
 
 pub use backfill::{BackfillOutcome, BackfillTotals, EnsureCustomers};
@@ -42,6 +43,7 @@ pub use sessions::CheckoutRequest;
 pub use state::BillingState;
 pub use sync::{SyncOutcome, SyncTenants};
 pub use usage::{LedgerEvent, MeterUsage, Recorded, UsageCheck, UsageEvent};
+pub use usage_reconcile::{UsagePeriodReport, UsageReconcileReport, UsageStatus};
 pub use webhooks::WebhookFailure;
 
 use std::sync::Arc;
