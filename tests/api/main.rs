@@ -39,5 +39,7 @@ mod state_cache;
 mod sync;
 mod trials;
 mod usage;
+mod usage_billing;
+mod usage_billing_proof;
 mod webhooks;
 mod workers;
