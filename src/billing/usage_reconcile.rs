@@ -2,10 +2,11 @@
 //! Stripe's meter event summaries, per tenant and meter.
 //!
 //! For every period of a Stripe-billed meter ending within Stripe's 35-day
-//! window, of a tenant with a customer: Stripe's summary over the period's
-//! whole minutes (where the forwarder stamps its batches) is compared with
-//! the ledger's total less what is known not to have been sent yet (events
-//! not cut, batches never tried). A batch tried but not confirmed may or may
+//! window, of a tenant with a customer: Stripe's summary over the whole
+//! minutes covering the period (less the batches of neighbouring periods
+//! stamped in its partial edge minutes) is compared with the ledger's total
+//! less what is known not to have been sent yet (events not cut, batches
+//! never tried). A batch tried but not confirmed may or may
 //! not be at Stripe: while one is, the period is reported in flight, never
 //! fixed. A batch whose fate stayed unknown past the identifier window is
 //! settled here: counted at Stripe if the totals agree, else replaced by the
@@ -25,7 +26,7 @@ use super::{Billing, BillingError};
 use crate::db::jobs::{self as job_repo, JobKind};
 use crate::db::usage_forwarding::{self as repo, InFlight, NewFix, Settle};
 use crate::db::{self, DbError};
-use crate::domain::forwarding::{fix_identifier, summary_window, STRIPE_WINDOW};
+use crate::domain::forwarding::{fix_identifier, stamp, summary_bounds, STRIPE_WINDOW};
 use crate::domain::{TenantId, UsagePeriod};
 use crate::stripe::{MeterEvent, MeterEventOutcome, StripeFailure};
 
@@ -40,8 +41,6 @@ pub enum UsageStatus {
     /// Stripe holds `difference` less (positive) or more (negative) than
     /// the ledger sent.
     Differs { difference: i64 },
-    /// The period is shorter than two whole minutes: no summary covers it.
-    Unmeasurable,
 }
 
 /// One period of one tenant's meter.
@@ -118,24 +117,29 @@ impl Billing {
                 ledger: ledger.used,
                 stripe: 0,
                 in_flight: InFlight::default(),
-                status: UsageStatus::Unmeasurable,
+                status: UsageStatus::Matches,
                 fix: None,
             };
-            let Some((first, last)) = summary_window(&ledger.period) else {
-                report.periods.push(row);
-                continue;
-            };
+            let (first, last) = summary_bounds(&ledger.period);
             let stripe_meter = self.stripe_meter(meter).await.map_err(job_failure)?;
             let (key, meter_id, start) = (tenant.clone(), meter.id.clone(), ledger.period.start);
-            row.in_flight = db::interact(&self.pool, move |conn| {
-                Ok(repo::in_flight(conn, &key, &meter_id, start)?)
-            })
-            .await?;
+            let bounds = (naive(first), naive(last));
+            let (in_flight, (neighbours_sent, neighbours_tried)) =
+                db::interact(&self.pool, move |conn| {
+                    Ok((
+                        repo::in_flight(conn, &key, &meter_id, start)?,
+                        repo::neighbours_in(conn, &key, &meter_id, start, bounds)?,
+                    ))
+                })
+                .await?;
+            row.in_flight = in_flight;
+            row.in_flight.tried += neighbours_tried;
             row.stripe = self
                 .stripe
                 .meter_usage(&stripe_meter.id, &customer, first, last)
                 .await?
-                .round() as i64;
+                .round() as i64
+                - neighbours_sent;
             let flight = row.in_flight;
             // What the ledger has sent, or will never send (closed batches).
             let expected = row.ledger - flight.unbatched - flight.untried;
@@ -179,12 +183,8 @@ impl Billing {
                 Ok(Some("unknown batches found at Stripe: marked sent".into()))
             }
             UsageStatus::Differs { difference } => {
-                let Some((first, last)) = summary_window(&row.period) else {
-                    return Ok(None);
-                };
-                // Inside the period's whole minutes, and within Stripe's
-                // window (35 days back, minutes ahead: a period just begun).
-                let stamp = (last - 1).min(unix(now)).max(first);
+                // Inside the period, and within Stripe's window.
+                let stamp = unix(stamp(&row.period, now));
                 if stamp < unix(now - STRIPE_WINDOW) + 3600 || stamp > unix(now) + 240 {
                     return Ok(Some(
                         "not fixable: the period is outside Stripe's timestamp window".into(),

@@ -71,7 +71,6 @@ fn print_usage_report(report: &UsageReconcileReport, fix: bool) {
                     .to_owned(),
                     String::new(),
                 ),
-                UsageStatus::Unmeasurable => ("unmeasurable".to_owned(), String::new()),
             };
             let waiting = p.in_flight.unbatched + p.in_flight.untried + p.in_flight.tried;
             [

@@ -722,6 +722,37 @@ pub fn in_flight(
     Ok(found)
 }
 
+/// What batches of *other* periods of `tenant`'s `meter` were stamped in
+/// `[from, to)` (the partial minutes a summary of a period shares with its
+/// neighbours): `(sent, tried)` values, tried meaning pending after an
+/// attempt (at Stripe or not).
+pub fn neighbours_in(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    meter: &str,
+    period_start: NaiveDateTime,
+    (from, to): (NaiveDateTime, NaiveDateTime),
+) -> QueryResult<(i64, i64)> {
+    use usage_batches::dsl as b;
+    let rows: Vec<(String, i32, i64)> = b::usage_batches
+        .filter(b::tenant_id.eq(tenant.as_str()))
+        .filter(b::meter.eq(meter))
+        .filter(b::period_start.ne(period_start))
+        .filter(b::occurred_at.ge(from))
+        .filter(b::occurred_at.lt(to))
+        .select((b::state, b::attempts, b::value))
+        .load(conn)?;
+    let mut found = (0, 0);
+    for (batch_state, attempts, value) in rows {
+        match batch_state.as_str() {
+            state::SENT => found.0 += value,
+            state::PENDING if attempts > 0 => found.1 += value,
+            _ => {}
+        }
+    }
+    Ok(found)
+}
+
 /// A correction `reconcile --usage --fix` is about to send.
 #[derive(Debug, Clone)]
 pub struct NewFix<'a> {

@@ -56,27 +56,27 @@ pub fn fix_identifier(
     )
 }
 
-/// The whole minutes inside `period` (unix seconds, `[start, end)`): Stripe's
-/// event summaries take minute-aligned bounds, so batches are stamped inside
-/// this window and a summary over it holds exactly the period's batches.
-/// `None` for a period shorter than two minutes.
-pub fn summary_window(period: &UsagePeriod) -> Option<(i64, i64)> {
+/// The whole minutes covering `period` (unix seconds, `[start, end)` rounded
+/// out): Stripe's event summaries take minute-aligned bounds, so a summary
+/// over these holds the period's batches, and those of its neighbours stamped
+/// in the partial minutes at either edge (`reconcile --usage` knows which).
+pub fn summary_bounds(period: &UsagePeriod) -> (i64, i64) {
     let start = period.start.and_utc().timestamp();
     let end = period.end.and_utc().timestamp();
-    let first = start + (60 - start.rem_euclid(60)) % 60;
-    let last = end - end.rem_euclid(60);
-    (last > first).then_some((first, last))
+    (
+        start - start.rem_euclid(60),
+        end + (60 - end.rem_euclid(60)) % 60,
+    )
 }
 
-/// The timestamp a batch is sent with: its latest event's, kept inside the
-/// period's summary window (an event of the period's last seconds is stamped
-/// just before the window's end: still in the period, so on its invoice).
+/// The timestamp a batch is sent with: its latest event's, to the second,
+/// kept inside its period (`[start, end)`), so it lands in that period at
+/// Stripe, on that period's invoice.
 pub fn stamp(period: &UsagePeriod, latest: NaiveDateTime) -> NaiveDateTime {
     let at = latest.and_utc().timestamp();
-    let clamped = match summary_window(period) {
-        Some((first, last)) => at.clamp(first, last - 1),
-        None => period.start.and_utc().timestamp(),
-    };
+    let start = period.start.and_utc().timestamp();
+    let end = period.end.and_utc().timestamp();
+    let clamped = at.min(end - 1).max(start);
     DateTime::from_timestamp(clamped, 0)
         .map(|t| t.naive_utc())
         .unwrap_or(latest)
@@ -126,35 +126,35 @@ mod tests {
     }
 
     #[test]
-    fn batches_are_stamped_inside_the_whole_minutes_of_their_period() {
+    fn batches_are_stamped_inside_their_period_and_summaries_round_out() {
         let p = period("2026-12-05 10:00:30", "2027-01-05 10:00:30");
-        let window = summary_window(&p).unwrap();
-        assert_eq!(window.0, at("2026-12-05 10:01:00").and_utc().timestamp());
-        assert_eq!(window.1, at("2027-01-05 10:00:00").and_utc().timestamp());
-        // The period's last seconds land just before the window's end.
         assert_eq!(
-            stamp(&p, at("2027-01-05 10:00:10")),
-            at("2027-01-05 09:59:59")
+            summary_bounds(&p),
+            (
+                at("2026-12-05 10:00:00").and_utc().timestamp(),
+                at("2027-01-05 10:01:00").and_utc().timestamp()
+            )
         );
         assert_eq!(
-            stamp(&p, at("2026-12-05 10:00:40")),
-            at("2026-12-05 10:01:00")
+            stamp(&p, at("2027-01-05 10:00:29")),
+            at("2027-01-05 10:00:29")
+        );
+        // Late events of the period keep to its last second; none before it.
+        assert_eq!(
+            stamp(&p, at("2027-01-05 10:00:40")),
+            at("2027-01-05 10:00:29")
         );
         assert_eq!(
-            stamp(&p, at("2026-12-20 00:00:00")),
-            at("2026-12-20 00:00:00")
+            stamp(&p, at("2026-12-05 10:00:10")),
+            at("2026-12-05 10:00:30")
         );
         let aligned = period("2026-12-01 00:00:00", "2027-01-01 00:00:00");
         assert_eq!(
-            summary_window(&aligned),
-            Some((
+            summary_bounds(&aligned),
+            (
                 at("2026-12-01 00:00:00").and_utc().timestamp(),
                 at("2027-01-01 00:00:00").and_utc().timestamp()
-            ))
-        );
-        assert_eq!(
-            summary_window(&period("2026-12-01 00:00:10", "2026-12-01 00:01:10")),
-            None
+            )
         );
     }
 

@@ -29,9 +29,12 @@ pub const BILLED: [(&str, &str); 6] = [
 
 /// The simulator seeded for `BILLED` (meter `mtr_api_calls`).
 pub fn billed_sim(config: SimConfig) -> SimHandle {
+    let seeded = sim_config_with(&BILLED);
+    let mut prices = seeded.prices;
+    prices.extend(config.prices.iter().cloned());
     SimHandle::start(SimConfig {
-        prices: sim_config_with(&BILLED).prices,
-        metered_prices: sim_config_with(&BILLED).metered_prices,
+        prices,
+        metered_prices: seeded.metered_prices,
         ..config
     })
     .expect("start stripe-sim")
@@ -446,10 +449,147 @@ async fn usage_older_than_stripes_window_is_reported(backend: Backend) {
     );
 }
 
+/// Plan changes move the metered items with the plan: an upgrade replaces
+/// the metered price in the same prorated update (what accrued on the old
+/// one is invoiced at once, at its price); a downgrade waits for the period's
+/// end, whose renewal bills the ending period's usage at the price it
+/// accrued at.
+async fn plan_changes_move_the_metered_items_and_bill_each_price_once(backend: Backend) {
+    let mut env: Vec<(&str, &str)> = BILLED.to_vec();
+    env.extend([
+        (
+            "APP__PLANS__TEAM__METERED_PRICES__API_CALLS",
+            "price_team_api_calls",
+        ),
+        ("APP__PLANS__TEAM__METERED_UNIT_AMOUNTS__API_CALLS", "1"),
+        ("APP__PLANS__TEAM__LIMITS__API_CALLS", "200"),
+    ]);
+    let sim = SimHandle::start(SimConfig {
+        prices: sim_config_with(&env).prices,
+        metered_prices: sim_config_with(&env).metered_prices,
+        webhook_retry_base_ms: 20,
+        ..SimConfig::default()
+    })
+    .unwrap();
+    let app = spawn_instance(TestDatabase::migrated(backend), sim, &env).await;
+    let subscription = app.subscribed("acme", "pro", None).await;
+    let sub_id = subscription["id"].as_str().unwrap().to_owned();
+    let (_, end) = period_of(&subscription);
+    let cus = customer(&app, "acme");
+    let token = app.token("acme", Role::Service);
+    let events: Vec<Value> = (0..15).map(|i| call(&format!("p{i}"), 10)).collect();
+    record_batch(&app.address, &app.client, &token, "acme", &events).await;
+    forwarded(&app, Duration::from_secs(20)).await;
+
+    // A second later (the usage's last second is the old price's).
+    app.sim.advance_clock(1);
+    assert_eq!(app.change_plan("acme", "team").await["plan"], "team");
+    let prices = |sub: &Value| -> Vec<String> {
+        sub["items"]["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|item| item["price"]["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let upgraded = app.sim.object(&sub_id).unwrap();
+    assert_eq!(
+        prices(&upgraded),
+        ["price_team_monthly", "price_team_api_calls"]
+    );
+    let update = app.invoices_for(&cus, "subscription_update");
+    let pro_usage: Vec<&Value> = update[0]["lines"]["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["pricing"]["price_details"]["price"] == "price_pro_api_calls")
+        .collect();
+    assert_eq!(pro_usage.len(), 1, "{update:?}");
+    assert_eq!(pro_usage[0]["quantity"], 150);
+    assert_eq!(pro_usage[0]["amount"], (150 - 100) * 2);
+
+    // Dated after the change by Stripe's clock (which the test moved ahead).
+    let after = DateTime::<Utc>::from_timestamp(app.sim.now() + 1, 0)
+        .unwrap()
+        .to_rfc3339();
+    let events: Vec<Value> = (0..5)
+        .map(|i| {
+            let mut event = call(&format!("t{i}"), 10);
+            event["timestamp"] = json!(after);
+            event
+        })
+        .collect();
+    record_batch(&app.address, &app.client, &token, "acme", &events).await;
+    forwarded(&app, Duration::from_secs(20)).await;
+    let state = app.change_plan("acme", "pro").await;
+    assert_eq!(state["pending_plan"], "pro");
+    app.sim.advance_clock(end - app.sim.now() + 3600);
+    app.await_webhooks().await;
+    let (renewal, team_usage) = renewal_usage(&app.sim, &cus, end, "price_team_api_calls");
+    assert_eq!(renewal["status"], "paid");
+    assert_eq!(team_usage.len(), 1);
+    assert_eq!(team_usage[0]["quantity"], 50);
+    assert_eq!(team_usage[0]["amount"], 0, "within team's 200 included");
+    let downgraded = app.sim.object(&sub_id).unwrap();
+    assert_eq!(
+        prices(&downgraded),
+        ["price_pro_monthly", "price_pro_api_calls"]
+    );
+}
+
+/// At startup every Stripe-billed meter and metered price is looked up:
+/// what Stripe lacks, or has otherwise than configured, is reported naming
+/// the key to fix.
+async fn startup_reports_a_missing_meter_and_a_price_that_is_not_metered(backend: Backend) {
+    let mut env: Vec<(&str, &str)> = BILLED.to_vec();
+    env.extend([
+        ("APP__METERS__EXPORTS__STRIPE_METER", "exports_nowhere"),
+        (
+            "APP__PLANS__TEAM__METERED_PRICES__API_CALLS",
+            "price_licensed",
+        ),
+    ]);
+    let sim = billed_sim(SimConfig {
+        prices: vec!["price_licensed:500:usd:month".parse().unwrap()],
+        ..SimConfig::default()
+    });
+    let database = TestDatabase::migrated(backend);
+    let mut overrides: Vec<(&str, &str)> = env.clone();
+    let base = sim.base_url();
+    overrides.extend([
+        ("STRIPE_SECRET_KEY", "sk_test_check"),
+        ("STRIPE_API_BASE", base.as_str()),
+    ]);
+    let settings = crate::helpers::test_settings(&database.url, &overrides);
+    let gateway = tenant_billing::stripe::StripeGateway::new(
+        settings.stripe.secret_key.as_ref().unwrap(),
+        &settings.stripe.api_base,
+        &settings.stripe,
+    )
+    .unwrap();
+    let billing = tenant_billing::billing::Billing::new(
+        tenant_billing::db::build_pool(&settings.database),
+        gateway,
+        std::sync::Arc::new(settings),
+    );
+    let problems = billing.check_metering().await;
+    let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "meters.exports.stripe_meter",
+            "plans.team.metered_prices.api_calls"
+        ],
+        "{problems:?}"
+    );
+}
+
 backend_tests!(
     usage_reaches_stripe_once_and_the_lag_falls_to_zero,
     reconcile_finds_a_planted_difference_and_fix_closes_it,
     usage_of_a_periods_last_minute_lands_on_its_invoice,
     rate_limits_slow_forwarding_and_lose_nothing,
     usage_older_than_stripes_window_is_reported,
+    plan_changes_move_the_metered_items_and_bill_each_price_once,
+    startup_reports_a_missing_meter_and_a_price_that_is_not_metered,
 );

@@ -31,7 +31,7 @@ CREATE TABLE usage_batches (
     -- What it adds to the meter (a fix may be negative) and how many events.
     value BIGINT NOT NULL,
     events BIGINT NOT NULL,
-    -- The meter event's timestamp: inside the period, on whole minutes' side.
+    -- The meter event's timestamp: its latest event's, kept inside the period.
     occurred_at TIMESTAMP NOT NULL,
     -- When its oldest event was recorded (forwarding lag).
     oldest_recorded_at TIMESTAMP NOT NULL,
