@@ -648,6 +648,76 @@ mod tests {
     }
 
     #[test]
+    fn metered_items_follow_the_target_plan() {
+        let plan = |id: &str, rank, price: &str, metered: &[(&str, &str)]| Plan {
+            price_id: Some(price.into()),
+            rank,
+            metered_prices: metered
+                .iter()
+                .map(|(m, p)| (m.to_string(), p.to_string()))
+                .collect(),
+            ..Plan::bare(id, id)
+        };
+        let meters = ["calls", "exports"].map(|id| crate::domain::Meter {
+            id: id.into(),
+            name: id.into(),
+            unit: String::new(),
+            aggregation: crate::domain::Aggregation::Sum,
+            stripe_meter: Some(id.into()),
+        });
+        let catalog = PlanCatalog::with_meters(
+            vec![
+                plan(
+                    "pro",
+                    10,
+                    "price_pro",
+                    &[("calls", "m_pro_calls"), ("exports", "m_exports")],
+                ),
+                plan("team", 20, "price_team", &[("calls", "m_team_calls")]),
+            ],
+            meters.to_vec(),
+        )
+        .unwrap();
+        let (mut subscription, _) = on("pro", "price_pro", None);
+        subscription.metered_items = vec![
+            ("si_calls".into(), "m_pro_calls".into()),
+            ("si_exports".into(), "m_exports".into()),
+            ("si_legacy".into(), "m_unknown".into()),
+        ];
+        let team = catalog.get("team").unwrap();
+        assert_eq!(
+            metered_changes(&catalog, &subscription, team),
+            [
+                MeteredChange::Replace {
+                    item_id: "si_calls".into(),
+                    price_id: "m_team_calls".into()
+                },
+                MeteredChange::Remove {
+                    item_id: "si_exports".into()
+                },
+                MeteredChange::Remove {
+                    item_id: "si_legacy".into()
+                },
+            ]
+        );
+        subscription.metered_items = vec![("si_calls".into(), "m_team_calls".into())];
+        let pro = catalog.get("pro").unwrap();
+        assert_eq!(
+            metered_changes(&catalog, &subscription, pro),
+            [
+                MeteredChange::Replace {
+                    item_id: "si_calls".into(),
+                    price_id: "m_pro_calls".into()
+                },
+                MeteredChange::Add {
+                    price_id: "m_exports".into()
+                },
+            ]
+        );
+        assert!(metered_changes(&catalog, &subscription, team).is_empty());
+    }
+
+    #[test]
     fn the_current_plan_with_nothing_pending_changes_nothing() {
         let (subscription, current) = on("pro", "price_pro", None);
         assert!(decide(&catalog(), &subscription, &current, &change("pro", None)).is_empty());
