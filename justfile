@@ -47,6 +47,7 @@ bench:
     bash scripts/bench-entitlements.sh
     cargo bench --bench plan_change
     cargo bench --bench usage_ingest
+    cargo bench --bench usage_forwarding
     bash stripe-sim/bench.sh
 
 # Regenerate docs/openapi.json from the code (commit it with the API change).
