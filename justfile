@@ -48,6 +48,7 @@ bench:
     cargo bench --bench plan_change
     cargo bench --bench usage_ingest
     cargo bench --bench stripe_budget
+    cargo bench --bench usage_forwarding
     bash stripe-sim/bench.sh
 
 # Regenerate docs/openapi.json from the code (commit it with the API change).

@@ -25,7 +25,8 @@ pub enum Command {
     Token(TokenArgs),
     /// Ensure a Stripe customer for every tenant that lacks one (resumable, safe to re-run).
     BackfillCustomers(BackfillArgs),
-    /// List Stripe customers whose metadata.tenant_id disagrees with the database.
+    /// List Stripe customers whose metadata.tenant_id disagrees with the database
+    /// (--usage: the usage ledger against Stripe's meters).
     Reconcile(ReconcileArgs),
     /// Inspect and re-drive the outbox jobs (customer provisioning, profile syncs).
     #[command(subcommand)]
@@ -66,9 +67,15 @@ pub struct BackfillArgs {
 /// `reconcile`: a read-only report unless `--fix`.
 #[derive(Debug, Args)]
 pub struct ReconcileArgs {
-    /// Link unlinked tenants and flag duplicates (metadata tb_duplicate_of); never deletes.
+    /// Customers: link unlinked tenants and flag duplicates (metadata
+    /// tb_duplicate_of); never deletes. With --usage: send each difference as
+    /// one correction, never twice.
     #[arg(long)]
     pub fix: bool,
+    /// Compare the usage ledger's per-period totals with Stripe's meter event
+    /// summaries, per tenant and meter, instead of the customers.
+    #[arg(long)]
+    pub usage: bool,
 }
 
 /// `jobs …`: the outbox as operators see it.

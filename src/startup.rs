@@ -106,6 +106,7 @@ impl Application {
             let checker = billing.get_ref().clone();
             actix_web::rt::spawn(async move {
                 checker.check_prices().await;
+                checker.check_metering().await;
             });
         }
         let verifier = web::Data::new(verifier);
@@ -295,6 +296,8 @@ pub fn connect_stripe(
     let mut config = stripe_sim::SimConfig {
         prices,
         price_currency_options,
+        metered_prices: metered_price_seeds(settings),
+        invoice_grace_seconds: settings.usage.stripe_grace_seconds,
         ..stripe_sim::SimConfig::default()
     };
     if let Some(secret) = settings.stripe.webhook_secrets.first() {
@@ -366,6 +369,52 @@ pub fn simulator_prices(
         }
     }
     (prices, options)
+}
+
+/// The configured plans' metered prices, as the in-process simulator seeds
+/// them: `metered_unit_amounts` cents per unit (1 when unset) in the plan's
+/// currency and interval, on the Stripe meter its `[meters.*] stripe_meter`
+/// names; with `overage = "allow"`, the plan's limit of that meter is free
+/// (graduated tiers), so only the usage past it is billed.
+pub fn metered_price_seeds(settings: &Settings) -> Vec<stripe_sim::MeteredPriceSeed> {
+    let catalog = &settings.catalog;
+    let mut seeds: Vec<stripe_sim::MeteredPriceSeed> = Vec::new();
+    for plan in catalog.plans() {
+        for (meter_id, price_id) in &plan.metered_prices {
+            let Some(event_name) = catalog.meter(meter_id).and_then(|m| m.stripe_meter.clone())
+            else {
+                continue;
+            };
+            if seeds.iter().any(|seed| &seed.price.id == price_id) {
+                continue;
+            }
+            let included = match plan.overage {
+                crate::domain::Overage::Allow => plan.limits.get(meter_id).copied().unwrap_or(0),
+                crate::domain::Overage::Block => 0,
+            };
+            seeds.push(stripe_sim::MeteredPriceSeed {
+                price: stripe_sim::PriceSeed {
+                    id: price_id.clone(),
+                    unit_amount: plan
+                        .metered_unit_amounts
+                        .get(meter_id)
+                        .copied()
+                        .unwrap_or(1),
+                    currency: plan
+                        .configured_price
+                        .as_ref()
+                        .map_or_else(|| "usd".into(), |p| p.currency.clone()),
+                    interval: plan
+                        .configured_price
+                        .as_ref()
+                        .map_or_else(|| "month".into(), |p| p.interval.clone()),
+                },
+                event_name,
+                included: u64::try_from(included).unwrap_or(0),
+            });
+        }
+    }
+    seeds
 }
 
 /// Applies pending migrations off the async workers; returns the versions applied.

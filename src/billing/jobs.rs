@@ -58,9 +58,18 @@ impl JobHub {
     }
 }
 
+/// How one execution of a job ended well.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum JobDone {
+    /// Nothing left to do.
+    Finished,
+    /// More to do from this moment on (a paced sender's next turn).
+    Defer(NaiveDateTime),
+}
+
 /// Why one execution of a job failed.
 #[derive(Debug)]
-enum JobError {
+pub(super) enum JobError {
     /// Worth retrying later (Stripe down, database busy, work still changing).
     Transient(String),
     /// Retrying cannot help (Stripe rejected the request): park it as dead.
@@ -210,7 +219,7 @@ impl Billing {
 
     /// Runs one claimed job, renewing its lease meanwhile, and records the outcome.
     async fn execute(&self, job: JobRecord, worker: &str) {
-        let work = self.run_job(&job);
+        let work = self.run_job(&job, worker);
         tokio::pin!(work);
         let mut beat = tokio::time::interval(self.lease() / 3);
         beat.tick().await;
@@ -221,7 +230,8 @@ impl Billing {
             }
         };
         let recorded = match result {
-            Ok(()) => self.finish(&job, worker).await,
+            Ok(JobDone::Finished) => self.finish(&job, worker).await,
+            Ok(JobDone::Defer(at)) => self.deferred(&job, worker, at).await,
             Err(error) => self.failed(&job, worker, error).await,
         };
         if let Err(error) = recorded {
@@ -247,9 +257,19 @@ impl Billing {
         }
     }
 
-    async fn run_job(&self, job: &JobRecord) -> Result<(), JobError> {
+    async fn run_job(&self, job: &JobRecord, worker: &str) -> Result<JobDone, JobError> {
         let tenant = TenantId::parse(&job.tenant_id)
             .map_err(|_| JobError::Permanent(format!("invalid tenant id {:?}", job.tenant_id)))?;
+        if JobKind::parse(&job.kind) == Some(JobKind::ForwardUsage) {
+            return self.forward_usage(job, worker, &tenant).await;
+        }
+        self.run_provisioning(job, &tenant)
+            .await
+            .map(|()| JobDone::Finished)
+    }
+
+    async fn run_provisioning(&self, job: &JobRecord, tenant: &TenantId) -> Result<(), JobError> {
+        let tenant = tenant.clone();
         match JobKind::parse(&job.kind) {
             Some(JobKind::EnsureCustomer) => {
                 self.ensure_customer(&tenant, &CustomerHints::default(), &Actor::SYSTEM)
@@ -270,11 +290,34 @@ impl Billing {
                     _ => Ok(()),
                 }
             }
-            None => Err(JobError::Transient(format!(
+            Some(JobKind::ForwardUsage) | None => Err(JobError::Transient(format!(
                 "unknown job kind {:?} (written by a newer version?)",
                 job.kind
             ))),
         }
+    }
+
+    /// Queues a job that has more to do at `at` (no failure counted).
+    async fn deferred(
+        &self,
+        job: &JobRecord,
+        worker: &str,
+        at: NaiveDateTime,
+    ) -> Result<(), DbError> {
+        let (id, worker_name) = (job.id, worker.to_owned());
+        let written = db::interact(&self.pool, move |conn| {
+            Ok(repo::defer(
+                conn,
+                id,
+                &worker_name,
+                Utc::now().naive_utc(),
+                at,
+            )?)
+        })
+        .await?;
+        let outcome = if written { "deferred" } else { "lease_lost" };
+        self.metrics.job_processed(kind_label(&job.kind), outcome);
+        Ok(())
     }
 
     async fn finish(&self, job: &JobRecord, worker: &str) -> Result<(), DbError> {

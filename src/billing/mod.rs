@@ -8,6 +8,7 @@ mod catalog;
 mod customer;
 mod entitlements;
 mod invoice_cache;
+mod forwarding;
 mod invoices;
 mod jobs;
 mod leases;
@@ -26,6 +27,7 @@ mod subscription_lock;
 mod sync;
 mod tax_ids;
 mod usage;
+mod usage_reconcile;
 mod webhooks;
 
 /// A tax id as the tenant's customer has it at Stripe.
@@ -35,6 +37,7 @@ pub use bulk::{BulkOperation, BulkOutcome, BulkTotals, Step};
 pub use catalog::{PlanOffer, PriceChoice, PriceProblem};
 pub use customer::{CustomerHints, EnsureAttempt, EnsuredCustomer};
 pub use entitlements::Entitlements;
+pub use forwarding::MeteringProblem;
 pub use jobs::{JobCounters, JobHub, JobWorkers};
 pub use leases::Released;
 pub use plan_change::PlanChangeRequest;
@@ -45,12 +48,14 @@ pub use sessions::CheckoutRequest;
 pub use state::BillingState;
 pub use sync::{SyncOutcome, SyncTenants};
 pub use usage::{LedgerEvent, MeterUsage, Recorded, UsageCheck, UsageEvent};
+pub use usage_reconcile::{UsagePeriodReport, UsageReconcileReport, UsageStatus};
 pub use webhooks::WebhookFailure;
 
 use std::sync::Arc;
 
 use catalog::PriceBook;
 use invoice_cache::InvoiceCache;
+use forwarding::MeterBook;
 use state_cache::StateCache;
 use state_reader::StateReader;
 use subscription_lock::LockWaiters;
@@ -158,6 +163,8 @@ pub struct Billing {
     instance: Arc<str>,
     metrics: Arc<Metrics>,
     prices: Arc<PriceBook>,
+    /// Stripe's meters the usage forwarder sends to, as looked up.
+    meters: Arc<MeterBook>,
 }
 
 impl Billing {
@@ -192,6 +199,7 @@ impl Billing {
             .into(),
             metrics: Arc::default(),
             prices: Arc::default(),
+            meters: Arc::default(),
         }
     }
 
@@ -307,6 +315,10 @@ impl Billing {
         match db::interact(&self.pool, |conn| Ok(db::jobs::count_by_state(conn)?)).await {
             Ok(counts) => self.metrics.set_jobs(&counts),
             Err(error) => tracing::warn!(error = %error, "could not count jobs for /metrics"),
+        }
+        match self.usage_forward_lag().await {
+            Ok(lag) => self.metrics.set_usage_forward_lag(lag),
+            Err(error) => tracing::warn!(error = %error, "could not read the usage forwarding lag"),
         }
         let (idle, in_use) = self.pool.usage();
         self.metrics.set_pool(idle, in_use);

@@ -18,8 +18,8 @@ use crate::db::seat_requests::{self, SeatSeq};
 use crate::db::subscriptions::{self, Observation, SubscriptionSnapshot};
 use crate::domain::{is_paying, Currency, Plan, PlanCatalog, PlanChange, PlanCode};
 use crate::stripe::{
-    ItemChange, PhaseSpec, Proration, StripeFailure, StripeSchedule, StripeSubscription,
-    SubscriptionUpdate,
+    ItemChange, MeteredChange, PhaseSpec, Proration, StripeFailure, StripeSchedule,
+    StripeSubscription, SubscriptionUpdate,
 };
 
 /// `{plan, quantity?}`, validated: the plan exists, and `quantity` is only
@@ -64,11 +64,55 @@ enum Step {
     /// Drop the pending scheduled change (the subscription stays as it is).
     ReleaseSchedule,
     Update(SubscriptionUpdate),
-    /// Move to `price_id` (with `quantity`) when the current period ends.
+    /// Move to `price_id` (with `quantity`, and the plan's metered prices)
+    /// when the current period ends.
     ScheduleAtPeriodEnd {
         price_id: String,
         quantity: Option<u64>,
+        metered: Vec<String>,
     },
+}
+
+/// The metered items `target` bills with, from the subscription's: a price
+/// already there stays, an item of the same meter moves to the new price,
+/// a missing one is added, and items `target` does not bill are removed
+/// (Stripe invoices what they accrued on the next invoice).
+fn metered_changes(
+    catalog: &PlanCatalog,
+    subscription: &StripeSubscription,
+    target: &Plan,
+) -> Vec<MeteredChange> {
+    let mut unused: Vec<&(String, String)> = subscription.metered_items.iter().collect();
+    let mut changes = Vec::new();
+    for (meter, price_id) in &target.metered_prices {
+        if let Some(at) = unused.iter().position(|(_, price)| price == price_id) {
+            unused.remove(at);
+            continue;
+        }
+        let same_meter = unused
+            .iter()
+            .position(|(_, price)| catalog.meter_of_metered_price(price) == Some(meter.as_str()));
+        match same_meter {
+            Some(at) => {
+                let (item_id, _) = unused.remove(at);
+                changes.push(MeteredChange::Replace {
+                    item_id: item_id.clone(),
+                    price_id: price_id.clone(),
+                });
+            }
+            None => changes.push(MeteredChange::Add {
+                price_id: price_id.clone(),
+            }),
+        }
+    }
+    changes.extend(
+        unused
+            .into_iter()
+            .map(|(item_id, _)| MeteredChange::Remove {
+                item_id: item_id.clone(),
+            }),
+    );
+    changes
 }
 
 /// How the target plan is billed: its price in the subscription's currency,
@@ -174,6 +218,7 @@ fn decide_billed(
                 cancel_at_period_end: cancel_pending.then_some(false),
                 metadata: HashMap::from([("plan".to_owned(), target.id.clone())]),
                 automatic_tax: billed.automatic_tax.then_some(true),
+                metered: metered_changes(catalog, subscription, target),
             }));
         }
         PlanChange::Downgrade => {
@@ -186,7 +231,11 @@ fn decide_billed(
             if cancel_pending {
                 steps.push(Step::Update(cancel(false)));
             }
-            steps.push(Step::ScheduleAtPeriodEnd { price_id, quantity });
+            steps.push(Step::ScheduleAtPeriodEnd {
+                price_id,
+                quantity,
+                metered: target.metered_price_ids(),
+            });
         }
     }
     steps
@@ -345,7 +394,11 @@ impl Billing {
                         .update_subscription(&subscription.id, update, &key)
                         .await?;
                 }
-                Step::ScheduleAtPeriodEnd { price_id, quantity } => {
+                Step::ScheduleAtPeriodEnd {
+                    price_id,
+                    quantity,
+                    metered,
+                } => {
                     let live = match schedule.take() {
                         Some(live) => live,
                         None => {
@@ -363,6 +416,11 @@ impl Billing {
                         PhaseSpec {
                             price_id: subscription.price_id.clone().unwrap_or_default(),
                             quantity: subscription.quantity,
+                            metered: subscription
+                                .metered_items
+                                .iter()
+                                .map(|(_, price)| price.clone())
+                                .collect(),
                             start,
                             end: Some(end),
                             automatic_tax: self.settings.billing.tax.automatic,
@@ -370,6 +428,7 @@ impl Billing {
                         PhaseSpec {
                             price_id: price_id.clone(),
                             quantity: *quantity,
+                            metered: metered.clone(),
                             start: end,
                             end: None,
                             automatic_tax: self.settings.billing.tax.automatic,
@@ -538,6 +597,7 @@ mod tests {
             metadata: HashMap::new(),
             currency: "usd".into(),
             automatic_tax: false,
+            metered_items: Vec::new(),
         };
         let snapshot = SubscriptionSnapshot {
             subscription_id: "sub_1".into(),
@@ -596,7 +656,8 @@ mod tests {
             steps,
             [Step::ScheduleAtPeriodEnd {
                 price_id: "price_pro".into(),
-                quantity: None
+                quantity: None,
+                metered: Vec::new(),
             }]
         );
         current.pending_plan = Some("pro".into());
@@ -641,6 +702,76 @@ mod tests {
         ));
         assert_eq!(upgrade.cancel_at_period_end, Some(false));
         assert_eq!(upgrade.proration, Some(Proration::AlwaysInvoice));
+    }
+
+    #[test]
+    fn metered_items_follow_the_target_plan() {
+        let plan = |id: &str, rank, price: &str, metered: &[(&str, &str)]| Plan {
+            price_id: Some(price.into()),
+            rank,
+            metered_prices: metered
+                .iter()
+                .map(|(m, p)| (m.to_string(), p.to_string()))
+                .collect(),
+            ..Plan::bare(id, id)
+        };
+        let meters = ["calls", "exports"].map(|id| crate::domain::Meter {
+            id: id.into(),
+            name: id.into(),
+            unit: String::new(),
+            aggregation: crate::domain::Aggregation::Sum,
+            stripe_meter: Some(id.into()),
+        });
+        let catalog = PlanCatalog::with_meters(
+            vec![
+                plan(
+                    "pro",
+                    10,
+                    "price_pro",
+                    &[("calls", "m_pro_calls"), ("exports", "m_exports")],
+                ),
+                plan("team", 20, "price_team", &[("calls", "m_team_calls")]),
+            ],
+            meters.to_vec(),
+        )
+        .unwrap();
+        let (mut subscription, _) = on("pro", "price_pro", None);
+        subscription.metered_items = vec![
+            ("si_calls".into(), "m_pro_calls".into()),
+            ("si_exports".into(), "m_exports".into()),
+            ("si_legacy".into(), "m_unknown".into()),
+        ];
+        let team = catalog.get("team").unwrap();
+        assert_eq!(
+            metered_changes(&catalog, &subscription, team),
+            [
+                MeteredChange::Replace {
+                    item_id: "si_calls".into(),
+                    price_id: "m_team_calls".into()
+                },
+                MeteredChange::Remove {
+                    item_id: "si_exports".into()
+                },
+                MeteredChange::Remove {
+                    item_id: "si_legacy".into()
+                },
+            ]
+        );
+        subscription.metered_items = vec![("si_calls".into(), "m_team_calls".into())];
+        let pro = catalog.get("pro").unwrap();
+        assert_eq!(
+            metered_changes(&catalog, &subscription, pro),
+            [
+                MeteredChange::Replace {
+                    item_id: "si_calls".into(),
+                    price_id: "m_pro_calls".into()
+                },
+                MeteredChange::Add {
+                    price_id: "m_exports".into()
+                },
+            ]
+        );
+        assert!(metered_changes(&catalog, &subscription, team).is_empty());
     }
 
     #[test]

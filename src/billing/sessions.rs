@@ -72,6 +72,7 @@ impl Billing {
             allow_promotion_codes: billing.allow_promotion_codes,
             promotion_code,
             quantity: request.quantity.filter(|_| plan.per_seat).unwrap_or(1),
+            metered_prices: plan.metered_price_ids(),
             // One trial per tenant, ever: remembered even after it ended.
             trial_days: (plan.trial_days > 0 && !state.trial_used).then_some(plan.trial_days),
             success_url: request

@@ -160,6 +160,7 @@ impl Billing {
             })
             .collect();
         let (catalog, grace, key) = (self.catalog().clone(), self.grace(), tenant.clone());
+        let forwarded: Vec<String> = catalog.billed_meters().map(|m| m.id.clone()).collect();
         let recorded = db::interact(&self.pool, move |conn| {
             let place = |subscription: &SubscriptionRecord, event: &UsageInput| {
                 let rule = MeteringRule::of(&catalog, grace, subscription, now);
@@ -170,7 +171,7 @@ impl Billing {
                     exact,
                 }
             };
-            Ok(usage::record(conn, &key, now, &inputs, &place)?)
+            Ok(usage::record(conn, &key, now, &inputs, &place, &forwarded)?)
         })
         .await?;
         for outcome in &recorded {

@@ -21,6 +21,9 @@ pub enum JobKind {
     EnsureCustomer,
     /// Push the stored billing profile to the tenant's Stripe customer.
     SyncProfile,
+    /// Send the tenant's recorded usage to Stripe's meters
+    /// (`Billing::forward_usage`).
+    ForwardUsage,
 }
 
 impl JobKind {
@@ -29,6 +32,7 @@ impl JobKind {
         match self {
             JobKind::EnsureCustomer => "ensure_customer",
             JobKind::SyncProfile => "sync_profile",
+            JobKind::ForwardUsage => "forward_usage",
         }
     }
 
@@ -38,6 +42,7 @@ impl JobKind {
         match name {
             "ensure_customer" => Some(JobKind::EnsureCustomer),
             "sync_profile" => Some(JobKind::SyncProfile),
+            "forward_usage" => Some(JobKind::ForwardUsage),
             _ => None,
         }
     }
@@ -238,6 +243,43 @@ fn held(id: i64, worker: &str) -> Held<'_> {
         .eq(id)
         .and(j::locked_by.eq(worker))
         .and(j::state.eq(state::RUNNING))
+}
+
+/// Whether `worker` still holds job `id` (the fence other tables' writes
+/// check inside their own transaction).
+pub fn is_held(conn: &mut DbConnection, id: i64, worker: &str) -> QueryResult<bool> {
+    Ok(j::jobs
+        .filter(held(id, worker))
+        .select(j::id)
+        .first::<i64>(conn)
+        .optional()?
+        .is_some())
+}
+
+/// Queues a held job to run again at `run_after`: not a failure (no attempt
+/// counted, a fresh retry horizon), the job has more to do later (a paced
+/// sender waiting for its next turn). A request to run again made meanwhile
+/// is folded in: the next run sees everything. False if the lease was lost.
+pub fn defer(
+    conn: &mut DbConnection,
+    id: i64,
+    worker: &str,
+    now: NaiveDateTime,
+    run_after: NaiveDateTime,
+) -> QueryResult<bool> {
+    let written = diesel::update(j::jobs.filter(held(id, worker)))
+        .set((
+            j::state.eq(state::QUEUED),
+            j::run_again.eq(false),
+            j::run_after.eq(run_after),
+            j::queued_at.eq(now),
+            j::attempts.eq(0),
+            j::locked_until.eq(None::<NaiveDateTime>),
+            j::last_error.eq(None::<String>),
+            j::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(written == 1)
 }
 
 /// How finishing a job ended.

@@ -70,6 +70,7 @@ pub mod stripe_budget;
 pub mod subscriptions;
 pub mod tenants;
 pub mod usage;
+pub mod usage_forwarding;
 
 pub use connection::{establish, Backend, DbConnection};
 pub use pool::{build_pool, DbPool, PooledConnection};

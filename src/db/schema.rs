@@ -137,6 +137,32 @@ diesel::table! {
 }
 
 diesel::table! {
+    usage_batches (id) {
+        id -> Int8,
+        #[max_length = 64]
+        tenant_id -> Varchar,
+        meter -> Text,
+        kind -> Text,
+        first_event_id -> Nullable<Int8>,
+        last_event_id -> Nullable<Int8>,
+        period_start -> Timestamp,
+        period_end -> Timestamp,
+        value -> Int8,
+        events -> Int8,
+        occurred_at -> Timestamp,
+        oldest_recorded_at -> Timestamp,
+        identifier -> Text,
+        state -> Text,
+        attempts -> Int4,
+        first_attempt_at -> Nullable<Timestamp>,
+        sent_at -> Nullable<Timestamp>,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     usage_counters (tenant_id, meter, period_start) {
         #[max_length = 64]
         tenant_id -> Varchar,
@@ -165,6 +191,18 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    usage_forwarding (tenant_id, meter) {
+        #[max_length = 64]
+        tenant_id -> Varchar,
+        meter -> Text,
+        batched_through -> Int8,
+        last_attempt_at -> Nullable<Timestamp>,
+        throttled -> Int4,
+        updated_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(subscriptions -> tenant_config (tenant_id));
 diesel::joinable!(tenant_leases -> tenant_config (tenant_id));
 
@@ -178,6 +216,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     subscriptions,
     tenant_config,
     tenant_leases,
+    usage_batches,
     usage_counters,
     usage_events,
+    usage_forwarding,
 );

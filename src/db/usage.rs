@@ -29,6 +29,7 @@ use diesel::prelude::*;
 
 use super::schema::{subscriptions, usage_counters, usage_events};
 use super::subscriptions::SubscriptionRecord;
+use super::usage_forwarding::{note_recorded, UsageLock};
 use super::DbConnection;
 use crate::domain::{Allowance, TenantId, UsagePeriod};
 
@@ -140,17 +141,20 @@ const MAX_RACES: usize = 8;
 
 /// Records `events` for `tenant` (see the module docs), in their order;
 /// `place` decides each new event's period and allowance from the tenant's
-/// subscription as stored.
+/// subscription as stored. Events of the meters in `forwarded` (billed
+/// through Stripe) are noted for the usage forwarder in the same transaction
+/// (db/usage_forwarding.rs), which also holds the tenant's usage lock shared.
 pub fn record(
     conn: &mut DbConnection,
     tenant: &TenantId,
     now: NaiveDateTime,
     events: &[UsageInput],
     place: &dyn Fn(&SubscriptionRecord, &UsageInput) -> Placement,
+    forwarded: &[String],
 ) -> QueryResult<Vec<Recorded>> {
     let mut races = 0;
     loop {
-        match attempt(conn, tenant, now, events, place) {
+        match attempt(conn, tenant, now, events, place, forwarded) {
             Ok(recorded) => return Ok(recorded),
             Err(AttemptError::KeyRaced) if races < MAX_RACES => races += 1,
             Err(AttemptError::KeyRaced) => {
@@ -167,10 +171,17 @@ fn attempt(
     now: NaiveDateTime,
     events: &[UsageInput],
     place: &dyn Fn(&SubscriptionRecord, &UsageInput) -> Placement,
+    forwarded: &[String],
 ) -> Result<Vec<Recorded>, AttemptError> {
     use usage_counters::dsl as c;
     use usage_events::dsl as e;
+    let forwards = |meter: &str| forwarded.iter().any(|f| f == meter);
+    let touches_forwarded = events.iter().any(|event| forwards(&event.meter));
     write_transaction!(conn, |conn| {
+        // Before any ledger id is drawn: the forwarder's cut waits for us.
+        if touches_forwarded {
+            conn.lock_usage(tenant.as_str(), false)?;
+        }
         let keys: Vec<&str> = events.iter().map(|event| event.key.as_str()).collect();
         let known: Vec<EventRow> = e::usage_events
             .filter(e::tenant_id.eq(tenant.as_str()))
@@ -320,10 +331,17 @@ fn attempt(
                 return Err(AttemptError::KeyRaced);
             }
         }
-        for ((meter, start), value) in added {
-            diesel::update(c::usage_counters.find((tenant.as_str(), &meter, start)))
-                .set((c::used.eq(c::used + value), c::updated_at.eq(now)))
+        let mut noted: Vec<&str> = Vec::new();
+        for ((meter, start), value) in &added {
+            diesel::update(c::usage_counters.find((tenant.as_str(), meter, *start)))
+                .set((c::used.eq(c::used + *value), c::updated_at.eq(now)))
                 .execute(conn)?;
+            if forwards(meter) && !noted.contains(&meter.as_str()) {
+                noted.push(meter.as_str());
+            }
+        }
+        if !noted.is_empty() {
+            note_recorded!(conn, tenant.as_str(), noted.iter().copied(), now)?;
         }
         Ok(outcomes)
     })

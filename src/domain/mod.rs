@@ -22,6 +22,7 @@ macro_rules! validated_text {
 mod address;
 mod email;
 mod entitlements;
+pub mod forwarding;
 mod invoice;
 mod plan;
 mod redirect;

@@ -63,6 +63,12 @@ pub struct Plan {
     /// price's `currency_options`): they seed the in-process simulator and are
     /// shown until Stripe's have been read.
     pub currency_amounts: BTreeMap<String, i64>,
+    /// Meter id → the metered Stripe price that bills its usage on this plan
+    /// (a subscription item beside the plan's price).
+    pub metered_prices: BTreeMap<String, String>,
+    /// Meter id → cents per unit: seeds the in-process simulator's metered
+    /// price (Stripe's price is the truth).
+    pub metered_unit_amounts: BTreeMap<String, i64>,
 }
 
 impl Plan {
@@ -94,6 +100,8 @@ impl Plan {
             configured_price: None,
             prices: BTreeMap::new(),
             currency_amounts: BTreeMap::new(),
+            metered_prices: BTreeMap::new(),
+            metered_unit_amounts: BTreeMap::new(),
         }
     }
 
@@ -101,6 +109,11 @@ impl Plan {
     /// other currency.
     pub fn price_ids(&self) -> impl Iterator<Item = &String> {
         self.price_id.iter().chain(self.prices.values())
+    }
+
+    /// The metered prices this plan's subscription carries, in meter order.
+    pub fn metered_price_ids(&self) -> Vec<String> {
+        self.metered_prices.values().cloned().collect()
     }
 }
 
@@ -244,6 +257,34 @@ impl PlanCatalog {
             {
                 return Err(error(plan, "limits", "a meter's limit must be 0 or more"));
             }
+            if plan.id == FREE && !plan.metered_prices.is_empty() {
+                return Err(error(
+                    plan,
+                    "metered_prices",
+                    "must be empty: free has no subscription to bill usage on",
+                ));
+            }
+            for (meter_id, price) in &plan.metered_prices {
+                let billed = meters
+                    .iter()
+                    .any(|m| &m.id == meter_id && m.stripe_meter.is_some());
+                if !billed {
+                    return Err(error(
+                        plan,
+                        "metered_prices",
+                        "names a meter without stripe_meter (or no meter at all)",
+                    ));
+                }
+                if price.trim().is_empty()
+                    || plans.iter().any(|p| p.price_id.as_ref() == Some(price))
+                {
+                    return Err(error(
+                        plan,
+                        "metered_prices",
+                        "must name metered prices, none of them a plan's price_id",
+                    ));
+                }
+            }
             by_id.insert(plan.id.clone(), index);
         }
         meters.sort_by(|a, b| a.id.cmp(&b.id));
@@ -267,6 +308,16 @@ impl PlanCatalog {
             if meter.name.trim().is_empty() {
                 return Err(meter_error("name", "must not be empty"));
             }
+            let stripe_ok = meter
+                .stripe_meter
+                .as_ref()
+                .is_none_or(|name| (1..=100).contains(&name.len()));
+            if !stripe_ok {
+                return Err(meter_error(
+                    "stripe_meter",
+                    "must be a Stripe meter's event_name (1-100 characters)",
+                ));
+            }
         }
         Ok(PlanCatalog {
             inner: Arc::new(Inner {
@@ -285,6 +336,24 @@ impl PlanCatalog {
 
     pub fn meter(&self, id: &str) -> Option<&Meter> {
         self.inner.meters.iter().find(|meter| meter.id == id)
+    }
+
+    /// The meters whose usage is forwarded to a Stripe meter.
+    pub fn billed_meters(&self) -> impl Iterator<Item = &Meter> + '_ {
+        self.inner
+            .meters
+            .iter()
+            .filter(|meter| meter.stripe_meter.is_some())
+    }
+
+    /// The meter a metered price bills, if a plan configures it.
+    pub fn meter_of_metered_price(&self, price_id: &str) -> Option<&str> {
+        self.inner.plans.iter().find_map(|plan| {
+            plan.metered_prices
+                .iter()
+                .find(|(_, price)| price.as_str() == price_id)
+                .map(|(meter, _)| meter.as_str())
+        })
     }
 
     /// Every plan, lowest rank first (free first).

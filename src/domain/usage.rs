@@ -73,6 +73,9 @@ pub struct Meter {
     pub name: String,
     pub unit: String,
     pub aggregation: Aggregation,
+    /// The `event_name` of the Stripe meter its usage is forwarded to
+    /// (`None`: recorded here, never billed through Stripe).
+    pub stripe_meter: Option<String>,
 }
 
 /// The billing period an event counts in: `[start, end)`, UTC.

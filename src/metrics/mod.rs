@@ -91,6 +91,16 @@ struct PriorityLabels {
     priority: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: &'static str,
+}
+
 /// What happened to a webhook delivery (the closed set README, Metrics lists).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WebhookOutcome {
@@ -160,6 +170,9 @@ pub struct Metrics {
     usage_events: Family<CacheLabels, Counter>,
     lock_writes: Family<OpLabels, Counter>,
     stripe_budget_waits: Family<PriorityLabels, Histogram>,
+    usage_meter_events: Family<OutcomeLabels, Counter>,
+    usage_unbilled: Family<ReasonLabels, Counter>,
+    usage_forward_lag: Gauge<f64, std::sync::atomic::AtomicU64>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -264,6 +277,28 @@ impl Metrics {
             "Time a Stripe attempt waited for a slot of the shared request budget, by priority",
             stripe_budget_waits.clone(),
         );
+        let usage_meter_events = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "usage_meter_events",
+            "Meter events sent to Stripe by this instance's usage forwarder, by outcome \
+             (accepted, already_counted, rate_limited, failed, expired, rejected, unknown)",
+            usage_meter_events.clone(),
+        );
+        let usage_unbilled = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "usage_unbilled_units",
+            "Recorded usage that could not reach Stripe, in the meter's units, by reason \
+             (expired: older than Stripe's 35-day window; rejected: refused by Stripe; \
+             unknown: outcome unknown past the 24-hour identifier window, left to reconcile)",
+            usage_unbilled.clone(),
+        );
+        let usage_forward_lag = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        registry.register(
+            "usage_forward_lag_seconds",
+            "Age of the oldest recorded usage event not yet accepted by Stripe, over every \
+             tenant with a Stripe customer; 0 when all is forwarded (read at scrape time)",
+            usage_forward_lag.clone(),
+        );
         Metrics {
             registry,
             lock_writes,
@@ -278,6 +313,9 @@ impl Metrics {
             cache_requests,
             pool_connections,
             usage_events,
+            usage_meter_events,
+            usage_unbilled,
+            usage_forward_lag,
         }
     }
 
@@ -291,6 +329,25 @@ impl Metrics {
         self.stripe_budget_waits
             .get_or_create(&PriorityLabels { priority })
             .observe(seconds);
+    }
+
+    /// One meter event the forwarder sent (or decided about), by outcome.
+    pub fn usage_meter_event(&self, outcome: &'static str) {
+        self.usage_meter_events
+            .get_or_create(&OutcomeLabels { outcome })
+            .inc();
+    }
+
+    /// Usage that will not be billed through Stripe, by reason.
+    pub fn usage_unbilled(&self, reason: &'static str, units: u64) {
+        self.usage_unbilled
+            .get_or_create(&ReasonLabels { reason })
+            .inc_by(units);
+    }
+
+    /// The forwarding lag, in seconds (0: nothing waiting).
+    pub fn set_usage_forward_lag(&self, seconds: f64) {
+        self.usage_forward_lag.set(seconds.max(0.0));
     }
 
     /// One usage event's result: `recorded`, `duplicate`, `conflict` or

@@ -29,6 +29,14 @@ pub struct PlanSettings {
     /// `block` (default) refuses usage past a meter's limit; `allow` records it.
     #[serde(default)]
     pub overage: Option<String>,
+    /// Meter id → the metered Stripe price billing that meter's usage on this
+    /// plan (Checkout and plan changes add it as a subscription item).
+    #[serde(default)]
+    pub metered_prices: BTreeMap<String, String>,
+    /// Meter id → cents per unit, seeding the in-process simulator's metered
+    /// price (with the plan's limit free when `overage = "allow"`).
+    #[serde(default)]
+    pub metered_unit_amounts: BTreeMap<String, i64>,
     /// Seeds the in-process simulator's price and is shown until Stripe's
     /// price has been read; Stripe stays the source of truth.
     pub unit_amount: Option<i64>,
@@ -74,6 +82,10 @@ pub struct MeterSettings {
     /// `sum` of the events' quantities, or `count` of the events.
     #[serde(default = "default_aggregation")]
     pub aggregation: String,
+    /// The `event_name` of the Stripe meter (a `sum` meter) this meter's usage
+    /// is forwarded to; absent: never sent to Stripe.
+    #[serde(default)]
+    pub stripe_meter: Option<String>,
 }
 
 fn default_aggregation() -> String {
@@ -96,6 +108,7 @@ pub(super) fn catalog(
                 name: meter.name.clone(),
                 unit: meter.unit.clone(),
                 aggregation,
+                stripe_meter: meter.stripe_meter.clone().filter(|s| !s.trim().is_empty()),
             })
         })
         .collect::<Result<Vec<_>, SettingsError>>()?;
@@ -128,6 +141,8 @@ pub(super) fn catalog(
                 },
                 prices: plan.prices.clone(),
                 currency_amounts: plan.currency_amounts.clone(),
+                metered_prices: plan.metered_prices.clone(),
+                metered_unit_amounts: plan.metered_unit_amounts.clone(),
             })
         })
         .collect::<Result<Vec<_>, SettingsError>>()?;

@@ -8,6 +8,7 @@ mod budget;
 mod customers;
 mod error;
 mod invoices;
+mod meters;
 mod pacer;
 mod prices;
 mod promotions;
@@ -21,13 +22,16 @@ mod webhooks;
 pub use budget::{Booked, Budget, Priority, Refusal, SlotSource, SourceFuture};
 pub use customers::{CustomerParams, StripeCustomer};
 pub use error::StripeFailure;
+pub use meters::{MeterEvent, MeterEventOutcome, StripeMeter};
 pub use pacer::Pacer;
 pub use prices::StripePrice;
 pub use promotions::StripePromotionCode;
 pub use retry::RetryPolicy;
 pub use schedules::{PhaseSpec, SchedulePhase, StripeSchedule};
 pub use sessions::{CheckoutParams, CheckoutSession};
-pub use subscriptions::{ItemChange, Proration, StripeSubscription, SubscriptionUpdate};
+pub use subscriptions::{
+    ItemChange, MeteredChange, Proration, StripeSubscription, SubscriptionUpdate,
+};
 pub use tax_ids::StripeTaxId;
 pub use webhooks::{verify_event, EventNews, SubscriptionNews, WebhookEvent, WebhookRejection};
 

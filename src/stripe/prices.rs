@@ -13,6 +13,9 @@ pub struct StripePrice {
     pub interval: Option<String>,
     /// Amounts in other currencies (`currency_options`), its own included.
     pub currency_options: BTreeMap<String, i64>,
+    /// The meter a metered price bills (`recurring.usage_type = metered`).
+    pub meter: Option<String>,
+    pub metered: bool,
 }
 
 impl StripeGateway {
@@ -28,7 +31,10 @@ impl StripeGateway {
                 id: price.id.to_string(),
                 unit_amount: price.unit_amount,
                 currency: price.currency.to_string(),
-                interval: price.recurring.map(|r| r.interval.as_str().to_owned()),
+                interval: price
+                    .recurring
+                    .as_ref()
+                    .map(|r| r.interval.as_str().to_owned()),
                 currency_options: price
                     .currency_options
                     .unwrap_or_default()
@@ -37,6 +43,10 @@ impl StripeGateway {
                         Some((currency.to_string(), option.unit_amount?))
                     })
                     .collect(),
+                meter: price.recurring.as_ref().and_then(|r| r.meter.clone()),
+                metered: price
+                    .recurring
+                    .is_some_and(|r| r.usage_type == stripe_product::RecurringUsageType::Metered),
             })),
             Err(StripeFailure::Rejected { status: 404, .. }) => Ok(None),
             Err(other) => Err(other),

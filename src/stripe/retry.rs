@@ -66,16 +66,7 @@ impl RetryPolicy {
             if n > 0 {
                 tokio::time::sleep(self.backoff(n - 1)).await;
             }
-            if let Some(pacer) = &self.pacer {
-                pacer.acquire().await;
-            }
-            if let Some(budget) = &self.budget {
-                let (priority, waiting) = (Priority::current(), Instant::now());
-                budget.acquire(priority).await.map_err(over_budget)?;
-                if let Some(metrics) = &self.metrics {
-                    metrics.budget_wait(priority.as_str(), waiting.elapsed().as_secs_f64());
-                }
-            }
+            self.take_slot().await?;
             let started = Instant::now();
             let outcome = tokio::time::timeout(self.attempt_timeout, attempt()).await;
             if let Some(metrics) = &self.metrics {
@@ -94,12 +85,7 @@ impl RetryPolicy {
                 }
                 Ok(Err(error)) => {
                     if let stripe::StripeError::Stripe(_, 429) = &error {
-                        if let Some(pacer) = &self.pacer {
-                            pacer.throttled();
-                        }
-                        if let Some(budget) = &self.budget {
-                            budget.throttled().await;
-                        }
+                        self.throttled().await;
                     }
                     classify(error)
                 }
@@ -136,6 +122,62 @@ fn over_budget(refusal: Refusal) -> StripeFailure {
             StripeFailure::OverBudget {
                 retry_after: Duration::from_secs(1),
             }
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// One attempt, no retry (the caller decides what a failure means, as
+    /// the usage forwarder does): paced and budgeted at the task's priority,
+    /// timed out after `attempt_timeout`, counted like every attempt. `Err`
+    /// when the budget refused a slot: nothing was sent.
+    pub(super) async fn once<T, Fut>(
+        &self,
+        operation: &'static str,
+        attempt: Fut,
+    ) -> Result<Result<T, stripe::StripeError>, StripeFailure>
+    where
+        Fut: Future<Output = Result<T, stripe::StripeError>>,
+    {
+        self.take_slot().await?;
+        let started = Instant::now();
+        let outcome = tokio::time::timeout(self.attempt_timeout, attempt).await;
+        if let Some(metrics) = &self.metrics {
+            metrics.observe_stripe(
+                operation,
+                attempt_outcome(&outcome),
+                started.elapsed().as_secs_f64(),
+            );
+        }
+        if let Ok(Err(stripe::StripeError::Stripe(_, 429))) = &outcome {
+            self.throttled().await;
+        }
+        Ok(outcome.unwrap_or(Err(stripe::StripeError::Timeout)))
+    }
+
+    /// Waits for the pacer and a slot of the shared budget, at the task's
+    /// priority, before an attempt.
+    async fn take_slot(&self) -> Result<(), StripeFailure> {
+        if let Some(pacer) = &self.pacer {
+            pacer.acquire().await;
+        }
+        if let Some(budget) = &self.budget {
+            let (priority, waiting) = (Priority::current(), Instant::now());
+            budget.acquire(priority).await.map_err(over_budget)?;
+            if let Some(metrics) = &self.metrics {
+                metrics.budget_wait(priority.as_str(), waiting.elapsed().as_secs_f64());
+            }
+        }
+        Ok(())
+    }
+
+    /// Stripe answered 429: every pacer and the shared budget slow down.
+    async fn throttled(&self) {
+        if let Some(pacer) = &self.pacer {
+            pacer.throttled();
+        }
+        if let Some(budget) = &self.budget {
+            budget.throttled().await;
         }
     }
 }

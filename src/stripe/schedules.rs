@@ -76,6 +76,8 @@ impl From<stripe_billing::SubscriptionSchedule> for StripeSchedule {
 pub struct PhaseSpec {
     pub price_id: String,
     pub quantity: Option<u64>,
+    /// Metered prices beside the plan's (no quantity).
+    pub metered: Vec<String>,
     pub start: i64,
     pub end: Option<i64>,
     /// Keeps automatic tax on through the phase.
@@ -120,7 +122,13 @@ impl StripeGateway {
                 let mut item = UpdateSubscriptionSchedulePhasesItems::new();
                 item.price = Some(spec.price_id.clone());
                 item.quantity = spec.quantity;
-                let mut phase = UpdateSubscriptionSchedulePhases::new(vec![item]);
+                let mut items = vec![item];
+                for price in &spec.metered {
+                    let mut metered = UpdateSubscriptionSchedulePhasesItems::new();
+                    metered.price = Some(price.clone());
+                    items.push(metered);
+                }
+                let mut phase = UpdateSubscriptionSchedulePhases::new(items);
                 phase.start_date = Some(UpdateSubscriptionSchedulePhasesStartDate::Timestamp(
                     spec.start,
                 ));

@@ -19,6 +19,9 @@ pub struct CheckoutParams {
     pub price_id: String,
     /// Seats for a per-seat plan, else 1.
     pub quantity: u64,
+    /// The plan's metered prices: line items without a quantity (their
+    /// usage is billed in arrears from the meter).
+    pub metered_prices: Vec<String>,
     /// The plan's trial, only for a tenant that never had one.
     pub trial_days: Option<u32>,
     pub success_url: String,
@@ -91,6 +94,12 @@ impl StripeGateway {
         let mut line_item = CreateCheckoutSessionLineItems::new();
         line_item.price = Some(params.price_id.clone());
         line_item.quantity = Some(params.quantity);
+        let mut line_items = vec![line_item];
+        for price in &params.metered_prices {
+            let mut metered = CreateCheckoutSessionLineItems::new();
+            metered.price = Some(price.clone());
+            line_items.push(metered);
+        }
         let mut subscription_data = CreateCheckoutSessionSubscriptionData::new();
         subscription_data.metadata = Some(metadata.clone());
         subscription_data.trial_period_days = params.trial_days;
@@ -98,7 +107,7 @@ impl StripeGateway {
             .mode(stripe_checkout::CheckoutSessionMode::Subscription)
             .customer(params.customer_id.clone())
             .client_reference_id(params.tenant_id.clone())
-            .line_items(vec![line_item])
+            .line_items(line_items)
             .metadata(metadata)
             .subscription_data(subscription_data)
             .success_url(params.success_url.clone())

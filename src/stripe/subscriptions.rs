@@ -14,8 +14,9 @@ pub struct StripeSubscription {
     pub customer_id: String,
     pub status: String,
     pub created: i64,
-    /// The first item: the plan's price, its quantity (seats) and its id
-    /// (a price change updates this item rather than adding one).
+    /// The plan's item (the first licensed one): its price, its quantity
+    /// (seats) and its id (a price change updates this item rather than
+    /// adding one).
     pub item_id: Option<String>,
     pub price_id: Option<String>,
     pub quantity: Option<u64>,
@@ -31,11 +32,29 @@ pub struct StripeSubscription {
     /// The currency it bills in (`eur`).
     pub currency: String,
     pub automatic_tax: bool,
+    /// The metered items (usage billed in arrears): `(item id, price id)`.
+    pub metered_items: Vec<(String, String)>,
+}
+
+fn is_metered(item: &stripe_billing::SubscriptionItem) -> bool {
+    item.price
+        .recurring
+        .as_ref()
+        .is_some_and(|r| r.usage_type == stripe_product::RecurringUsageType::Metered)
 }
 
 impl From<stripe_billing::Subscription> for StripeSubscription {
     fn from(subscription: stripe_billing::Subscription) -> Self {
-        let first_item = subscription.items.data.first();
+        let items = &subscription.items.data;
+        let first_item = items
+            .iter()
+            .find(|item| !is_metered(item))
+            .or(items.first());
+        let metered_items = items
+            .iter()
+            .filter(|item| is_metered(item))
+            .map(|item| (item.id.to_string(), item.price.id.to_string()))
+            .collect();
         StripeSubscription {
             id: subscription.id.to_string(),
             customer_id: subscription.customer.id().to_string(),
@@ -53,6 +72,7 @@ impl From<stripe_billing::Subscription> for StripeSubscription {
             metadata: subscription.metadata,
             currency: subscription.currency.to_string(),
             automatic_tax: subscription.automatic_tax.enabled,
+            metered_items,
         }
     }
 }
@@ -77,6 +97,17 @@ pub struct SubscriptionUpdate {
     pub metadata: HashMap<String, String>,
     /// Keeps (or turns on) automatic tax on the subscription.
     pub automatic_tax: Option<bool>,
+    /// Metered items to add, move to another price or remove.
+    pub metered: Vec<MeteredChange>,
+}
+
+/// A change to the subscription's metered items (usage already accrued on an
+/// item that changes or goes is billed by Stripe on the next invoice).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MeteredChange {
+    Add { price_id: String },
+    Replace { item_id: String, price_id: String },
+    Remove { item_id: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -138,12 +169,31 @@ impl StripeGateway {
         key_parts: &[&str],
     ) -> Result<StripeSubscription, StripeFailure> {
         let mut request = UpdateSubscription::new(id);
+        let mut items = Vec::new();
         if let Some(change) = &update.item {
             let mut item = UpdateSubscriptionItems::new();
             item.id = Some(change.item_id.clone());
             item.price = Some(change.price_id.clone());
             item.quantity = change.quantity;
-            request = request.items(vec![item]);
+            items.push(item);
+        }
+        for change in &update.metered {
+            let mut item = UpdateSubscriptionItems::new();
+            match change {
+                MeteredChange::Add { price_id } => item.price = Some(price_id.clone()),
+                MeteredChange::Replace { item_id, price_id } => {
+                    item.id = Some(item_id.clone());
+                    item.price = Some(price_id.clone());
+                }
+                MeteredChange::Remove { item_id } => {
+                    item.id = Some(item_id.clone());
+                    item.deleted = Some(true);
+                }
+            }
+            items.push(item);
+        }
+        if !items.is_empty() {
+            request = request.items(items);
         }
         if let Some(proration) = update.proration {
             request = request.proration_behavior(match proration {

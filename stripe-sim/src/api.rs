@@ -165,6 +165,35 @@ pub(crate) fn handle(
                 let v = s.create_portal_session(ctx, p)?;
                 owned(s, v, &expand)
             }
+            MeterCreate => {
+                let v = s.create_meter(ctx, p)?;
+                owned(s, v, &expand)
+            }
+            MeterList => {
+                let v = s.list_meters(p)?;
+                owned(s, v, &expand)
+            }
+            MeterRetrieve => borrowed(s, s.retrieve_meter(id)?, &expand),
+            MeterUpdate => {
+                let v = s.update_meter(ctx, id, p)?;
+                owned(s, v, &expand)
+            }
+            MeterDeactivate | MeterReactivate => {
+                let v = s.set_meter_active(ctx, id, ep == MeterReactivate)?;
+                owned(s, v, &expand)
+            }
+            MeterEventSummaryList => {
+                let v = s.list_meter_event_summaries(id, p)?;
+                owned(s, v, &expand)
+            }
+            MeterEventCreate => {
+                let v = s.create_meter_event(ctx, p)?;
+                owned(s, v, &expand)
+            }
+            MeterEventAdjustmentCreate => {
+                let v = s.create_meter_event_adjustment(ctx, p)?;
+                owned(s, v, &expand)
+            }
             EventList => {
                 let v = s.list_events(p)?;
                 owned(s, v, &expand)

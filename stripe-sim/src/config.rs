@@ -34,6 +34,11 @@ pub struct SimConfig {
     pub seller_country: String,
     /// Amounts in other currencies for seeded prices (`currency_options`).
     pub price_currency_options: Vec<CurrencyOptionSeed>,
+    /// Metered prices (and their meters) that exist from the start and after every reset.
+    pub metered_prices: Vec<MeteredPriceSeed>,
+    /// How long after a period's end a renewal invoice that bills usage stays
+    /// draft before it is finalized (Stripe's grace period; one hour by default).
+    pub invoice_grace_seconds: u64,
 }
 
 /// The subscription's fate after the last failed payment retry.
@@ -85,6 +90,8 @@ impl Default for SimConfig {
             clock_start: None,
             seller_country: crate::store::DEFAULT_SELLER_COUNTRY.to_string(),
             price_currency_options: Vec::new(),
+            metered_prices: Vec::new(),
+            invoice_grace_seconds: 3600,
         }
     }
 }
@@ -132,6 +139,57 @@ impl FromStr for PriceSeed {
             unit_amount,
             currency: currency.to_ascii_lowercase(),
             interval: interval.to_string(),
+        })
+    }
+}
+
+/// A metered price planted at start-up with its meter, written
+/// `ID:AMOUNT:CURRENCY:INTERVAL:EVENT_NAME[:INCLUDED]` (e.g.
+/// `price_api_calls:2:usd:month:api_calls:1000`): the meter `mtr_EVENT_NAME` sums the
+/// events named `EVENT_NAME` (one meter per event name, shared by the prices that name
+/// it), `AMOUNT` is per unit of usage, and the first `INCLUDED` units of a period are
+/// free (graduated tiers: `up_to INCLUDED` at 0, then `AMOUNT`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MeteredPriceSeed {
+    pub price: PriceSeed,
+    pub event_name: String,
+    /// Units per period billed at 0 (0: a plain per-unit price).
+    pub included: u64,
+}
+
+impl FromStr for MeteredPriceSeed {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let parts: Vec<&str> = s.split(':').collect();
+        let (price, event_name, included) = match parts.as_slice() {
+            [a, b, c, d, e] => ([*a, *b, *c, *d].join(":"), *e, 0),
+            [a, b, c, d, e, n] => (
+                [*a, *b, *c, *d].join(":"),
+                *e,
+                n.parse::<u64>().map_err(|_| {
+                    format!("metered price `{s}`: included units `{n}` is not an integer")
+                })?,
+            ),
+            _ => {
+                return Err(format!(
+                    "metered price `{s}` is not ID:AMOUNT:CURRENCY:INTERVAL:EVENT_NAME[:INCLUDED]"
+                ))
+            }
+        };
+        let price: PriceSeed = price.parse()?;
+        if matches!(price.interval.as_str(), "one_time") {
+            return Err(format!("metered price `{s}` must be recurring"));
+        }
+        if event_name.is_empty() || event_name.len() > 100 {
+            return Err(format!(
+                "metered price `{s}`: the event name must be 1 to 100 characters"
+            ));
+        }
+        Ok(MeteredPriceSeed {
+            price,
+            event_name: event_name.to_string(),
+            included,
         })
     }
 }

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use crate::config::FailedPaymentAction;
 use crate::error::ApiError;
-use crate::faults::Fault;
+use crate::faults::{Fault, RandomFault};
 use crate::form::Params;
 use crate::http::{error_response, simple_response, Body};
 use crate::state::Shared;
@@ -96,6 +96,12 @@ pub(crate) fn add_fault(shared: &Shared, fault: Fault) {
         .store(!faults.is_empty(), Ordering::Relaxed);
 }
 
+pub(crate) fn add_random_fault(shared: &Shared, fault: RandomFault) {
+    let mut faults = shared.faults.lock();
+    faults.add_random(fault);
+    shared.faults_active.store(true, Ordering::Relaxed);
+}
+
 pub(crate) fn clear_faults(shared: &Shared) {
     shared.faults.lock().clear();
     shared.faults_active.store(false, Ordering::Relaxed);
@@ -150,12 +156,21 @@ fn handle_inner(
                 .collect();
             ok_json(&json!({ "requests_per_second": counts }))
         }
-        (&Method::GET, ["faults"]) => ok_json(&json!({ "faults": shared.faults.lock().list() })),
+        (&Method::GET, ["faults"]) => {
+            let faults = shared.faults.lock();
+            ok_json(&json!({ "faults": faults.list(), "random": faults.list_random() }))
+        }
         (&Method::POST, ["faults"]) => {
             let v = parse_json(body)?;
-            let fault = Fault::from_json(&v).map_err(|m| ApiError::invalid("body", m))?;
-            add_fault(shared, fault);
-            ok_json(&json!({ "faults": shared.faults.lock().list() }))
+            if v.get("percent").is_some() {
+                let fault = RandomFault::from_json(&v).map_err(|m| ApiError::invalid("body", m))?;
+                add_random_fault(shared, fault);
+            } else {
+                let fault = Fault::from_json(&v).map_err(|m| ApiError::invalid("body", m))?;
+                add_fault(shared, fault);
+            }
+            let faults = shared.faults.lock();
+            ok_json(&json!({ "faults": faults.list(), "random": faults.list_random() }))
         }
         (&Method::DELETE, ["faults"]) => {
             clear_faults(shared);
@@ -228,6 +243,15 @@ fn handle_inner(
                     .map_err(|e| ApiError::invalid("seller_country", e))?;
                 shared.store.lock().tax.seller_country = c;
             }
+            if let Some(grace) = v.get("invoice_grace_seconds") {
+                let grace = grace.as_i64().filter(|g| *g >= 0).ok_or_else(|| {
+                    ApiError::invalid(
+                        "invoice_grace_seconds",
+                        "invoice_grace_seconds must be a non-negative integer.",
+                    )
+                })?;
+                shared.store.lock().metering.grace_s = grace;
+            }
             if let Some(action) = v.get("after_failed_payments") {
                 let action: FailedPaymentAction = action
                     .as_str()
@@ -243,6 +267,7 @@ fn handle_inner(
                 "rate_limited": shared.rate_limited.load(Ordering::Relaxed),
                 "after_failed_payments": shared.store.lock().after_failed_payments.as_str(),
                 "seller_country": shared.store.lock().tax.seller_country.clone(),
+                "invoice_grace_seconds": shared.store.lock().metering.grace_s,
             }))
         }
         _ => return Err(ApiError::unrecognized_url(m.as_str(), parts.uri.path())),

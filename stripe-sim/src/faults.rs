@@ -78,9 +78,48 @@ impl Fault {
     }
 }
 
+/// A fault that strikes each matching request with a chance of `percent` in
+/// 100, until cleared (`DELETE /_sim/faults`): "fail 20 % of meter events".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RandomFault {
+    pub method: String,
+    pub path: String,
+    /// 1..=100.
+    pub percent: u8,
+    pub kind: FaultKind,
+}
+
+impl RandomFault {
+    /// Reads the control-plane form: a fault's (`count` ignored) plus `percent`.
+    pub fn from_json(v: &Value) -> Result<RandomFault, String> {
+        let percent = v["percent"]
+            .as_u64()
+            .filter(|p| (1..=100).contains(p))
+            .ok_or("`percent` must be 1..=100")? as u8;
+        let fault = Fault::from_json(v)?;
+        Ok(RandomFault {
+            method: fault.method,
+            path: fault.path,
+            percent,
+            kind: fault.kind,
+        })
+    }
+
+    fn matches(&self, method: &str, template: &str, path: &str) -> bool {
+        Fault {
+            method: self.method.clone(),
+            path: self.path.clone(),
+            count: 1,
+            kind: self.kind.clone(),
+        }
+        .matches(method, template, path)
+    }
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct Faults {
     rules: Vec<Fault>,
+    random: Vec<RandomFault>,
 }
 
 impl Faults {
@@ -90,24 +129,42 @@ impl Faults {
         }
     }
 
+    pub(crate) fn add_random(&mut self, fault: RandomFault) {
+        self.random.push(fault);
+    }
+
     pub(crate) fn clear(&mut self) {
         self.rules.clear();
+        self.random.clear();
     }
 
     pub(crate) fn is_empty(&self) -> bool {
-        self.rules.is_empty()
+        self.rules.is_empty() && self.random.is_empty()
     }
 
     pub(crate) fn list(&self) -> Vec<Fault> {
         self.rules.clone()
     }
 
-    /// Consumes one use of the first matching rule.
+    pub(crate) fn list_random(&self) -> Vec<RandomFault> {
+        self.random.clone()
+    }
+
+    /// Consumes one use of the first matching rule; else rolls the dice of
+    /// each matching random fault, in the order they were added.
     pub(crate) fn take(&mut self, method: &str, template: &str, path: &str) -> Option<FaultKind> {
-        let idx = self
+        let Some(idx) = self
             .rules
             .iter()
-            .position(|f| f.matches(method, template, path))?;
+            .position(|f| f.matches(method, template, path))
+        else {
+            return self
+                .random
+                .iter()
+                .filter(|f| f.matches(method, template, path))
+                .find(|f| rand::Rng::gen_range(&mut rand::thread_rng(), 0..100u8) < f.percent)
+                .map(|f| f.kind.clone());
+        };
         let rule = &mut self.rules[idx];
         rule.count -= 1;
         let kind = rule.kind.clone();

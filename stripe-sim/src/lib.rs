@@ -32,6 +32,7 @@ mod geo;
 mod http;
 mod idempotency;
 mod ids;
+mod meter_gate;
 mod objects;
 mod page_billing;
 mod pages;
@@ -53,11 +54,11 @@ use serde_json::Value;
 use tokio::sync::watch;
 
 pub use config::{
-    parse_seller_country, CurrencyOptionSeed, FailedPaymentAction, PriceSeed, SimConfig,
-    DEFAULT_WEBHOOK_SECRET,
+    parse_seller_country, CurrencyOptionSeed, FailedPaymentAction, MeteredPriceSeed, PriceSeed,
+    SimConfig, DEFAULT_WEBHOOK_SECRET,
 };
 pub use error::SimError;
-pub use faults::{Fault, FaultKind};
+pub use faults::{Fault, FaultKind, RandomFault};
 pub use objects::API_VERSION;
 pub use state::Stats;
 pub use store::{DEFAULT_SELLER_COUNTRY, VERIFICATION_DELAY_S};
@@ -130,6 +131,7 @@ impl SimHandle {
             tokio::net::TcpListener::from_std(listener)?
         };
         let shared = Arc::new(Shared::new(&config, port, runtime.handle().clone()));
+        shared.seed_metering(&config);
         let (shutdown, shutdown_rx) = watch::channel(false);
         let server_shared = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
@@ -207,6 +209,11 @@ impl SimHandle {
 
     pub fn add_fault(&self, fault: Fault) {
         control::add_fault(self.shared(), fault);
+    }
+
+    /// A fault striking each matching request with a chance, until cleared.
+    pub fn add_random_fault(&self, fault: RandomFault) {
+        control::add_random_fault(self.shared(), fault);
     }
 
     pub fn clear_faults(&self) {
@@ -317,6 +324,30 @@ impl SimHandle {
     pub fn set_after_failed_payments(&self, action: FailedPaymentAction) {
         self.shared()
             .with_store(|s| s.after_failed_payments = action);
+    }
+
+    /// How long after a period's end an invoice that bills usage stays draft
+    /// (Stripe's grace period), for periods ending from now on.
+    pub fn set_invoice_grace_seconds(&self, seconds: u64) {
+        let seconds = i64::try_from(seconds).unwrap_or(i64::MAX);
+        self.shared().with_store(|s| s.metering.grace_s = seconds);
+    }
+
+    /// The meter's aggregate of `customer`'s events with a timestamp in
+    /// `[start, end)`, any alignment (0 when there are none).
+    pub fn meter_value(&self, meter: &str, customer: &str, start: i64, end: i64) -> f64 {
+        self.shared().with_store(|s| {
+            s.meters
+                .get(meter)
+                .and_then(|m| s.meter_events.aggregate(m, customer, start, end))
+                .unwrap_or(0.0)
+        })
+    }
+
+    /// `POST /v1/billing/meter_events` calls still running (each holds its customer
+    /// and meter: a concurrent one for the same pair is answered 429).
+    pub fn meter_event_calls_in_flight(&self) -> usize {
+        self.shared().meter_gate.in_flight()
     }
 
     /// Simulator time (Unix seconds).

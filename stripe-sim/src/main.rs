@@ -4,8 +4,8 @@ use std::io::Write;
 
 use clap::Parser;
 use stripe_sim::{
-    parse_seller_country, CurrencyOptionSeed, FailedPaymentAction, PriceSeed, SimConfig, SimHandle,
-    DEFAULT_SELLER_COUNTRY, DEFAULT_WEBHOOK_SECRET,
+    parse_seller_country, CurrencyOptionSeed, FailedPaymentAction, MeteredPriceSeed, PriceSeed,
+    SimConfig, SimHandle, DEFAULT_SELLER_COUNTRY, DEFAULT_WEBHOOK_SECRET,
 };
 
 /// Offline, stateful Stripe API simulator.
@@ -33,6 +33,12 @@ struct Args {
     /// A price present from the start: ID:AMOUNT:CURRENCY:INTERVAL (repeatable).
     #[arg(long = "price")]
     prices: Vec<PriceSeed>,
+    /// A metered price and its meter: ID:AMOUNT:CURRENCY:INTERVAL:EVENT_NAME[:INCLUDED] (repeatable).
+    #[arg(long = "metered-price")]
+    metered_prices: Vec<MeteredPriceSeed>,
+    /// How long after a period ends an invoice billing usage stays draft (seconds).
+    #[arg(long, default_value_t = 3600)]
+    invoice_grace_seconds: u64,
     /// Base delay of webhook retries (doubles on each retry).
     #[arg(long, default_value_t = 500)]
     webhook_retry_base_ms: u64,
@@ -62,6 +68,8 @@ fn main() {
         search_lag_ms: args.search_lag_ms,
         rate_limit: args.rate_limit,
         prices: args.prices,
+        metered_prices: args.metered_prices,
+        invoice_grace_seconds: args.invoice_grace_seconds,
         webhook_retry_base_ms: args.webhook_retry_base_ms,
         after_failed_payments: args.after_failed_payments,
         clock_start: args.clock_start,

@@ -53,6 +53,15 @@ endpoints! {
     ScheduleRelease => "POST /v1/subscription_schedules/{id}/release",
     ScheduleCancel => "POST /v1/subscription_schedules/{id}/cancel",
     PortalSessionCreate => "POST /v1/billing_portal/sessions",
+    MeterCreate => "POST /v1/billing/meters",
+    MeterList => "GET /v1/billing/meters",
+    MeterRetrieve => "GET /v1/billing/meters/{id}",
+    MeterUpdate => "POST /v1/billing/meters/{id}",
+    MeterDeactivate => "POST /v1/billing/meters/{id}/deactivate",
+    MeterReactivate => "POST /v1/billing/meters/{id}/reactivate",
+    MeterEventSummaryList => "GET /v1/billing/meters/{id}/event_summaries",
+    MeterEventCreate => "POST /v1/billing/meter_events",
+    MeterEventAdjustmentCreate => "POST /v1/billing/meter_event_adjustments",
     EventList => "GET /v1/events",
     EventRetrieve => "GET /v1/events/{id}",
     CustomerTaxIdCreate => "POST /v1/customers/{id}/tax_ids",
@@ -142,6 +151,17 @@ pub(crate) fn route<'p>(method: &Method, path: &'p str) -> (Endpoint, Option<&'p
         ("POST", ["subscription_schedules", id, "release"]) => return (ScheduleRelease, Some(id)),
         ("POST", ["subscription_schedules", id, "cancel"]) => return (ScheduleCancel, Some(id)),
         ("POST", ["billing_portal", "sessions"]) => PortalSessionCreate,
+        ("POST", ["billing", "meters"]) => MeterCreate,
+        ("GET", ["billing", "meters"]) => MeterList,
+        ("GET", ["billing", "meters", id]) => return (MeterRetrieve, Some(id)),
+        ("POST", ["billing", "meters", id]) => return (MeterUpdate, Some(id)),
+        ("POST", ["billing", "meters", id, "deactivate"]) => return (MeterDeactivate, Some(id)),
+        ("POST", ["billing", "meters", id, "reactivate"]) => return (MeterReactivate, Some(id)),
+        ("GET", ["billing", "meters", id, "event_summaries"]) => {
+            return (MeterEventSummaryList, Some(id))
+        }
+        ("POST", ["billing", "meter_events"]) => MeterEventCreate,
+        ("POST", ["billing", "meter_event_adjustments"]) => MeterEventAdjustmentCreate,
         ("GET", ["events"]) => EventList,
         ("GET", ["events", id]) => return (EventRetrieve, Some(id)),
         ("POST", ["customers", id, "tax_ids"]) => return (CustomerTaxIdCreate, Some(id)),
@@ -200,6 +220,14 @@ mod tests {
                 "/v1/subscription_schedules/sub_sched_1/release"
             ),
             (Endpoint::ScheduleRelease, Some("sub_sched_1"))
+        );
+        assert_eq!(
+            route(&Method::GET, "/v1/billing/meters/mtr_1/event_summaries"),
+            (Endpoint::MeterEventSummaryList, Some("mtr_1"))
+        );
+        assert_eq!(
+            route(&Method::POST, "/v1/billing/meter_events").0,
+            Endpoint::MeterEventCreate
         );
         assert_eq!(Endpoint::CustomerRetrieve.template(), "/v1/customers/{id}");
         let (ep, id) = route(&Method::DELETE, "/v1/customers/cus_1/tax_ids/txi_2");

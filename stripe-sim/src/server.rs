@@ -27,7 +27,7 @@ use crate::http::{error_response, json_response, Body};
 use crate::idempotency::Begin;
 use crate::routes::{self, Endpoint};
 use crate::state::Shared;
-use crate::{api, control, form, ids, pages};
+use crate::{api, control, form, ids, meter_gate, pages};
 
 /// Largest request body accepted.
 const MAX_BODY: usize = 1 << 20;
@@ -214,6 +214,11 @@ async fn api_request(
     };
     let params = match form::parse_request(parts.uri.query(), &body) {
         Ok(p) => p,
+        Err(e) => return Ok(respond_err(&e)),
+    };
+    // Held until the answer is written: one meter-event call per customer and meter.
+    let _meter_pass = match meter_gate::admit(&shared, ep, &params) {
+        Ok(pass) => pass,
         Err(e) => return Ok(respond_err(&e)),
     };
 

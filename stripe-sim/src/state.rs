@@ -11,9 +11,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::arrivals::Arrivals;
 use crate::clock::Clock;
-use crate::config::{CurrencyOptionSeed, PriceSeed, SimConfig};
+use crate::config::{CurrencyOptionSeed, MeteredPriceSeed, PriceSeed, SimConfig};
 use crate::faults::Faults;
 use crate::idempotency::IdempotencyStore;
+use crate::meter_gate::MeterGate;
 use crate::ratelimit::TokenBucket;
 use crate::routes::Endpoint;
 use crate::store::{Ctx, Store};
@@ -29,6 +30,9 @@ pub struct Stats {
     /// Webhook delivery counters.
     #[serde(default)]
     pub webhooks: WebhookStats,
+    /// `POST /v1/billing/meter_events` calls running now (one per customer and meter).
+    #[serde(default)]
+    pub meter_event_calls_in_flight: usize,
 }
 
 #[derive(Debug)]
@@ -51,6 +55,9 @@ pub(crate) struct Shared {
     pub port: u16,
     seeds: Vec<PriceSeed>,
     currency_seeds: Vec<CurrencyOptionSeed>,
+    metered_seeds: Vec<MeteredPriceSeed>,
+    /// One meter-event call per customer and meter at a time.
+    pub meter_gate: MeterGate,
 }
 
 impl Shared {
@@ -80,7 +87,18 @@ impl Shared {
             port,
             seeds: config.prices.clone(),
             currency_seeds: config.price_currency_options.clone(),
+            metered_seeds: config.metered_prices.clone(),
+            meter_gate: MeterGate::default(),
         }
+    }
+
+    /// Plants the configured metered prices and sets the invoice grace period (at
+    /// start; `reset` does it again).
+    pub(crate) fn seed_metering(&self, config: &SimConfig) {
+        let grace_s = i64::try_from(config.invoice_grace_seconds).unwrap_or(i64::MAX);
+        self.store
+            .lock()
+            .seed_metered_prices(&self.metered_seeds, self.clock.now(), grace_s);
     }
 
     pub(crate) fn webhook_url(&self) -> Option<String> {
@@ -159,6 +177,7 @@ impl Shared {
             requests,
             objects,
             webhooks: self.webhooks.stats(),
+            meter_event_calls_in_flight: self.meter_gate.in_flight(),
         }
     }
 
@@ -174,8 +193,10 @@ impl Shared {
         let mut store = self.store.lock();
         let after_failed_payments = store.after_failed_payments;
         let seller_country = std::mem::take(&mut store.tax.seller_country);
+        let grace_s = store.metering.grace_s;
         *store = Store::new(&self.seeds, self.clock.now(), after_failed_payments);
         store.configure_tax(&seller_country, &self.currency_seeds);
+        store.seed_metered_prices(&self.metered_seeds, self.clock.now(), grace_s);
         drop(store);
         self.idempotency.lock().clear();
         self.faults.lock().clear();

@@ -199,3 +199,34 @@ async fn faults_via_control_plane_match_templates() {
         .await;
     assert_eq!(bad.status, 400);
 }
+
+#[tokio::test]
+async fn a_random_fault_strikes_about_its_share_until_cleared() {
+    let sim = common::start_sim();
+    let raw = common::Raw::new(&sim);
+    let added = raw
+        .control(
+            reqwest::Method::POST,
+            "/_sim/faults",
+            serde_json::json!({"method": "GET", "path": "/v1/customers", "percent": 50, "status": 500}),
+        )
+        .await;
+    assert_eq!(added.status, 200, "{}", added.json);
+    assert_eq!(added.json["random"][0]["percent"], 50);
+    let mut failed = 0;
+    for _ in 0..200 {
+        if raw.get("/v1/customers").await.status == 500 {
+            failed += 1;
+        }
+    }
+    // 200 fair coin flips: outside 60..=140 once in ~10^8 runs.
+    assert!((60..=140).contains(&failed), "{failed} of 200 failed");
+    assert_eq!(
+        raw.get("/v1/customers/search?query=email:'x'").await.status,
+        200
+    );
+    sim.clear_faults();
+    for _ in 0..20 {
+        assert_eq!(raw.get("/v1/customers").await.status, 200);
+    }
+}

@@ -58,7 +58,8 @@ async fn update_validation_answers_stripe_errors() {
             format!("items[0][id]={si}&proration_behavior=sometimes"),
             "proration_behavior",
         ),
-        ("items[0][price]=price_team".to_string(), "items[0][id]"),
+        // A new item (no id) with a price the subscription already has.
+        ("items[0][price]=price_pro".to_string(), "items[0][price]"),
         (
             format!("items[0][id]={si}&items[0][price]=price_nope"),
             "items[0][price]",

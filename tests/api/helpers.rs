@@ -160,6 +160,17 @@ pub fn sim_config() -> SimConfig {
     }
 }
 
+/// `sim_config` plus the metered prices (and their meters) the settings with
+/// `overrides` configure, as the in-process simulator would seed them.
+pub fn sim_config_with(overrides: &[(&str, &str)]) -> SimConfig {
+    let settings = test_settings("sqlite://unused.db", overrides);
+    SimConfig {
+        metered_prices: tenant_billing::startup::metered_price_seeds(&settings),
+        invoice_grace_seconds: settings.usage.stripe_grace_seconds,
+        ..sim_config()
+    }
+}
+
 /// Starts the service on `database` with extra setting overrides and its own simulator.
 pub async fn spawn_app_with(database: TestDatabase, overrides: &[(&str, &str)]) -> TestApp {
     spawn_instance(database, start_sim(), overrides).await

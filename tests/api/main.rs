@@ -46,5 +46,7 @@ mod sync;
 mod tax;
 mod trials;
 mod usage;
+mod usage_billing;
+mod usage_billing_proof;
 mod webhooks;
 mod workers;

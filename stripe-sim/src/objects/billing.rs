@@ -15,6 +15,8 @@ pub(crate) enum LineKind {
     Unused,
     /// Charge for the rest of a period on the new price or quantity.
     Remaining,
+    /// Usage of a metered price over a past period (its quantity read from the meter).
+    Metered,
 }
 
 /// One invoice line, before it is attached to an invoice.
@@ -69,6 +71,16 @@ fn describe(spec: &LineSpec<'_>) -> String {
         LineKind::Remaining => {
             format!("Remaining time on {qty} × {name} after {}", day(spec.at))
         }
+        LineKind::Metered => match spec.price["unit_amount"].as_i64() {
+            Some(unit) => {
+                let currency = spec.price["currency"].as_str().unwrap_or("usd");
+                format!(
+                    "{qty} × {name} (usage at {} per unit)",
+                    money(unit, currency)
+                )
+            }
+            None => format!("{qty} × {name} (usage, tiered)"),
+        },
     }
 }
 

@@ -6,9 +6,11 @@
 use serde_json::{json, Map, Value};
 
 mod billing;
+mod meters;
 mod tax;
 
 pub(crate) use billing::*;
+pub(crate) use meters::*;
 pub(crate) use tax::*;
 
 /// The API version every event carries.
@@ -141,20 +143,21 @@ pub(crate) fn plan_from_price(price: &Value) -> Value {
         "active": price["active"],
         "amount": price["unit_amount"],
         "amount_decimal": price["unit_amount_decimal"],
-        "billing_scheme": "per_unit",
+        "billing_scheme": price["billing_scheme"],
         "created": price["created"],
         "currency": price["currency"],
         "interval": recurring.get("interval").cloned().unwrap_or(json!("month")),
         "interval_count": recurring.get("interval_count").cloned().unwrap_or(json!(1)),
         "livemode": false,
         "metadata": price["metadata"],
-        "meter": null,
+        "meter": recurring.get("meter").cloned().unwrap_or(Value::Null),
         "nickname": price["nickname"],
         "product": price["product"],
-        "tiers_mode": null,
+        "tiers": price.get("tiers").cloned().unwrap_or(Value::Null),
+        "tiers_mode": price["tiers_mode"],
         "transform_usage": null,
         "trial_period_days": null,
-        "usage_type": "licensed"
+        "usage_type": recurring.get("usage_type").cloned().unwrap_or(json!("licensed"))
     })
 }
 
@@ -178,7 +181,8 @@ pub(crate) fn subscription_item(
         "metadata": {},
         "plan": plan_from_price(price),
         "price": price,
-        "quantity": quantity,
+        // A metered item has no quantity: its usage comes from the meter.
+        "quantity": if is_metered(price) { Value::Null } else { json!(quantity) },
         "subscription": subscription,
         "tax_rates": []
     })

@@ -83,9 +83,18 @@ impl Store {
                 format!("Invalid currency: {currency}"),
             ));
         }
-        let unit_amount = p
-            .int("unit_amount")?
-            .ok_or_else(|| ApiError::missing_param("unit_amount"))?;
+        let tiered = super::meters::tiers_param(p)?;
+        let unit_amount = match (p.int("unit_amount")?, &tiered) {
+            (Some(_), Some(_)) => {
+                return Err(ApiError::invalid(
+                    "unit_amount",
+                    "unit_amount cannot be set when billing_scheme is tiered.",
+                ))
+            }
+            (None, Some(_)) => 0,
+            (Some(amount), None) => amount,
+            (None, None) => return Err(ApiError::missing_param("unit_amount")),
+        };
         if unit_amount < 0 {
             return Err(ApiError::invalid(
                 "unit_amount",
@@ -110,6 +119,7 @@ impl Store {
             }
         };
         let currency_options = super::currency::parse_currency_options(p, &currency, unit_amount)?;
+        let meter = self.metered_param(recurring, interval.is_some())?;
         let product = match (p.str("product")?, p.get("product_data")) {
             (Some(id), _) if !id.is_empty() => {
                 if self.products.get(&id).is_none() {
@@ -151,10 +161,61 @@ impl Store {
         if let Some(options) = currency_options {
             obj["currency_options"] = options;
         }
+        match (meter, tiered) {
+            (Some(meter), tiers) => {
+                objects::set_metered(&mut obj, &meter);
+                if let Some((mode, tiers)) = tiers {
+                    objects::set_tiers(&mut obj, &mode, &tiers);
+                }
+            }
+            (None, Some(_)) => {
+                return Err(ApiError::invalid(
+                    "billing_scheme",
+                    "stripe-sim simulates tiered prices for metered usage only.",
+                ))
+            }
+            (None, None) => {}
+        }
         self.emit(ctx, "price.created", &obj, None);
         self.prices
             .insert(id, obj.clone(), ctx.now_ms + ctx.search_lag_ms);
         Ok(obj)
+    }
+
+    /// `recurring[usage_type]` and `recurring[meter]`: the meter of a metered price
+    /// (required, as Stripe requires for metered prices since usage records went).
+    fn metered_param(
+        &self,
+        recurring: Params<'_>,
+        is_recurring: bool,
+    ) -> Result<Option<String>, ApiError> {
+        if recurring.get("aggregate_usage").is_some() {
+            return Err(ApiError::invalid(
+                "recurring[aggregate_usage]",
+                "aggregate_usage belongs to legacy usage records; metered prices aggregate through their meter.",
+            ));
+        }
+        let usage_type = recurring.str("usage_type")?;
+        let meter = recurring.str("meter")?.filter(|m| !m.is_empty());
+        match (usage_type.as_deref(), meter) {
+            (None | Some("licensed"), None) => Ok(None),
+            (Some("metered"), Some(m)) if is_recurring => {
+                if self.meters.get(&m).is_none() {
+                    return Err(ApiError::no_such_param("billing.meter", &m, "recurring[meter]"));
+                }
+                Ok(Some(m))
+            }
+            (Some("metered"), None) => Err(ApiError::missing_param("recurring[meter]")),
+            (None | Some("licensed"), Some(_)) => Err(ApiError::invalid(
+                "recurring[meter]",
+                "recurring[meter] can only be set when recurring[usage_type] is metered.",
+            )),
+            (Some(other), _) if other != "metered" => Err(ApiError::invalid(
+                "recurring[usage_type]",
+                format!("Invalid recurring[usage_type]: must be one of licensed or metered (got {other})."),
+            )),
+            _ => Err(ApiError::missing_param("recurring[interval]")),
+        }
     }
 
     pub fn retrieve_price(&self, id: &str) -> Result<&Value, ApiError> {

@@ -20,7 +20,7 @@ use super::{Ctx, Store};
 use crate::error::ApiError;
 use crate::form::Params;
 use crate::ids;
-use crate::objects::{self, LineKind, LineSpec};
+use crate::objects::{self, is_metered, LineKind, LineSpec};
 
 /// Stripe's `proration_behavior`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,6 +70,12 @@ pub(crate) struct ItemSpec {
     pub id: Option<String>,
     pub price: String,
     pub quantity: u64,
+}
+
+/// Whether `item` already is what `spec` asks for (a metered item has no quantity).
+fn same_item(item: &Value, spec: &ItemSpec) -> bool {
+    item["price"]["id"] == spec.price.as_str()
+        && (is_metered(&item["price"]) || item["quantity"].as_u64() == Some(spec.quantity))
 }
 
 /// The outcome of [`Store::change_items`].
@@ -130,9 +136,7 @@ impl Store {
         let sub = self.subscriptions.get(sub_id).expect("exists").clone();
         let old_items: Vec<Value> = sub["items"]["data"].as_array().cloned().unwrap_or_default();
         let same = old_items.len() == specs.len()
-            && old_items.iter().zip(specs).all(|(o, s)| {
-                o["price"]["id"] == s.price.as_str() && o["quantity"].as_u64() == Some(s.quantity)
-            });
+            && old_items.iter().zip(specs).all(|(o, s)| same_item(o, s));
         if same {
             return ItemChange::default();
         }
@@ -145,17 +149,31 @@ impl Store {
             .collect();
         let new_interval = new_prices.first().map(interval_of);
         let reset = !trialing && old_interval != new_interval;
+        // Usage so far is owed at the old price: close the window of every metered
+        // item that changes or goes (it joins the next invoice).
+        for (i, old) in old_items.iter().enumerate() {
+            let next = specs
+                .iter()
+                .find(|s| s.id.is_some() && old["id"] == s.id.as_deref().unwrap_or(""))
+                .or_else(|| specs.get(i).filter(|s| s.id.is_none()));
+            if reset || !next.is_some_and(|s| same_item(old, s)) {
+                self.close_usage(sub_id, old, at);
+            }
+        }
         let mut lines = Vec::new();
         let new_items: Vec<Value> = specs
             .iter()
             .zip(&new_prices)
             .enumerate()
             .map(|(i, (spec, price))| {
-                let kept = old_items
-                    .get(i)
-                    .filter(|o| spec.id.is_none() || o["id"] == spec.id.as_deref().unwrap_or(""));
+                // By id when the spec names one (updates), else by position (phases).
+                let kept = match spec.id.as_deref() {
+                    Some(id) => old_items.iter().find(|o| o["id"] == id),
+                    None => old_items.get(i),
+                };
                 let id = kept
                     .and_then(|o| o["id"].as_str().map(str::to_string))
+                    .or_else(|| spec.id.clone())
                     .unwrap_or_else(|| ids::new_id("si_", 14));
                 let created = kept.and_then(|o| o["created"].as_i64()).unwrap_or(at);
                 let mut item =
@@ -168,11 +186,12 @@ impl Store {
             .collect();
         if !trialing && proration != Proration::None || reset {
             // Credit every old item whose price or quantity changes (or that goes)…
+            // (Metered items are never prorated: their usage is billed in arrears.)
             for (i, old) in old_items.iter().enumerate() {
-                let unchanged = specs.get(i).is_some_and(|s| {
-                    old["price"]["id"] == s.price.as_str()
-                        && old["quantity"].as_u64() == Some(s.quantity)
-                });
+                if is_metered(&old["price"]) {
+                    continue;
+                }
+                let unchanged = specs.get(i).is_some_and(|s| same_item(old, s));
                 if unchanged && !reset {
                     continue;
                 }
@@ -184,6 +203,9 @@ impl Store {
             // …and charge the rest of the period on every new or changed one.
             if !reset {
                 for (i, item) in new_items.iter().enumerate() {
+                    if is_metered(&item["price"]) {
+                        continue;
+                    }
                     let unchanged = old_items.get(i).is_some_and(|o| {
                         o["price"]["id"] == item["price"]["id"] && o["quantity"] == item["quantity"]
                     });
@@ -192,6 +214,15 @@ impl Store {
                     }
                     lines.push(self.proration_line(LineKind::Remaining, sub_id, item, period, at));
                 }
+            }
+        }
+        // A metered item that is new, or bills a new price, accrues from `at`.
+        for item in &new_items {
+            let kept = old_items
+                .iter()
+                .any(|o| o["id"] == item["id"] && o["price"]["id"] == item["price"]["id"]);
+            if is_metered(&item["price"]) && (reset || !kept) {
+                self.start_usage(sub_id, item["id"].as_str().unwrap_or_default(), at);
             }
         }
         let sub = self.subscriptions.get_mut(sub_id).expect("exists");
@@ -250,6 +281,10 @@ impl Store {
             .entry("items".to_string())
             .or_insert_with(|| sub["items"].clone());
         self.agenda.touch();
+        // Usage so far closes (free while trialing): the trial starts or ends now.
+        if trial_end == ctx.now || sub["status"] != "trialing" {
+            self.close_all_usage(sub_id, ctx.now);
+        }
         if trial_end == ctx.now {
             // End the trial now: Stripe tells the customer it ended, then bills.
             if !self
@@ -275,6 +310,9 @@ impl Store {
         let mut lines = Vec::new();
         if sub["status"] != "trialing" && proration != Proration::None {
             for item in sub["items"]["data"].as_array().into_iter().flatten() {
+                if is_metered(&item["price"]) {
+                    continue;
+                }
                 lines.push(self.proration_line(LineKind::Unused, sub_id, item, period, ctx.now));
             }
         }
@@ -332,17 +370,16 @@ impl Store {
             let reset = !trialing && old_interval != new_interval;
             // Unchanged items cancel out: their credit and charge are equal.
             if reset || (proration == Proration::AlwaysInvoice && !trialing) {
-                for o in &old {
+                for o in old.iter().filter(|o| !is_metered(&o["price"])) {
                     let amount = o["price"]["unit_amount"].as_i64().unwrap_or(0)
                         * o["quantity"].as_i64().unwrap_or(1);
                     due += unused_credit(amount, period, at);
                 }
                 for s in specs {
-                    let unit = self
-                        .prices
-                        .get(&s.price)
-                        .and_then(|p| p["unit_amount"].as_i64())
-                        .unwrap_or(0);
+                    let Some(price) = self.prices.get(&s.price).filter(|p| !is_metered(p)) else {
+                        continue;
+                    };
+                    let unit = price["unit_amount"].as_i64().unwrap_or(0);
                     let amount = unit * s.quantity as i64;
                     due += if reset {
                         amount
@@ -353,7 +390,8 @@ impl Store {
             }
         }
         if trialing && trial_end == Some(at) {
-            for s in sub["items"]["data"].as_array().into_iter().flatten() {
+            let items = sub["items"]["data"].as_array().into_iter().flatten();
+            for s in items.filter(|s| !is_metered(&s["price"])) {
                 due += s["price"]["unit_amount"].as_i64().unwrap_or(0)
                     * s["quantity"].as_i64().unwrap_or(1);
             }

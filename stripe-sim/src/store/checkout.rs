@@ -75,6 +75,8 @@ impl Store {
                     format!("The price `{price_id}` is a one-time price; subscription mode needs a recurring price."),
                 ));
             }
+            let metered = objects::is_metered(price);
+            self.no_metered_quantity(&price_id, item, &format!("line_items[{i}]"))?;
             let qty = item.int("quantity")?.unwrap_or(1);
             if qty < 1 {
                 return Err(ApiError::invalid(
@@ -90,7 +92,10 @@ impl Store {
                 ));
             }
             currency = Some(price_currency);
-            amount += price["unit_amount"].as_i64().unwrap_or(0) * qty;
+            // Usage is billed in arrears: nothing is due today for a metered price.
+            if !metered {
+                amount += price["unit_amount"].as_i64().unwrap_or(0) * qty;
+            }
             items.push((price_id, qty as u64));
         }
         if items.is_empty() && mode != "setup" {

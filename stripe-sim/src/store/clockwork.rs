@@ -53,6 +53,8 @@ enum Due {
     Retry(String),
     PhaseEnd(String),
     PeriodEnd(String),
+    /// A draft that bills usage has waited out the grace period (see `metered`).
+    Finalize(String),
 }
 
 impl Store {
@@ -151,6 +153,10 @@ impl Store {
                 consider(at, Due::Retry(inv_id.clone()), entry.seq);
             }
         }
+        for (inv_id, at) in &self.metering.grace {
+            let seq = self.invoices.entry(inv_id).map_or(0, |e| e.seq);
+            consider(*at, Due::Finalize(inv_id.clone()), seq);
+        }
         best.map(|(at, due, _)| (at, due))
     }
 
@@ -169,6 +175,7 @@ impl Store {
             Due::Retry(id) => self.retry_payment(ctx, id),
             Due::PhaseEnd(id) => self.phase_ends_mid_period(ctx, id),
             Due::PeriodEnd(id) => self.period_ends(ctx, id),
+            Due::Finalize(id) => self.finalize_after_grace(ctx, id),
         }
     }
 
@@ -274,12 +281,14 @@ impl Store {
         }
     }
 
-    /// The last phase ended with `end_behavior: cancel`.
+    /// The last phase ended with `end_behavior: cancel` (usage so far is invoiced).
     fn cancel_for_schedule(&mut self, ctx: &Ctx, sub_id: &str, sched_id: &str) {
+        self.close_all_usage(sub_id, ctx.now);
         let _ = self.cancel_subscription(ctx, sub_id, "cancellation_requested");
         if let Some(schedule) = self.schedules.get(sched_id).cloned() {
             self.emit(ctx, "subscription_schedule.completed", &schedule, None);
         }
+        self.bill_pending_usage(ctx, sub_id, ctx.now);
     }
 
     /// A billing period (or trial) ends: phase change, cancellation or renewal.
@@ -314,7 +323,10 @@ impl Store {
             }
         }
         if sub["cancel_at_period_end"] == true {
+            // The period's usage is still owed: a final invoice bills it.
+            self.close_all_usage(sub_id, at);
             let _ = self.cancel_subscription(ctx, sub_id, "cancellation_requested");
+            self.bill_pending_usage(ctx, sub_id, at);
             return;
         }
         // Renew: the next phase's items (if any) bill from this boundary on, with no
@@ -324,6 +336,8 @@ impl Store {
         if let Some(items) = new_items {
             self.change_items(sub_id, &items, Proration::None, at);
         }
+        // The ending period's usage goes on this renewal (at the prices it accrued at).
+        self.close_all_usage(sub_id, at);
         let invoice_id = ids::object_id("in_");
         let s = self.subscriptions.get_mut(sub_id).expect("exists");
         let (old_start, _) = period_of(s);
@@ -354,7 +368,12 @@ impl Store {
             // Stripe keeps generating invoices for an unpaid subscription, as drafts.
             self.draft_invoice(ctx, &snapshot, draft);
         } else {
-            self.bill(ctx, &snapshot, draft, Attempt::First);
+            // An invoice that bills usage waits out the grace period as a draft.
+            let id = self.draft_invoice(ctx, &snapshot, draft);
+            if !self.hold_for_grace(&id, at) {
+                let payment = self.charge_invoice(ctx, &id, Attempt::First);
+                self.settle_subscription(ctx, &id, payment);
+            }
         }
     }
 }
@@ -365,5 +384,6 @@ fn rank(due: &Due) -> u8 {
         Due::Retry(_) => 1,
         Due::PhaseEnd(_) => 2,
         Due::PeriodEnd(_) => 3,
+        Due::Finalize(_) => 4,
     }
 }

@@ -96,6 +96,7 @@ impl Store {
         let sub_id = sub["id"].as_str().unwrap_or_default();
         let mut all = self.pending_items.remove(sub_id).unwrap_or_default();
         all.extend(lines);
+        all.extend(self.usage_lines(&id, sub));
         for line in &mut all {
             line["invoice"] = json!(id);
         }
@@ -130,6 +131,8 @@ impl Store {
         if inv["status"] != "draft" {
             return;
         }
+        self.refresh_usage_lines(id);
+        let inv = self.invoices.get(id).expect("checked");
         let customer_id = inv["customer"].as_str().unwrap_or_default().to_string();
         let total = inv["total"].as_i64().unwrap_or(0);
         let (number, balance) = match self.customers.get_mut(&customer_id) {

@@ -13,6 +13,8 @@ mod currency;
 mod customers;
 mod events;
 mod invoices;
+mod metered;
+mod meters;
 mod periods;
 mod portal;
 mod proration;
@@ -36,6 +38,8 @@ use crate::{ids, objects};
 pub(crate) use checkout::SessionExtra;
 pub(crate) use clockwork::Agenda;
 pub(crate) use invoices::Dunning;
+pub(crate) use metered::Metering;
+pub(crate) use meters::MeterEvents;
 pub(crate) use subscriptions::SubExtra;
 pub use tax::DEFAULT_SELLER_COUNTRY;
 pub use tax_ids::VERIFICATION_DELAY_S;
@@ -267,6 +271,10 @@ pub(crate) struct Store {
     pub declining_cards: HashSet<String>,
     pub schedules: Table,
     pub portal_sessions: Table,
+    /// Billing meters, the events they aggregate, and metered items' usage windows.
+    pub meters: Table,
+    pub meter_events: MeterEvents,
+    pub metering: Metering,
     pub events: Table,
     /// Events produced by the current operation, for webhook delivery.
     pub outbox: Vec<Value>,
@@ -326,6 +334,7 @@ impl Store {
             "sub" => &self.subscriptions,
             "in" => &self.invoices,
             "bps" => &self.portal_sessions,
+            "mtr" => &self.meters,
             "evt" => &self.events,
             "txi" => &self.tax.tax_ids,
             "txr" => &self.tax.rates,
@@ -376,6 +385,8 @@ impl Store {
     /// Object counts by resource, for `GET /_sim/stats`.
     pub fn counts(&self) -> Vec<(&'static str, u64)> {
         vec![
+            ("billing_meter_events", self.meter_events.len() as u64),
+            ("billing_meters", self.meters.len() as u64),
             ("billing_portal_sessions", self.portal_sessions.len() as u64),
             ("checkout_sessions", self.sessions.len() as u64),
             ("coupons", self.promos.coupons.len() as u64),

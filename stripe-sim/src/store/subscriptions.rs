@@ -13,7 +13,7 @@ use super::{created_filter, paginate, Ctx, Store};
 use crate::error::ApiError;
 use crate::form::{MetadataUpdate, Params};
 use crate::ids;
-use crate::objects::{self, LineKind, LineSpec};
+use crate::objects::{self, is_metered, LineKind, LineSpec};
 
 /// Statuses `/_sim/subscriptions/{id}/status` accepts (Stripe's full set).
 pub(crate) const STATUSES: [&str; 8] = [
@@ -174,7 +174,8 @@ impl Store {
         )
     }
 
-    /// Lines for the current period of every item (a trial's lines are free).
+    /// Lines for the current period of every licensed item (a trial's lines are
+    /// free); metered items are billed in arrears (see `metered`).
     pub(crate) fn period_lines(&self, sub: &Value, kind: LineKind) -> Vec<Value> {
         let sub_id = sub["id"].as_str().unwrap_or_default();
         sub["items"]["data"]
@@ -182,6 +183,7 @@ impl Store {
             .map(|items| {
                 items
                     .iter()
+                    .filter(|item| !is_metered(&item["price"]))
                     .map(|item| self.period_line(sub_id, item, kind))
                     .collect()
             })
@@ -285,12 +287,9 @@ impl Store {
         }
         items
             .iter()
-            .map(|(p, q)| {
-                self.prices
-                    .get(p)
-                    .and_then(|p| p["unit_amount"].as_i64())
-                    .unwrap_or(0)
-                    * *q as i64
+            .filter_map(|(p, q)| {
+                let price = self.prices.get(p).filter(|p| !is_metered(p))?;
+                Some(price["unit_amount"].as_i64().unwrap_or(0) * *q as i64)
             })
             .sum()
     }
@@ -310,6 +309,7 @@ impl Store {
                 .str("price")?
                 .filter(|s| !s.is_empty())
                 .ok_or_else(|| ApiError::missing_param(&format!("items[{i}][price]")))?;
+            self.no_metered_quantity(&price, item, &format!("items[{i}]"))?;
             let qty = item.int("quantity")?.unwrap_or(1);
             if qty < 0 {
                 return Err(ApiError::invalid(
@@ -597,28 +597,56 @@ impl Store {
             })
             .collect();
         for (i, item) in params.into_iter().enumerate() {
-            if item.get("deleted").is_some() {
-                return Err(ApiError::invalid(
-                    format!("items[{i}][deleted]"),
-                    "stripe-sim does not simulate removing subscription items.",
-                ));
-            }
             let Some(item_id) = item.str("id")?.filter(|s| !s.is_empty()) else {
-                return Err(ApiError::invalid(
-                    format!("items[{i}][id]"),
-                    "stripe-sim does not simulate adding items to a subscription (Stripe adds one when `id` is absent): pass items[i][id] to change an existing item.",
-                ));
+                // No id: a new item (Stripe adds one), after the existing ones.
+                let price = item
+                    .str("price")?
+                    .filter(|s| !s.is_empty())
+                    .ok_or_else(|| ApiError::missing_param(&format!("items[{i}][price]")))?;
+                self.recurring_price(&price, &format!("items[{i}][price]"), Some(&currency))?;
+                self.no_metered_quantity(&price, item, &format!("items[{i}]"))?;
+                if specs.iter().any(|s| s.price == price) {
+                    return Err(ApiError::invalid(
+                        format!("items[{i}][price]"),
+                        format!("The price `{price}` is already on this subscription; change that item instead."),
+                    ));
+                }
+                let quantity = item.int("quantity")?.unwrap_or(1);
+                if quantity < 0 {
+                    return Err(ApiError::invalid(
+                        format!("items[{i}][quantity]"),
+                        "Invalid quantity: must be at least 0.",
+                    ));
+                }
+                specs.push(ItemSpec {
+                    id: Some(ids::new_id("si_", 14)),
+                    price,
+                    quantity: quantity as u64,
+                });
+                continue;
             };
-            let Some(spec) = specs.iter_mut().find(|s| s.id.as_deref() == Some(&item_id)) else {
+            let Some(pos) = specs.iter().position(|s| s.id.as_deref() == Some(&item_id)) else {
                 return Err(ApiError::invalid(
                     format!("items[{i}][id]"),
                     format!("No such subscription item on this subscription: '{item_id}'"),
                 ));
             };
+            if item.bool("deleted")? == Some(true) {
+                specs.remove(pos);
+                if specs.is_empty() {
+                    return Err(ApiError::invalid(
+                        format!("items[{i}][deleted]"),
+                        "A subscription must keep at least one item.",
+                    ));
+                }
+                continue;
+            }
+            let spec = &mut specs[pos];
             if let Some(price) = item.str("price")?.filter(|s| !s.is_empty()) {
                 self.recurring_price(&price, &format!("items[{i}][price]"), Some(&currency))?;
                 spec.price = price;
             }
+            self.no_metered_quantity(&spec.price, item, &format!("items[{i}]"))?;
             if let Some(q) = item.int("quantity")? {
                 if q < 0 {
                     return Err(ApiError::invalid(
@@ -630,6 +658,22 @@ impl Store {
             }
         }
         Ok(Some(specs))
+    }
+
+    /// Stripe refuses a quantity on a metered price (usage comes from its meter).
+    pub(crate) fn no_metered_quantity(
+        &self,
+        price: &str,
+        item: Params<'_>,
+        param: &str,
+    ) -> Result<(), ApiError> {
+        if item.get("quantity").is_some() && self.prices.get(price).is_some_and(is_metered) {
+            return Err(ApiError::invalid(
+                format!("{param}[quantity]"),
+                format!("Quantity should not be specified where usage_type is `metered`. Remove quantity from `{param}`."),
+            ));
+        }
+        Ok(())
     }
 
     /// Cancels now (`DELETE /v1/subscriptions/{id}`, dunning, schedules); sends

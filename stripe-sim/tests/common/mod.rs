@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod lifecycle;
+pub mod metering;
 
 use std::time::Duration;
 

@@ -2,8 +2,9 @@
 search, pay (via the control plane), subscriptions, portal, events, errors,
 subscription updates with proration, schedules across a phase boundary, invoices
 (list, retrieve, pay, a PDF that pypdf reads), customer tax ids, automatic tax,
-currency options, coupons and promotion codes, and webhook signatures verified by
-the SDK (also after the simulator's clock moved days ahead). Prints one line per
+currency options, coupons and promotion codes, Billing Meters (meters, meter
+events, adjustments, event summaries, a metered price billed on the renewal) and
+webhook signatures verified by the SDK (also after the simulator's clock moved days ahead). Prints one line per
 check and ends with "N passed, M failed"; exits non-zero on any failure.
 """
 
@@ -469,6 +470,137 @@ def _():
         "promotion_code.created",
     ):
         assert t in types, (t, types)
+
+
+@check("billing meters: create, retrieve, list, deactivate and reactivate")
+def _():
+    m = client.v1.billing.meters.create(
+        params={
+            "display_name": "API calls",
+            "event_name": "sdk_api_calls",
+            "default_aggregation": {"formula": "sum"},
+            "customer_mapping": {"event_payload_key": "stripe_customer_id", "type": "by_id"},
+            "value_settings": {"event_payload_key": "value"},
+        }
+    )
+    assert m.id.startswith("mtr_") and m.status == "active", m
+    assert client.v1.billing.meters.retrieve(m.id).event_name == "sdk_api_calls"
+    off = client.v1.billing.meters.deactivate(m.id)
+    assert off.status == "inactive" and off.status_transitions.deactivated_at is not None
+    assert client.v1.billing.meters.list(params={"status": "active"}).data == []
+    assert client.v1.billing.meters.reactivate(m.id).status == "active"
+    state["meter"] = m
+
+
+@check("meter events: an identifier counts once; a concurrent call is a RateLimitError")
+def _():
+    cus = client.v1.customers.create(params={"email": "usage@tenant.example"})
+    state["usage_customer"] = cus.id
+    now = control("/_sim/clock/advance", {"seconds": 0})["now"]
+    state["usage_start"] = now - now % 60
+    payload = {"stripe_customer_id": cus.id, "value": "25"}
+    ev = client.v1.billing.meter_events.create(
+        params={"event_name": "sdk_api_calls", "payload": payload, "identifier": "sdk-batch-1", "timestamp": now}
+    )
+    assert ev.identifier == "sdk-batch-1" and ev.payload["value"] == "25" and ev.timestamp == now
+    try:
+        client.v1.billing.meter_events.create(params={"event_name": "sdk_api_calls", "payload": payload, "identifier": "sdk-batch-1"})
+    except stripe.InvalidRequestError as e:
+        assert e.http_status == 400 and "already exists" in e.user_message, e.user_message
+    else:
+        raise AssertionError("a repeated identifier was accepted")
+    try:
+        client.v1.billing.meter_events.create(
+            params={"event_name": "sdk_api_calls", "payload": payload, "timestamp": now - 36 * DAY}
+        )
+    except stripe.InvalidRequestError as e:
+        assert e.param == "timestamp"
+    else:
+        raise AssertionError("a timestamp 36 days back was accepted")
+    # While one call for this customer and meter is held, a second is refused.
+    control("/_sim/faults", {"method": "POST", "path": "/v1/billing/meter_events", "count": 1, "delay_ms": 1500})
+    slow = threading.Thread(
+        target=lambda: client.v1.billing.meter_events.create(
+            params={"event_name": "sdk_api_calls", "payload": {**payload, "value": "5"}, "identifier": "sdk-slow"}
+        )
+    )
+    slow.start()
+    deadline = time.time() + 10
+    while json.loads(urllib.request.urlopen(BASE + "/_sim/stats").read())["meter_event_calls_in_flight"] == 0:
+        assert time.time() < deadline, "the first call never started"
+        time.sleep(0.01)
+    try:
+        client.v1.billing.meter_events.create(params={"event_name": "sdk_api_calls", "payload": payload, "identifier": "sdk-fast"})
+    except stripe.RateLimitError as e:
+        assert e.http_status == 429
+    else:
+        raise AssertionError("a concurrent call for the same customer and meter went through")
+    finally:
+        slow.join()
+
+
+@check("meter event adjustment cancels; event summaries add up, hourly too")
+def _():
+    m, cus, start = state["meter"], state["usage_customer"], state["usage_start"]
+    adj = client.v1.billing.meter_event_adjustments.create(
+        params={"event_name": "sdk_api_calls", "type": "cancel", "cancel": {"identifier": "sdk-slow"}}
+    )
+    assert adj.type == "cancel" and adj.cancel.identifier == "sdk-slow"
+    end = start + 3600
+    summaries = client.v1.billing.meters.event_summaries.list(
+        m.id, params={"customer": cus, "start_time": start, "end_time": end}
+    )
+    assert [s.aggregated_value for s in summaries.data] == [25], summaries
+    hour = start - start % 3600
+    hourly = client.v1.billing.meters.event_summaries.list(
+        m.id, params={"customer": cus, "start_time": hour, "end_time": hour + 7200, "value_grouping_window": "hour"}
+    )
+    assert [s.aggregated_value for s in hourly.data] == [25], hourly
+    assert hourly.data[0].object == "billing.meter_event_summary"
+
+
+@check("a metered price beside a licensed one; the renewal bills the usage after the grace period")
+def _():
+    m, cus = state["meter"], state["usage_customer"]
+    metered = client.v1.prices.create(
+        params={
+            "currency": "usd",
+            "unit_amount": 2,
+            "recurring": {"interval": "month", "usage_type": "metered", "meter": m.id},
+            "product_data": {"name": "API calls"},
+        }
+    )
+    assert metered.recurring.usage_type == "metered" and metered.recurring.meter == m.id
+    s = client.v1.checkout.sessions.create(
+        params={
+            "mode": "subscription",
+            "customer": cus,
+            "line_items": [{"price": PRICE, "quantity": 1}, {"price": metered.id}],
+            "success_url": "http://localhost/ok",
+        }
+    )
+    assert s.amount_total == 2500
+    sub = client.v1.subscriptions.retrieve(control(f"/_sim/checkout/{s.id}/complete")["id"])
+    usage_item = sub["items"].data[1]
+    assert usage_item.quantity is None and usage_item.price.recurring.usage_type == "metered"
+    start, end = usage_item.current_period_start, usage_item.current_period_end
+    client.v1.billing.meter_events.create(
+        params={"event_name": "sdk_api_calls", "payload": {"stripe_customer_id": cus, "value": "300"}, "timestamp": start + 60}
+    )
+    now = control("/_sim/clock/advance", {"seconds": 0})["now"]
+    control("/_sim/clock/advance", {"seconds": end - now})
+    draft = client.v1.invoices.retrieve(client.v1.subscriptions.retrieve(sub.id).latest_invoice)
+    assert draft.status == "draft" and draft.automatically_finalizes_at == end + 3600
+    # Usage of the period's last minute, sent in the grace period, is still billed.
+    client.v1.billing.meter_events.create(
+        params={"event_name": "sdk_api_calls", "payload": {"stripe_customer_id": cus, "value": "20"}, "timestamp": end - 30}
+    )
+    control("/_sim/clock/advance", {"seconds": 3600})
+    inv = client.v1.invoices.retrieve(draft.id)
+    assert inv.status == "paid", inv.status
+    usage = [line for line in inv.lines.data if line.pricing.price_details.price == metered.id]
+    assert [(line.quantity, line.amount) for line in usage] == [(320, 640)], usage
+    assert inv.amount_paid == 2500 + 640
 
 
 @check("delete a customer")
