@@ -27,7 +27,7 @@ use super::tax::{location_invalid_checkout, parse_address, tax_location};
 use super::{Ctx, Store};
 use crate::error::ApiError;
 use crate::form::Params;
-use crate::{geo, tax_id_format};
+use crate::{geo, objects, tax_id_format};
 
 /// A session's billing options, kept for its completion.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -152,6 +152,9 @@ impl Store {
             .map(|(id, qty)| {
                 self.prices
                     .get(id)
+                    // Usage is billed in arrears: nothing is due today for a
+                    // metered price.
+                    .filter(|p| !objects::is_metered(p))
                     .map(|p| price_in(p, currency)["unit_amount"].as_i64().unwrap_or(0))
                     .unwrap_or(0)
                     * *qty as i64
