@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use chrono::Utc;
 
-use crate::db::stripe_budget::{self, Booking, BookingRequest};
+use crate::db::stripe_budget::{self, BookingRequest};
 use crate::db::{self, DbPool};
-use crate::domain::SlotClock;
+use crate::domain::{Booking, SlotAsk, SlotClock};
 use crate::settings::StripeSettings;
-use crate::stripe::{Booked, Budget, SlotSource, SourceFuture};
+use crate::stripe::{Budget, SlotSource, SourceFuture};
 
 /// Books slots in the database.
 struct DatabaseSlots {
@@ -21,36 +21,22 @@ struct DatabaseSlots {
 }
 
 impl SlotSource for DatabaseSlots {
-    fn book(
-        &self,
-        earliest: i64,
-        want: u32,
-        background: bool,
-        max_ahead: i64,
-    ) -> SourceFuture<'_, Booked> {
+    fn book(&self, ask: SlotAsk) -> SourceFuture<'_, Booking> {
         let (account, clock) = (self.account, self.clock);
         Box::pin(async move {
-            let booking = db::interact(&self.pool, move |conn| {
+            db::interact(&self.pool, move |conn| {
                 Ok(stripe_budget::book(
                     conn,
                     &BookingRequest {
                         account,
                         clock,
-                        earliest,
-                        want,
-                        background,
-                        max_ahead,
+                        ask,
                         now: Utc::now().naive_utc(),
                     },
                 )?)
             })
             .await
-            .map_err(|error| error.to_string())?;
-            Ok(match booking {
-                Booking::Granted { first, count } => Booked::Granted { first, count },
-                Booking::Busy { free_at } => Booked::Busy { free_at },
-                Booking::TooFar { free_at } => Booked::TooFar { free_at },
-            })
+            .map_err(|error| error.to_string())
         })
     }
 

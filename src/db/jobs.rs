@@ -424,22 +424,7 @@ pub fn release_held_by(
     instance: &str,
     now: NaiveDateTime,
 ) -> QueryResult<usize> {
-    diesel::update(
-        j::jobs.filter(
-            j::state
-                .eq(state::RUNNING)
-                .and(j::locked_by.like(format!("{instance}/%"))),
-        ),
-    )
-    .set((
-        j::state.eq(state::QUEUED),
-        j::locked_until.eq(None::<NaiveDateTime>),
-        j::locked_by.eq(None::<String>),
-        j::run_after.eq(now),
-        j::attempts.eq(j::attempts - 1),
-        j::updated_at.eq(now),
-    ))
-    .execute(conn)
+    requeue_held_by(conn, instance, now, 1)
 }
 
 /// Puts back every job the workers of a dead `instance` held (its
@@ -451,6 +436,17 @@ pub fn requeue_held_by_dead(
     conn: &mut DbConnection,
     instance: &str,
     now: NaiveDateTime,
+) -> QueryResult<usize> {
+    requeue_held_by(conn, instance, now, 0)
+}
+
+/// Queues again, due now, the running jobs of `instance`'s workers,
+/// giving back `refunded` attempts (1: the interrupted one does not count).
+fn requeue_held_by(
+    conn: &mut DbConnection,
+    instance: &str,
+    now: NaiveDateTime,
+    refunded: i32,
 ) -> QueryResult<usize> {
     diesel::update(
         j::jobs.filter(
@@ -464,6 +460,7 @@ pub fn requeue_held_by_dead(
         j::locked_until.eq(None::<NaiveDateTime>),
         j::locked_by.eq(None::<String>),
         j::run_after.eq(now),
+        j::attempts.eq(j::attempts - refunded),
         j::updated_at.eq(now),
     ))
     .execute(conn)

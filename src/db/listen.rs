@@ -12,7 +12,6 @@
 //! any reconnect the owner is told `Resync` (everything may have changed).
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
@@ -49,19 +48,7 @@ pub enum StateEvent {
 }
 
 /// The listener thread; stopped when dropped.
-pub struct Listener {
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Drop for Listener {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
+pub type Listener = super::stoppable::StoppableThread;
 
 /// Starts listening on `url` (a PostgreSQL URL); `on_event` runs on the
 /// listener's thread and must be quick.
@@ -69,15 +56,7 @@ pub fn listen(
     url: SecretString,
     on_event: impl Fn(StateEvent) + Send + 'static,
 ) -> std::io::Result<Listener> {
-    let stop = Arc::new(AtomicBool::new(false));
-    let stopping = stop.clone();
-    let thread = std::thread::Builder::new()
-        .name("pg-listener".into())
-        .spawn(move || run(&url, &stopping, &on_event))?;
-    Ok(Listener {
-        stop,
-        thread: Some(thread),
-    })
+    Listener::spawn("pg-listener", move |stop| run(&url, stop, &on_event))
 }
 
 fn run(url: &SecretString, stop: &AtomicBool, on_event: &dyn Fn(StateEvent)) {

@@ -66,6 +66,7 @@ mod pool;
 pub mod presence;
 pub mod schema;
 pub mod seat_requests;
+pub mod stoppable;
 pub mod stripe_budget;
 pub mod subscriptions;
 pub mod tenants;

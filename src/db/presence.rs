@@ -17,7 +17,6 @@
 //! version) is waited out as before.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{NaiveDateTime, Utc};
@@ -130,19 +129,7 @@ pub struct HeartbeatConfig {
 
 /// The heartbeat thread of this process; stopped (and the row deleted)
 /// when dropped.
-pub struct Heartbeat {
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Drop for Heartbeat {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
+pub type Heartbeat = super::stoppable::StoppableThread;
 
 /// Starts beating; `on_reaped` runs on the heartbeat thread for every dead
 /// process reaped (wake whatever waited on its leases).
@@ -150,15 +137,7 @@ pub fn start(
     config: HeartbeatConfig,
     on_reaped: impl Fn(&Reaped) + Send + 'static,
 ) -> std::io::Result<Heartbeat> {
-    let stop = Arc::new(AtomicBool::new(false));
-    let stopping = stop.clone();
-    let thread = std::thread::Builder::new()
-        .name("heartbeat".into())
-        .spawn(move || run(&config, &stopping, &on_reaped))?;
-    Ok(Heartbeat {
-        stop,
-        thread: Some(thread),
-    })
+    Heartbeat::spawn("heartbeat", move |stop| run(&config, stop, &on_reaped))
 }
 
 fn run(config: &HeartbeatConfig, stop: &AtomicBool, on_reaped: &dyn Fn(&Reaped)) {

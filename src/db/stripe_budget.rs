@@ -14,19 +14,7 @@ use diesel::prelude::*;
 
 use super::schema::stripe_budget::dsl as b;
 use super::DbConnection;
-use crate::domain::SlotClock;
-
-/// What a booking got.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Booking {
-    /// Slots `first .. first + count` are the caller's.
-    Granted { first: i64, count: u32 },
-    /// Background work may not book now: slots are booked up to `free_at`.
-    Busy { free_at: i64 },
-    /// The first free slot, `free_at`, is further ahead than the caller
-    /// would wait.
-    TooFar { free_at: i64 },
-}
+use crate::domain::{Booking, SlotAsk, SlotClock};
 
 /// One booking request.
 #[derive(Debug, Clone, Copy)]
@@ -34,13 +22,7 @@ pub struct BookingRequest<'a> {
     /// `live` or `test`: Stripe's limits are per account and mode.
     pub account: &'a str,
     pub clock: SlotClock,
-    /// The earliest slot the caller can still use.
-    pub earliest: i64,
-    pub want: u32,
-    /// Background work books only slots nobody booked ahead of `earliest`.
-    pub background: bool,
-    /// Interactive callers wait at most this many slots past `earliest`.
-    pub max_ahead: i64,
+    pub ask: SlotAsk,
     pub now: NaiveDateTime,
 }
 
@@ -99,10 +81,13 @@ pub fn book(conn: &mut DbConnection, request: &BookingRequest<'_>) -> QueryResul
     let BookingRequest {
         account,
         clock,
-        earliest,
-        want,
-        background,
-        max_ahead,
+        ask:
+            SlotAsk {
+                earliest,
+                want,
+                background,
+                max_ahead,
+            },
         now,
     } = *request;
     write_transaction!(conn, |c| {

@@ -46,7 +46,7 @@ pub use plan::{
 };
 pub use redirect::RedirectUrl;
 pub use role::Role;
-pub use slots::SlotClock;
+pub use slots::{Booking, SlotAsk, SlotClock};
 pub use subscription::is_paying;
 pub use tax_id::{InvalidTaxIdNumber, TaxIdKind, TaxIdNumber, UnsupportedTaxIdKind, TAX_ID_KINDS};
 pub use tenant_id::TenantId;

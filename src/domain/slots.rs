@@ -9,6 +9,30 @@
 //! Consecutive slots are at least `1 / per_second` apart, so there is never
 //! a burst either.
 
+/// What a process asks of the shared timeline in one booking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SlotAsk {
+    /// The earliest slot the caller can still use.
+    pub earliest: i64,
+    pub want: u32,
+    /// Background work books only slots nobody booked ahead of `earliest`.
+    pub background: bool,
+    /// Interactive callers wait at most this many slots past `earliest`.
+    pub max_ahead: i64,
+}
+
+/// What a booking got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Booking {
+    /// Slots `first .. first + count` are the caller's.
+    Granted { first: i64, count: u32 },
+    /// Background work may not book now: slots are booked up to `free_at`.
+    Busy { free_at: i64 },
+    /// The first free slot, `free_at`, is further ahead than the caller
+    /// would wait.
+    TooFar { free_at: i64 },
+}
+
 /// Slot arithmetic for one rate (> 0), in Unix microseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SlotClock {

@@ -81,13 +81,22 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
     type Future = Pin<Box<dyn Future<Output = Result<Self, actix_web::Error>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let body = web::Bytes::from_request(req, payload);
-        let req = req.clone();
-        Box::pin(async move {
-            let body = body.await.map_err(body_error)?;
-            Ok(Json(json_body(&req, &body)?))
-        })
+        parsed_body(req, payload, |req, body| json_body(req, body).map(Json))
     }
+}
+
+/// Reads the whole body (within the app's limit) and parses it with `parse`.
+fn parsed_body<T: 'static>(
+    req: &HttpRequest,
+    payload: &mut Payload,
+    parse: fn(&HttpRequest, &[u8]) -> Result<T, ApiError>,
+) -> Pin<Box<dyn Future<Output = Result<T, actix_web::Error>>>> {
+    let body = web::Bytes::from_request(req, payload);
+    let req = req.clone();
+    Box::pin(async move {
+        let body = body.await.map_err(body_error)?;
+        Ok(parse(&req, &body)?)
+    })
 }
 
 /// A body that may be left out: empty (or only whitespace) is
@@ -99,11 +108,8 @@ impl<T: DeserializeOwned + Default + 'static> FromRequest for OptionalJson<T> {
     type Future = Pin<Box<dyn Future<Output = Result<Self, actix_web::Error>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let body = web::Bytes::from_request(req, payload);
-        let req = req.clone();
-        Box::pin(async move {
-            let body = body.await.map_err(body_error)?;
-            Ok(OptionalJson(optional_json(&req, &body)?))
+        parsed_body(req, payload, |req, body| {
+            optional_json(req, body).map(OptionalJson)
         })
     }
 }

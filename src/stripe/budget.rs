@@ -23,7 +23,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::Notify;
 
-use crate::domain::SlotClock;
+use crate::domain::{Booking, SlotAsk, SlotClock};
 
 /// Who waits for a Stripe call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -70,36 +70,13 @@ impl Priority {
     }
 }
 
-/// What a booking at the shared source got (`db::stripe_budget::Booking`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Booked {
-    Granted {
-        first: i64,
-        count: u32,
-    },
-    /// Background work may not book before slot `free_at`.
-    Busy {
-        free_at: i64,
-    },
-    /// The first free slot is further ahead than an interactive caller waits.
-    TooFar {
-        free_at: i64,
-    },
-}
-
 /// A future the source answers with (not `Send`: it runs on the caller's task).
 pub type SourceFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, String>> + 'a>>;
 
 /// Where slots are booked: the database, shared by every process.
 pub trait SlotSource: Send + Sync {
-    /// Books up to `want` slots from `earliest` on (see `Booked`).
-    fn book(
-        &self,
-        earliest: i64,
-        want: u32,
-        background: bool,
-        max_ahead: i64,
-    ) -> SourceFuture<'_, Booked>;
+    /// Books up to `ask.want` slots from `ask.earliest` on.
+    fn book(&self, ask: SlotAsk) -> SourceFuture<'_, Booking>;
     /// Nobody sends for `slots` slots from `from` on (Stripe said 429).
     fn pause(&self, from: i64, slots: i64) -> SourceFuture<'_, ()>;
 }
@@ -259,21 +236,26 @@ impl Budget {
                     want,
                     earliest,
                 } => {
-                    let booking = Booking(self);
+                    let booking = InFlight(self);
                     let max_ahead = (self.max_wait.as_micros() as i64) / self.clock.width_us();
                     let result = self
                         .source
-                        .book(earliest, want, background, max_ahead.max(1))
+                        .book(SlotAsk {
+                            earliest,
+                            want,
+                            background,
+                            max_ahead: max_ahead.max(1),
+                        })
                         .await;
                     let mut state = self.lock();
                     match result {
-                        Ok(Booked::Granted { first, count }) => {
+                        Ok(Booking::Granted { first, count }) => {
                             state.slots.extend(first..first + i64::from(count));
                         }
-                        Ok(Booked::Busy { free_at }) => {
+                        Ok(Booking::Busy { free_at }) => {
                             state.background_blocked_until = free_at;
                         }
-                        Ok(Booked::TooFar { free_at }) => {
+                        Ok(Booking::TooFar { free_at }) => {
                             drop(state);
                             drop(booking);
                             let wait = (self.clock.time_us(free_at) - now_us()).max(1_000_000);
@@ -362,9 +344,9 @@ impl Drop for Waiting<'_> {
 }
 
 /// Marks the booking done however it ends (a cancelled caller included).
-struct Booking<'a>(&'a Budget);
+struct InFlight<'a>(&'a Budget);
 
-impl Drop for Booking<'_> {
+impl Drop for InFlight<'_> {
     fn drop(&mut self) {
         self.0.lock().booking = false;
         self.0.changed.notify_waiters();
@@ -389,25 +371,25 @@ mod tests {
     }
 
     impl SlotSource for Timeline {
-        fn book(
-            &self,
-            earliest: i64,
-            want: u32,
-            background: bool,
-            max_ahead: i64,
-        ) -> SourceFuture<'_, Booked> {
+        fn book(&self, ask: SlotAsk) -> SourceFuture<'_, Booking> {
+            let SlotAsk {
+                earliest,
+                want,
+                background,
+                max_ahead,
+            } = ask;
             Box::pin(async move {
                 *self.bookings.lock().unwrap() += 1;
                 let mut next = self.next.lock().unwrap();
                 let first = (*next).max(earliest);
                 if background && *next > earliest {
-                    return Ok(Booked::Busy { free_at: *next });
+                    return Ok(Booking::Busy { free_at: *next });
                 }
                 if !background && first > earliest + max_ahead {
-                    return Ok(Booked::TooFar { free_at: first });
+                    return Ok(Booking::TooFar { free_at: first });
                 }
                 *next = first + i64::from(want);
-                Ok(Booked::Granted { first, count: want })
+                Ok(Booking::Granted { first, count: want })
             })
         }
 

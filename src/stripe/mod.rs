@@ -19,7 +19,7 @@ mod subscriptions;
 mod tax_ids;
 mod webhooks;
 
-pub use budget::{Booked, Budget, Priority, Refusal, SlotSource, SourceFuture};
+pub use budget::{Budget, Priority, Refusal, SlotSource, SourceFuture};
 pub use customers::{CustomerParams, StripeCustomer};
 pub use error::StripeFailure;
 pub use meters::{MeterEvent, MeterEventOutcome, StripeMeter};
