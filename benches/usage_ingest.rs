@@ -10,6 +10,10 @@
 //!    reference), `GET …/usage` and `POST …/usage/check` (targets: p99 ≤ 5 ms
 //!    and ≥ 0.5× the billing read's throughput).
 //!
+//! Between phases the database is settled (PostgreSQL: `VACUUM ANALYZE` and
+//! a `CHECKPOINT`; SQLite: a WAL checkpoint), so a phase measures its own
+//! load, not the autovacuum of the 600,000 rows the phase before wrote.
+//!
 //! The load generator runs in the same process as the service (two cores
 //! shared), as the other in-process benches do, so the figures are a floor.
 //! Run with `cargo bench --bench usage_ingest` (`just bench` runs it).
@@ -195,8 +199,25 @@ where
     all
 }
 
+/// Cleans up after the phase before (see the module docs).
+fn settle(database_url: &str) {
+    use diesel::RunQueryDsl;
+    let mut conn = tenant_billing::db::establish(database_url, 5_000).expect("settle: connect");
+    let statements: &[&str] = if database_url.starts_with("postgres") {
+        &["VACUUM ANALYZE", "CHECKPOINT"]
+    } else {
+        &["PRAGMA wal_checkpoint(TRUNCATE)"]
+    };
+    for statement in statements {
+        diesel::sql_query(*statement)
+            .execute(&mut conn)
+            .expect("settle");
+    }
+}
+
 async fn run(backend: &str, database_url: String, seconds: u64) {
-    let service = start(database_url).await;
+    let settle = || settle(&database_url);
+    let service = start(database_url.clone()).await;
     let service = &service;
     let run_id = uuid::Uuid::new_v4().simple().to_string();
     let run_id = &run_id;
@@ -233,6 +254,7 @@ async fn run(backend: &str, database_url: String, seconds: u64) {
     );
 
     // 2. Single events, closed loop.
+    settle();
     let started = Instant::now();
     let singles = closed_loop(64, seconds, |n| async move {
         let body = Service::event(&format!("{run_id}-s{n}")).to_string();
@@ -249,6 +271,7 @@ async fn run(backend: &str, database_url: String, seconds: u64) {
     );
 
     // 3. Single events at a fixed 1,000/s (open loop).
+    settle();
     let total = seconds * 1000;
     let origin = Instant::now();
     let sends = (0..total).map(|n| async move {
@@ -271,6 +294,7 @@ async fn run(backend: &str, database_url: String, seconds: u64) {
     );
 
     // 4. Reads under load.
+    settle();
     let read_seconds = seconds.min(5);
     let mut throughput = HashMap::new();
     for (name, path) in [

@@ -27,6 +27,7 @@ mod subscription_lock;
 mod sync;
 mod tax_ids;
 mod usage;
+mod usage_batches;
 mod usage_reconcile;
 mod webhooks;
 
@@ -59,6 +60,8 @@ use invoice_cache::InvoiceCache;
 use state_cache::StateCache;
 use state_reader::StateReader;
 use subscription_lock::LockWaiters;
+use usage::Metering;
+use usage_batches::UsageBatches;
 
 use crate::db::tenants::TenantRecord;
 use crate::db::{self, audit, DbConnection, DbError, DbPool};
@@ -158,6 +161,8 @@ pub struct Billing {
     heartbeat: Arc<std::sync::Mutex<Option<db::presence::Heartbeat>>>,
     /// Batches the display read's cache misses (see `state_reader`).
     state_reader: Arc<StateReader>,
+    /// Batches single usage events and usage reads (see `usage_batches`).
+    usage_batches: Arc<UsageBatches>,
     /// Names this process in the leases it takes (creation claims, jobs), so
     /// that it can give them all back when it stops.
     instance: Arc<str>,
@@ -176,9 +181,13 @@ impl Billing {
             settings.billing.state_cache_ttl(),
             settings.billing.state_cache_capacity,
         ));
-        // Half the pool at most serves display misses; writes keep the rest.
-        let state_reader = Arc::new(StateReader::new(
-            (settings.database.pool_size as usize / 2).clamp(1, 4),
+        // Half the pool at most serves each kind of batched work (display
+        // misses, single usage events, usage reads); other writes keep the rest.
+        let drainers = (settings.database.pool_size as usize / 2).clamp(1, 4);
+        let state_reader = Arc::new(StateReader::new(drainers));
+        let usage_batches = Arc::new(UsageBatches::new(
+            Metering::new(&settings.catalog, settings.billing.past_due_grace()),
+            drainers,
         ));
         let invoice_cache = Arc::new(InvoiceCache::new(settings.billing.invoice_cache_ttl()));
         Billing {
@@ -191,6 +200,7 @@ impl Billing {
             lock_waiters: Arc::default(),
             heartbeat: Arc::default(),
             state_reader,
+            usage_batches,
             instance: format!(
                 "{}-{}",
                 std::process::id(),

@@ -13,7 +13,7 @@ use chrono::{Duration, DurationRound, NaiveDateTime, Utc};
 use super::Billing;
 use crate::db::subscriptions::SubscriptionRecord;
 use crate::db::usage::{self, Placement, UsageInput};
-use crate::db::{self, DbError};
+use crate::db::{self, DbConnection, DbError};
 use crate::domain::{
     access, is_paying, Allowance, Meter, Overage, PlanCatalog, TenantId, UsageKey, UsagePeriod,
 };
@@ -124,29 +124,35 @@ impl<'a> MeteringRule<'a> {
 
 /// Times are kept to the microsecond, PostgreSQL's precision, so an answer
 /// replayed from the ledger reads exactly as it was first given.
-fn to_micros(at: NaiveDateTime) -> NaiveDateTime {
+pub(super) fn to_micros(at: NaiveDateTime) -> NaiveDateTime {
     at.duration_trunc(Duration::microseconds(1)).unwrap_or(at)
 }
 
-impl Billing {
-    fn grace(&self) -> Duration {
-        self.settings.billing.past_due_grace()
+/// What metering needs of the configuration, shared by the direct path (a
+/// batch of events) and the batched ones (billing/usage_batches.rs).
+#[derive(Clone)]
+pub(super) struct Metering {
+    catalog: PlanCatalog,
+    grace: Duration,
+    /// The meters billed through Stripe (noted for the usage forwarder).
+    forwarded: Vec<String>,
+}
+
+impl Metering {
+    pub(super) fn new(catalog: &PlanCatalog, grace: Duration) -> Metering {
+        Metering {
+            forwarded: catalog.billed_meters().map(|m| m.id.clone()).collect(),
+            catalog: catalog.clone(),
+            grace,
+        }
     }
 
-    /// Records `events` in order, exactly once per key, each admitted only
-    /// if it fits its meter's limit (see db/usage.rs); committed before this
-    /// returns.
-    pub async fn record_usage(
-        &self,
-        tenant: &TenantId,
-        events: Vec<UsageEvent>,
-    ) -> Result<Vec<Recorded>, DbError> {
-        let now = to_micros(Utc::now().naive_utc());
-        let inputs: Vec<UsageInput> = events
+    fn inputs(&self, events: Vec<UsageEvent>, now: NaiveDateTime) -> Vec<UsageInput> {
+        events
             .into_iter()
             .map(|event| {
                 let aggregation = self
-                    .catalog()
+                    .catalog
                     .meter(&event.meter)
                     .map(|meter| meter.aggregation)
                     .expect("usage events name configured meters");
@@ -158,22 +164,120 @@ impl Billing {
                     occurred_at: event.timestamp.map_or(now, to_micros),
                 }
             })
+            .collect()
+    }
+
+    /// Records `inputs` for `tenant` in one transaction (db/usage.rs).
+    pub(super) fn record(
+        &self,
+        conn: &mut DbConnection,
+        tenant: &TenantId,
+        now: NaiveDateTime,
+        inputs: &[UsageInput],
+    ) -> Result<Vec<Recorded>, DbError> {
+        let place = |subscription: &SubscriptionRecord, event: &UsageInput| {
+            let rule = MeteringRule::of(&self.catalog, self.grace, subscription, now);
+            let (period, exact) = rule.period_at(event.occurred_at);
+            Placement {
+                period,
+                allowance: rule.allowance(&event.meter),
+                exact,
+            }
+        };
+        Ok(usage::record(
+            conn,
+            tenant,
+            now,
+            inputs,
+            &place,
+            &self.forwarded,
+        )?)
+    }
+
+    /// Every meter's standing at `now` for each of `tenants`, in two
+    /// queries whatever their number.
+    pub(super) fn read(
+        &self,
+        conn: &mut DbConnection,
+        tenants: &[TenantId],
+        now: NaiveDateTime,
+    ) -> Result<Vec<Vec<MeterUsage>>, DbError> {
+        let ids: Vec<&str> = tenants.iter().map(TenantId::as_str).collect();
+        let subscriptions = usage::subscriptions_of(conn, &ids)?;
+        let rules: Vec<(MeteringRule<'_>, (UsagePeriod, bool))> = ids
+            .iter()
+            .map(|id| {
+                let subscription = subscriptions
+                    .get(*id)
+                    .unwrap_or_else(|| SubscriptionRecord::none());
+                let rule = MeteringRule::of(&self.catalog, self.grace, subscription, now);
+                let period = rule.period_at(now);
+                (rule, period)
+            })
             .collect();
-        let (catalog, grace, key) = (self.catalog().clone(), self.grace(), tenant.clone());
-        let forwarded: Vec<String> = catalog.billed_meters().map(|m| m.id.clone()).collect();
-        let recorded = db::interact(&self.pool, move |conn| {
-            let place = |subscription: &SubscriptionRecord, event: &UsageInput| {
-                let rule = MeteringRule::of(&catalog, grace, subscription, now);
-                let (period, exact) = rule.period_at(event.occurred_at);
-                Placement {
-                    period,
-                    allowance: rule.allowance(&event.meter),
-                    exact,
-                }
-            };
-            Ok(usage::record(conn, &key, now, &inputs, &place, &forwarded)?)
-        })
-        .await?;
+        let exact_starts: Vec<NaiveDateTime> = rules
+            .iter()
+            .filter(|(_, (_, exact))| *exact)
+            .map(|(_, (period, _))| period.start)
+            .collect();
+        let counters = usage::counters_at(conn, &ids, now, &exact_starts)?;
+        Ok(ids
+            .iter()
+            .zip(rules)
+            .map(|(id, (rule, (guessed, exact)))| {
+                let own = || counters.iter().filter(move |c| c.tenant_id == *id);
+                // An inexact period yields to the latest recorded one holding
+                // now (any meter), so a read agrees with where events went.
+                let period = if exact {
+                    guessed
+                } else {
+                    own()
+                        .filter(|c| c.period_end > now)
+                        .max_by_key(|c| c.period_start)
+                        .map_or(guessed, |c| UsagePeriod {
+                            start: c.period_start,
+                            end: c.period_end,
+                        })
+                };
+                self.catalog
+                    .meters()
+                    .iter()
+                    .map(|meter| MeterUsage {
+                        used: own()
+                            .find(|c| c.meter == meter.id && c.period_start == period.start)
+                            .map_or(0, |c| c.used),
+                        allowance: rule.allowance(&meter.id),
+                        meter: meter.clone(),
+                        period,
+                    })
+                    .collect()
+            })
+            .collect())
+    }
+}
+
+impl Billing {
+    /// Records `events` in order, exactly once per key, each admitted only
+    /// if it fits its meter's limit (see db/usage.rs); committed before this
+    /// returns. A single event is recorded with whatever other single events
+    /// are waiting (one transaction per tenant: billing/usage_batches.rs).
+    pub async fn record_usage(
+        &self,
+        tenant: &TenantId,
+        events: Vec<UsageEvent>,
+    ) -> Result<Vec<Recorded>, DbError> {
+        let now = to_micros(Utc::now().naive_utc());
+        let mut inputs = self.usage_batches.metering.inputs(events, now);
+        let recorded = if inputs.len() == 1 {
+            let input = inputs.pop().expect("one event");
+            vec![self.usage_batches.record(&self.pool, tenant, input).await?]
+        } else {
+            let (metering, key) = (self.usage_batches.metering.clone(), tenant.clone());
+            db::interact(&self.pool, move |conn| {
+                metering.record(conn, &key, now, &inputs)
+            })
+            .await?
+        };
         for outcome in &recorded {
             self.metrics.usage_event(match outcome {
                 Recorded::Accepted(_) => "recorded",
@@ -185,30 +289,10 @@ impl Billing {
         Ok(recorded)
     }
 
-    /// Every meter's total in the current period, with the plan's allowance.
+    /// Every meter's total in the current period, with the plan's allowance
+    /// (read with whatever other usage reads are waiting).
     pub async fn usage(&self, tenant: &TenantId) -> Result<Vec<MeterUsage>, DbError> {
-        let now = Utc::now().naive_utc();
-        let (catalog, grace, key) = (self.catalog().clone(), self.grace(), tenant.clone());
-        db::interact(&self.pool, move |conn| {
-            let subscription = usage::subscription(conn, &key)?;
-            let rule = MeteringRule::of(&catalog, grace, &subscription, now);
-            let period = match rule.period_at(now) {
-                (period, true) => period,
-                (guessed, false) => usage::recorded_period_at(conn, &key, now)?.unwrap_or(guessed),
-            };
-            let totals = usage::totals(conn, &key, period.start)?;
-            Ok(catalog
-                .meters()
-                .iter()
-                .map(|meter| MeterUsage {
-                    used: totals.get(&meter.id).copied().unwrap_or(0),
-                    allowance: rule.allowance(&meter.id),
-                    meter: meter.clone(),
-                    period,
-                })
-                .collect())
-        })
-        .await
+        self.usage_batches.read(&self.pool, tenant).await
     }
 
     /// Whether `quantity` more of `meter` would be admitted now. Advisory:

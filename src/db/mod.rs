@@ -56,6 +56,7 @@ macro_rules! delete_oldest {
 }
 
 pub mod audit;
+pub mod batched;
 mod connection;
 pub mod events;
 pub mod jobs;

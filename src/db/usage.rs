@@ -378,33 +378,50 @@ pub fn totals(
     Ok(rows.into_iter().collect())
 }
 
-/// The latest recorded period of `tenant` (any meter) holding `at`: where an
-/// inexact period (see `Placement::exact`) of a read is looked up first.
-pub fn recorded_period_at(
-    conn: &mut DbConnection,
-    tenant: &TenantId,
-    at: NaiveDateTime,
-) -> QueryResult<Option<UsagePeriod>> {
-    use usage_counters::dsl as c;
-    let found: Option<(NaiveDateTime, NaiveDateTime)> = c::usage_counters
-        .filter(c::tenant_id.eq(tenant.as_str()))
-        .filter(c::period_start.le(at))
-        .filter(c::period_end.gt(at))
-        .order(c::period_start.desc())
-        .select((c::period_start, c::period_end))
-        .first(conn)
-        .optional()?;
-    Ok(found.map(|(start, end)| UsagePeriod { start, end }))
+/// One period total as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable)]
+pub struct CounterRow {
+    pub tenant_id: String,
+    pub meter: String,
+    pub period_start: NaiveDateTime,
+    pub period_end: NaiveDateTime,
+    pub used: i64,
 }
 
-/// The tenant's subscription as stored (the free default when none).
-pub fn subscription(conn: &mut DbConnection, tenant: &TenantId) -> QueryResult<SubscriptionRecord> {
-    Ok(subscriptions::table
-        .find(tenant.as_str())
-        .select(SubscriptionRecord::as_select())
-        .first(conn)
-        .optional()?
-        .unwrap_or_else(|| SubscriptionRecord::none().clone()))
+/// The subscriptions of `tenants` as stored (absent: never subscribed).
+pub fn subscriptions_of(
+    conn: &mut DbConnection,
+    tenants: &[&str],
+) -> QueryResult<HashMap<String, SubscriptionRecord>> {
+    let rows: Vec<(String, SubscriptionRecord)> = subscriptions::table
+        .filter(subscriptions::tenant_id.eq_any(tenants))
+        .select((subscriptions::tenant_id, SubscriptionRecord::as_select()))
+        .load(conn)?;
+    Ok(rows.into_iter().collect())
+}
+
+/// The period totals of `tenants` whose period holds `at`, and those
+/// starting at one of `starts` (an exact period's, whatever its stored end):
+/// everything a usage read at `at` can need, in one query.
+pub fn counters_at(
+    conn: &mut DbConnection,
+    tenants: &[&str],
+    at: NaiveDateTime,
+    starts: &[NaiveDateTime],
+) -> QueryResult<Vec<CounterRow>> {
+    use usage_counters::dsl as c;
+    c::usage_counters
+        .filter(c::tenant_id.eq_any(tenants))
+        .filter(c::period_start.le(at))
+        .filter(c::period_end.gt(at).or(c::period_start.eq_any(starts)))
+        .select((
+            c::tenant_id,
+            c::meter,
+            c::period_start,
+            c::period_end,
+            c::used,
+        ))
+        .load(conn)
 }
 
 /// Deletes up to `batch` ledger rows recorded before `before`; returns how
