@@ -11,14 +11,13 @@
 #[path = "../tests/api/pg.rs"]
 #[allow(dead_code)]
 mod pg;
+mod support;
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use tenant_billing::auth::{MintRequest, TokenIssuer};
 use tenant_billing::domain::Role;
 use tenant_billing::settings::Settings;
-use tenant_billing::startup::{Application, BuildOptions};
 
 const TARGET: Duration = Duration::from_millis(100);
 
@@ -28,31 +27,15 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 }
 
 async fn instance(database_url: &str, sim: &stripe_sim::SimHandle) -> (String, Settings) {
-    let vars: HashMap<String, String> = HashMap::from([
-        ("APP_ENV".into(), "test".into()),
-        // Outside development the compiled-in secret is refused.
-        (
-            "JWT_SECRET".into(),
-            "tenant-billing-bench-secret-0123456789abcdef".into(),
-        ),
-        ("DATABASE_URL".into(), database_url.into()),
-        ("BIND_ADDR".into(), "127.0.0.1:0".into()),
-        ("STRIPE_SECRET_KEY".into(), "sk_test_bench".into()),
-        ("STRIPE_API_BASE".into(), sim.base_url()),
-        ("STRIPE_WEBHOOK_SECRET".into(), sim.webhook_secret()),
-        ("APP__TELEMETRY__LEVEL".into(), "error".into()),
-        ("APP__BILLING__STATE_CACHE_TTL_MS".into(), "1000".into()),
-        (
-            "APP__BILLING__CREATE_CUSTOMER_ON_SIGNUP".into(),
-            "false".into(),
-        ),
-    ]);
-    let settings = Settings::load_from(&vars, None).expect("bench settings");
-    let app = Application::build(settings.clone(), BuildOptions { migrate: true })
-        .await
-        .expect("build the service");
-    let base = format!("http://127.0.0.1:{}", app.port());
-    actix_web::rt::spawn(app.run_until_stopped());
+    let settings = support::settings(
+        database_url,
+        sim,
+        &[
+            ("APP__BILLING__STATE_CACHE_TTL_MS", "1000"),
+            ("APP__BILLING__CREATE_CUSTOMER_ON_SIGNUP", "false"),
+        ],
+    );
+    let (base, _) = support::serve(settings.clone()).await;
     (base, settings)
 }
 

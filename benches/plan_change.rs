@@ -19,8 +19,9 @@
 #[path = "../tests/api/pg.rs"]
 #[allow(dead_code)]
 mod pg;
+#[allow(dead_code)] // each bench uses part of it
+mod support;
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -28,7 +29,6 @@ use stripe_sim::{SimConfig, SimHandle};
 use tenant_billing::auth::{MintRequest, TokenIssuer};
 use tenant_billing::domain::Role;
 use tenant_billing::settings::Settings;
-use tenant_billing::startup::{Application, BuildOptions};
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
@@ -155,35 +155,18 @@ impl Bench {
 }
 
 async fn run(backend: &str, database_url: String, tenants: usize) {
-    let vars: HashMap<String, String> = HashMap::from([
-        ("APP_ENV".into(), "test".into()),
-        // Outside development the compiled-in secret is refused.
-        (
-            "JWT_SECRET".into(),
-            "tenant-billing-bench-secret-0123456789abcdef".into(),
-        ),
-        ("DATABASE_URL".into(), database_url),
-        ("BIND_ADDR".into(), "127.0.0.1:0".into()),
-        ("STRIPE_SECRET_KEY".into(), "sk_test_bench".into()),
-        ("APP__TELEMETRY__LEVEL".into(), "error".into()),
-    ]);
+    let mut vars = support::service_vars(&database_url);
     let probe = Settings::load_from(&vars, None).expect("bench settings");
     let sim = start_sim(&probe);
-    let mut vars = vars;
-    vars.insert("STRIPE_API_BASE".into(), sim.base_url());
-    vars.insert("STRIPE_WEBHOOK_SECRET".into(), sim.webhook_secret());
+    support::point_at(&mut vars, &sim);
     let settings = Settings::load_from(&vars, None).expect("bench settings");
     let issuer = TokenIssuer::from_settings(&settings.auth);
-    let app = Application::build(settings, BuildOptions { migrate: true })
-        .await
-        .expect("build the service");
+    let (base, handle) = support::serve(settings).await;
     let bench = Bench {
-        base: format!("http://127.0.0.1:{}", app.port()),
+        base,
         client: reqwest::Client::new(),
         issuer,
     };
-    let handle = app.handle();
-    actix_web::rt::spawn(app.run_until_stopped());
 
     let names: Vec<String> = (0..tenants).map(|i| format!("t-{i}")).collect();
     let mut subscription = String::new();

@@ -10,15 +10,13 @@
 #[path = "../tests/api/pg.rs"]
 #[allow(dead_code)]
 mod pg;
+mod support;
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use stripe_sim::{PriceSeed, SimConfig, SimHandle};
 use tenant_billing::auth::{MintRequest, TokenIssuer};
 use tenant_billing::domain::Role;
-use tenant_billing::settings::Settings;
-use tenant_billing::startup::{Application, BuildOptions};
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
@@ -97,28 +95,9 @@ async fn direct_stripe_costs(sim: &SimHandle, n: usize) -> Vec<Duration> {
 
 async fn run(backend: &str, database_url: String, clicks: usize) {
     let sim = start_sim();
-    let vars: HashMap<String, String> = HashMap::from([
-        ("APP_ENV".into(), "test".into()),
-        // Outside development the compiled-in secret is refused.
-        (
-            "JWT_SECRET".into(),
-            "tenant-billing-bench-secret-0123456789abcdef".into(),
-        ),
-        ("DATABASE_URL".into(), database_url),
-        ("BIND_ADDR".into(), "127.0.0.1:0".into()),
-        ("STRIPE_SECRET_KEY".into(), "sk_test_bench".into()),
-        ("STRIPE_API_BASE".into(), sim.base_url()),
-        ("STRIPE_WEBHOOK_SECRET".into(), sim.webhook_secret()),
-        ("APP__TELEMETRY__LEVEL".into(), "error".into()),
-    ]);
-    let settings = Settings::load_from(&vars, None).expect("bench settings");
+    let settings = support::settings(&database_url, &sim, &[]);
     let issuer = TokenIssuer::from_settings(&settings.auth);
-    let app = Application::build(settings, BuildOptions { migrate: true })
-        .await
-        .expect("build the service");
-    let base = format!("http://127.0.0.1:{}", app.port());
-    let handle = app.handle();
-    actix_web::rt::spawn(app.run_until_stopped());
+    let (base, handle) = support::serve(settings).await;
 
     let client = reqwest::Client::new();
     let click = |tenant: String| {

@@ -19,6 +19,7 @@
 #[path = "../tests/api/pg.rs"]
 #[allow(dead_code)]
 mod pg;
+mod support;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -29,7 +30,6 @@ use stripe_sim::{SimConfig, SimHandle};
 use tenant_billing::auth::{MintRequest, TokenIssuer};
 use tenant_billing::domain::{Role, TenantId};
 use tenant_billing::settings::Settings;
-use tenant_billing::startup::{Application, BuildOptions};
 
 const BATCH: usize = 500;
 
@@ -57,30 +57,20 @@ fn verdict(ok: bool) -> &'static str {
 }
 
 fn settings(database_url: &str, sim: &SimHandle) -> Settings {
-    let vars: HashMap<String, String> = HashMap::from([
-        ("APP_ENV".into(), "test".into()),
-        ("DATABASE_URL".into(), database_url.into()),
-        ("BIND_ADDR".into(), "127.0.0.1:0".into()),
-        ("STRIPE_SECRET_KEY".into(), "sk_test_bench".into()),
-        ("STRIPE_API_BASE".into(), sim.base_url()),
-        ("STRIPE_WEBHOOK_SECRET".into(), sim.webhook_secret()),
-        ("APP__TELEMETRY__LEVEL".into(), "error".into()),
-        ("APP__JOBS__POLL_INTERVAL_MS".into(), "200".into()),
-        ("APP__USAGE__FORWARD_INTERVAL_MS".into(), "1000".into()),
-        (
-            "APP__METERS__API_CALLS__STRIPE_METER".into(),
-            "api_calls".into(),
-        ),
-        (
-            "APP__PLANS__PRO__METERED_PRICES__API_CALLS".into(),
-            "price_pro_api_calls".into(),
-        ),
-        (
-            "APP__PLANS__FREE__LIMITS__API_CALLS".into(),
-            "1000000000000".into(),
-        ),
-    ]);
-    Settings::load_from(&vars, None).expect("bench settings")
+    support::settings(
+        database_url,
+        sim,
+        &[
+            ("APP__JOBS__POLL_INTERVAL_MS", "200"),
+            ("APP__USAGE__FORWARD_INTERVAL_MS", "1000"),
+            ("APP__METERS__API_CALLS__STRIPE_METER", "api_calls"),
+            (
+                "APP__PLANS__PRO__METERED_PRICES__API_CALLS",
+                "price_pro_api_calls",
+            ),
+            ("APP__PLANS__FREE__LIMITS__API_CALLS", "1000000000000"),
+        ],
+    )
 }
 
 async fn run(backend: &str, database_url: String, tenants: usize, rate: u64, seconds: u64) {
@@ -109,12 +99,7 @@ async fn run(backend: &str, database_url: String, tenants: usize, rate: u64, sec
         })
     };
     let service_tokens: Vec<String> = names.iter().map(|t| token(t, Role::Service)).collect();
-    let app = Application::build(settings, BuildOptions { migrate: true })
-        .await
-        .expect("build the service");
-    let base = format!("http://127.0.0.1:{}", app.port());
-    let handle = app.handle();
-    actix_web::rt::spawn(app.run_until_stopped());
+    let (base, handle) = support::serve(settings).await;
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(64)
         .build()

@@ -21,6 +21,7 @@
 #[path = "../tests/api/pg.rs"]
 #[allow(dead_code)]
 mod pg;
+mod support;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -31,8 +32,6 @@ use futures_util::stream::{self, StreamExt};
 use stripe_sim::{SimConfig, SimHandle};
 use tenant_billing::auth::{MintRequest, TokenIssuer};
 use tenant_billing::domain::Role;
-use tenant_billing::settings::Settings;
-use tenant_billing::startup::{Application, BuildOptions};
 
 const TENANTS: usize = 8;
 
@@ -66,26 +65,14 @@ struct Service {
 
 async fn start(database_url: String) -> Service {
     let sim = SimHandle::start(SimConfig::default()).expect("start stripe-sim");
-    let vars: HashMap<String, String> = HashMap::from([
-        ("APP_ENV".into(), "test".into()),
-        // Outside development the compiled-in secret is refused.
-        (
-            "JWT_SECRET".into(),
-            "tenant-billing-bench-secret-0123456789abcdef".into(),
-        ),
-        ("DATABASE_URL".into(), database_url),
-        ("BIND_ADDR".into(), "127.0.0.1:0".into()),
-        ("STRIPE_SECRET_KEY".into(), "sk_test_bench".into()),
-        ("STRIPE_API_BASE".into(), sim.base_url()),
-        ("STRIPE_WEBHOOK_SECRET".into(), sim.webhook_secret()),
-        ("APP__TELEMETRY__LEVEL".into(), "error".into()),
-        ("APP__JOBS__ENABLED".into(), "false".into()),
-        (
-            "APP__PLANS__FREE__LIMITS__API_CALLS".into(),
-            "1000000000000".into(),
-        ),
-    ]);
-    let settings = Settings::load_from(&vars, None).expect("bench settings");
+    let settings = support::settings(
+        &database_url,
+        &sim,
+        &[
+            ("APP__JOBS__ENABLED", "false"),
+            ("APP__PLANS__FREE__LIMITS__API_CALLS", "1000000000000"),
+        ],
+    );
     let issuer = TokenIssuer::from_settings(&settings.auth);
     let mint = |tenant: &str, role| {
         issuer.mint(&MintRequest {
@@ -104,12 +91,7 @@ async fn start(database_url: String) -> Service {
             (tenant, service, member)
         })
         .collect();
-    let app = Application::build(settings, BuildOptions { migrate: true })
-        .await
-        .expect("build the service");
-    let base = format!("http://127.0.0.1:{}", app.port());
-    let handle = app.handle();
-    actix_web::rt::spawn(app.run_until_stopped());
+    let (base, handle) = support::serve(settings).await;
     Service {
         base,
         tokens,
