@@ -8,11 +8,13 @@
 //! period meters against free's), and the subscription's current period
 //! (the calendar month without a paying subscription) is the period.
 
+use std::collections::HashMap;
+
 use chrono::{Duration, DurationRound, NaiveDateTime, Utc};
 
 use super::Billing;
 use crate::db::subscriptions::SubscriptionRecord;
-use crate::db::usage::{self, Placement, UsageInput};
+use crate::db::usage::{self, CounterRow, Placement, UsageInput};
 use crate::db::{self, DbConnection, DbError};
 use crate::domain::{
     access, is_paying, Allowance, Meter, Overage, PlanCatalog, TenantId, UsageKey, UsagePeriod,
@@ -221,11 +223,19 @@ impl Metering {
             .map(|(_, (period, _))| period.start)
             .collect();
         let counters = usage::counters_at(conn, &ids, now, &exact_starts)?;
+        let mut by_tenant: HashMap<&str, Vec<&CounterRow>> = HashMap::new();
+        for counter in &counters {
+            by_tenant
+                .entry(counter.tenant_id.as_str())
+                .or_default()
+                .push(counter);
+        }
         Ok(ids
             .iter()
             .zip(rules)
             .map(|(id, (rule, (guessed, exact)))| {
-                let own = || counters.iter().filter(move |c| c.tenant_id == *id);
+                let mine = by_tenant.get(id).map_or(&[][..], Vec::as_slice);
+                let own = || mine.iter().copied();
                 // An inexact period yields to the latest recorded one holding
                 // now (any meter), so a read agrees with where events went.
                 let period = if exact {
